@@ -1,0 +1,49 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet
+# The pinned torch. On this project's CI machines it resolves to a local CPU build; elsewhere PyPI's build
+# (CUDA on Linux). For a CPU-only build elsewhere: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+MODEL ?=
+ARGS ?=
+
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: setup setup-dev run test lint bench clean
+
+setup: $(VENV)/.runtime
+
+setup-dev: $(VENV)/.dev
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PIP) -r requirements.txt cython setuptools wheel
+	@# fastBPE 0.1.0's shipped C++ does not compile on Python >= 3.11; built from its .pyx it does.
+	$(PIP) --no-build-isolation fastBPE==0.1.0 \
+	  || echo "fastBPE did not build: the tokenizer uses its pure-Python BPE (same output)."
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	touch $@
+
+run: setup
+	$(PY) app.py $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+test: setup-dev
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(ARGS)
+
+lint: setup-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: setup-dev
+	$(PY) -m benchmarks.run $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""The independent reference: transformers' XLMWithLMHeadModel with causal attention, random weights."""
+
+from __future__ import annotations
+
+import torch
+from transformers import XLMConfig as HFConfig
+from transformers import XLMWithLMHeadModel
+
+from xlm_demo.model import XLMConfig
+
+TINY = XLMConfig(vocab_size=120, dim=64, n_layers=2, n_heads=4, n_langs=2, max_positions=48)
+
+
+def hf_config(config: XLMConfig = TINY, causal: bool = True) -> HFConfig:
+    """transformers' config for the same shape, with lang2id as in xlm-clm-ende-1024."""
+    return HFConfig(
+        vocab_size=config.vocab_size,
+        emb_dim=config.dim,
+        n_layers=config.n_layers,
+        n_heads=config.n_heads,
+        n_langs=config.n_langs,
+        max_position_embeddings=config.max_positions,
+        causal=causal,
+        use_lang_emb=True,
+        lang2id={"de": 0, "en": 1},
+        id2lang={0: "de", 1: "en"},
+        dropout=0.0,
+        attention_dropout=0.0,
+    )
+
+
+def random_reference(config: XLMConfig = TINY, seed: int = 0, causal: bool = True) -> XLMWithLMHeadModel:
+    """A reference model whose every parameter, LayerNorms and biases included, is random."""
+    torch.manual_seed(seed)
+    model = XLMWithLMHeadModel(hf_config(config, causal=causal)).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name != "pred_layer.proj.weight":  # tied to the embeddings
+                param.normal_(0.0, 0.5 if "layer_norm" in name else 0.2)
+    return model
+
+
+def reference_logits(model: XLMWithLMHeadModel, ids: list[int], lang_id: int) -> torch.Tensor:
+    """(T, vocab) logits of the reference for one sequence under one language id."""
+    input_ids = torch.tensor([ids])
+    with torch.no_grad():
+        return model(input_ids=input_ids, langs=torch.full_like(input_ids, lang_id)).logits[0]
+
+
+def hub_state_dict(model: XLMWithLMHeadModel) -> dict[str, torch.Tensor]:
+    """The reference's tensors as the hub's pytorch_model.bin holds them: both copies of the tied matrix."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}

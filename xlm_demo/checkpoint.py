@@ -1,0 +1,234 @@
+"""Where weights and vocabulary come from: a hub id, a local hub-layout folder, or an original XLM release."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .model import XLMConfig
+
+log = logging.getLogger("xlm_demo")
+
+DEFAULT_MODEL = "FacebookAI/xlm-clm-ende-1024"
+HUB_FILES = ("config.json", "model.safetensors", "vocab.json", "merges.txt", "tokenizer_config.json")
+N_SPECIAL_TOKENS = 14  # <s> </s> <pad> <unk> <special0..9>, ids 0-13 in every XLM dictionary
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be found, read or understood."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything needed to build the model and its tokenizer, tensors named as in transformers."""
+
+    source: str
+    config: XLMConfig
+    lang2id: dict[str, int]
+    state_dict: dict[str, torch.Tensor]
+    vocab: dict[str, int]  # transformers' vocab.json: "xx" continues a word, "yy</w>" ends one
+    merges_path: Path
+    config_lowercases: bool  # what tokenizer_config.json claims; the tokenizer checks it against the vocab
+
+
+def load_checkpoint(ref: str = DEFAULT_MODEL) -> Checkpoint:
+    """Read a checkpoint from a local folder or .pth file, else from the Hugging Face hub (or its cache)."""
+    path = Path(ref).expanduser()
+    if path.is_file() and path.suffix == ".pth":
+        return load_release(path)
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return load_hub_layout(path, source=str(path))
+        releases = sorted(path.glob("*.pth"))
+        if len(releases) == 1:
+            return load_release(releases[0])
+        raise CheckpointError(f"{path} holds neither config.json nor a single .pth checkpoint")
+    if path.exists() or ref.startswith((".", "/", "~")) or ref.count("/") > 1:
+        raise CheckpointError(f"{ref} is not a checkpoint folder or .pth file")
+    return load_hub_layout(download(ref), source=ref)
+
+
+def download(repo_id: str) -> Path:
+    """The hub files this demo needs, from the local cache or the hub; nothing else is fetched."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    folder = None
+    try:
+        for name in HUB_FILES:
+            folder = Path(hf_hub_download(repo_id, name)).parent
+    except LocalEntryNotFoundError as error:
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        why = "HF_HUB_OFFLINE is set" if offline else "the hub could not be reached"
+        raise CheckpointError(f"{repo_id} is not in the local Hugging Face cache and {why}") from error
+    except HfHubHTTPError as error:
+        raise CheckpointError(f"{repo_id} could not be downloaded: {error.args[0].splitlines()[0]}") from error
+    return folder
+
+
+def load_hub_layout(folder: Path, source: str) -> Checkpoint:
+    """A folder laid out like the hub: config.json, weights, vocab.json, merges.txt, tokenizer_config.json."""
+    raw = read_json(folder / "config.json")
+    config, lang2id = config_from_hub(raw, folder / "config.json")
+    tokenizer_config = folder / "tokenizer_config.json"
+    lowercases = read_json(tokenizer_config).get("do_lowercase_and_remove_accent", True) if (
+        tokenizer_config.is_file()
+    ) else True  # transformers' XLMTokenizer default
+    return Checkpoint(
+        source=source,
+        config=config,
+        lang2id=lang2id,
+        state_dict=read_weights(folder),
+        vocab=read_json(require(folder / "vocab.json")),
+        merges_path=require(folder / "merges.txt"),
+        config_lowercases=bool(lowercases),
+    )
+
+
+def config_from_hub(raw: dict, path: Path) -> tuple[XLMConfig, dict[str, int]]:
+    """XLMConfig and language ids from a transformers config.json, refusing variants this port lacks."""
+    if raw.get("model_type", "xlm") != "xlm":
+        raise CheckpointError(f"{path} describes a {raw['model_type']} model, not XLM")
+    unsupported = {
+        "asm": raw.get("asm", False),
+        "sinusoidal_embeddings": raw.get("sinusoidal_embeddings", False),
+        "use_lang_emb": not raw.get("use_lang_emb", True),
+        "gelu_activation": not raw.get("gelu_activation", True),
+    }
+    if any(unsupported.values()):
+        names = ", ".join(k for k, v in unsupported.items() if v)
+        raise CheckpointError(f"{path} asks for XLM options this demo does not implement: {names}")
+    if raw.get("causal") is False:
+        log.info("%s says causal: false; attention is causal anyway, as the CLM was trained", path)
+    lang2id = {str(k): int(v) for k, v in raw.get("lang2id", {}).items()}
+    try:
+        config = XLMConfig(
+            vocab_size=int(raw["vocab_size"]),
+            dim=int(raw["emb_dim"]),
+            n_layers=int(raw["n_layers"]),
+            n_heads=int(raw["n_heads"]),
+            n_langs=int(raw.get("n_langs", len(lang2id))),
+            max_positions=int(raw.get("max_position_embeddings", 512)),
+            layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path} lacks a usable {error}") from error
+    return config, checked_langs(lang2id, config, path)
+
+
+def checked_langs(lang2id: dict[str, int], config: XLMConfig, path: Path) -> dict[str, int]:
+    """The language ids, each a row of the language embedding."""
+    if sorted(lang2id.values()) != list(range(config.n_langs)):
+        raise CheckpointError(f"{path} maps languages {lang2id} onto {config.n_langs} language embeddings")
+    return dict(sorted(lang2id.items(), key=lambda item: item[1]))
+
+
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """model.safetensors first, else pytorch_model.bin read without running any of its code."""
+    safetensors_path = folder / "model.safetensors"
+    if safetensors_path.is_file():
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(safetensors_path)
+        except (SafetensorError, OSError) as error:
+            raise CheckpointError(f"{safetensors_path} is not a readable safetensors file ({error})") from error
+    bin_path = folder / "pytorch_model.bin"
+    if bin_path.is_file():
+        return safe_torch_load(bin_path)
+    raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
+
+
+def safe_torch_load(path: Path) -> dict:
+    """torch.load with weights_only=True: a pickle that would run code is refused, never run."""
+    try:
+        # Mapping avoids a copy, but only the zip format (torch >= 1.6) can be mapped.
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(f"{path} holds more than tensors and was refused unread: {first_line(error)}") from error
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable PyTorch file ({first_line(error)})") from error
+
+
+def load_release(pth: Path) -> Checkpoint:
+    """An original facebookresearch/XLM checkpoint (.pth with model, params, dico_word2id) and its codes."""
+    saved = safe_torch_load(pth)
+    try:
+        params, word2id, weights = saved["params"], saved["dico_word2id"], saved["model"]
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{pth} is not an XLM release checkpoint (no {error})") from error
+    codes = sorted(p for p in pth.parent.glob("codes*") if p.is_file())
+    if not codes:
+        raise CheckpointError(f"no BPE codes file (codes*) beside {pth}")
+    lang2id = {str(k): int(v) for k, v in params.get("lang2id", {}).items()}
+    hub_config = {
+        "vocab_size": params.get("n_words", len(word2id)),
+        "emb_dim": params.get("emb_dim"),
+        "n_layers": params.get("n_layers"),
+        "n_heads": params.get("n_heads"),
+        "n_langs": params.get("n_langs", len(lang2id)),
+        "lang2id": lang2id,
+        "asm": params.get("asm", False),
+        "sinusoidal_embeddings": params.get("sinusoidal_embeddings", False),
+        "use_lang_emb": params.get("use_lang_emb", True),
+        "gelu_activation": params.get("gelu_activation", True),
+    }
+    config, lang2id = config_from_hub(hub_config, pth)
+    return Checkpoint(
+        source=str(pth),
+        config=config,
+        lang2id=lang2id,
+        state_dict=release_to_hub_names(weights),
+        vocab=release_vocab(word2id),
+        merges_path=codes[0],
+        config_lowercases=False,  # XLM's own preprocessing never lowercases
+    )
+
+
+def release_to_hub_names(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Original names -> transformers': pred_layer.* as is, the rest under transformer. (its conversion rule)."""
+    renamed = {}
+    for name, tensor in weights.items():
+        name = name.removeprefix("module.")  # saved from a DistributedDataParallel wrapper
+        renamed[name if "pred_layer" in name else f"transformer.{name}"] = tensor
+    return renamed
+
+
+def release_vocab(word2id: dict[str, int]) -> dict[str, int]:
+    """fastBPE words -> transformers' vocab.json: "xx@@" becomes "xx", a word-final "yy" becomes "yy</w>"."""
+    return {
+        word.replace("@@", "") if "@@" in word or i < N_SPECIAL_TOKENS else f"{word}</w>": i
+        for word, i in word2id.items()
+    }
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from a file, or a CheckpointError naming the file."""
+    try:
+        value = json.loads(require(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON ({error})") from error
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path} should hold a JSON object")
+    return value
+
+
+def require(path: Path) -> Path:
+    """The path, if that file exists."""
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing")
+    return path
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, for one-sentence errors."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,176 @@
+"""The XLM causal language model (Lample & Conneau 2019) in plain PyTorch, with a per-session KV cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class XLMConfig:
+    """Shape of an XLM transformer; defaults are xlm-clm-ende-1024's."""
+
+    vocab_size: int = 64699  # 14 specials + 64,685 BPE units of codes_ende
+    dim: int = 1024
+    n_layers: int = 6
+    n_heads: int = 8
+    n_langs: int = 2  # de=0, en=1 in xlm-clm-ende-1024 (sorted language codes)
+    max_positions: int = 512  # learned position embeddings, no sinusoids
+    layer_norm_eps: float = 1e-12
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    @property
+    def ffn_dim(self) -> int:
+        return 4 * self.dim  # hard-coded as dim * 4 in XLM
+
+
+class KVCache:
+    """Keys and values of the tokens seen so far, owned by one request or session."""
+
+    def __init__(
+        self,
+        config: XLMConfig,
+        batch_size: int,
+        capacity: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ):
+        if not 0 < capacity <= config.max_positions:
+            raise ValueError(f"cache capacity must be 1..{config.max_positions}, got {capacity}")
+        shape = (config.n_layers, batch_size, config.n_heads, capacity, config.head_dim)
+        self.keys = torch.empty(shape, dtype=dtype, device=device)  # (L, B, H, capacity, D)
+        self.values = torch.empty(shape, dtype=dtype, device=device)
+        self.length = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.keys.shape[3]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new (B, H, T, D) keys and values of a layer; return all of them so far."""
+        end = self.length + k.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"the KV cache holds {self.capacity} positions; {end} were asked for")
+        self.keys[layer, :, :, self.length : end] = k
+        self.values[layer, :, :, self.length : end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+    def advance(self, n_tokens: int) -> None:
+        """Mark n_tokens more positions as filled, once every layer has stored them."""
+        self.length += n_tokens
+
+    def truncate(self, length: int) -> None:
+        """Forget every position from `length` on (undo)."""
+        if not 0 <= length <= self.length:
+            raise ValueError(f"cannot truncate a cache of {self.length} positions to {length}")
+        self.length = length
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention, always causal: the checkpoint was trained as a causal LM."""
+
+    def __init__(self, config: XLMConfig):
+        super().__init__()
+        self.n_heads, self.head_dim = config.n_heads, config.head_dim
+        self.q = nn.Linear(config.dim, config.dim)
+        self.k = nn.Linear(config.dim, config.dim)
+        self.v = nn.Linear(config.dim, config.dim)
+        self.out = nn.Linear(config.dim, config.dim)
+
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None) -> torch.Tensor:
+        B, T, C = x.shape
+        q = self.q(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+        k = self.k(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+        v = self.v(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+        past = 0
+        if cache is not None:
+            past = cache.length
+            k, v = cache.update(layer, k, v)  # (B, H, past + T, D)
+        is_causal = past == 0 and T > 1  # lets SDPA pick its fused causal kernel
+        mask = None if is_causal else causal_mask(T, past, x.device)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)  # (B, H, T, D)
+        return self.out(y.transpose(1, 2).reshape(B, T, C))  # (B, T, C)
+
+
+def causal_mask(n_new: int, n_past: int, device: torch.device) -> torch.Tensor | None:
+    """Boolean (T, past + T) mask letting each new position see itself and everything before it."""
+    if n_new == 1:
+        return None  # a single new token may see every cached key
+    query_pos = torch.arange(n_past, n_past + n_new, device=device)
+    key_pos = torch.arange(n_past + n_new, device=device)
+    return key_pos[None, :] <= query_pos[:, None]  # (T, past + T)
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward with exact (erf) GELU, as XLM's gelu_activation."""
+
+    def __init__(self, config: XLMConfig):
+        super().__init__()
+        self.lin1 = nn.Linear(config.dim, config.ffn_dim)
+        self.lin2 = nn.Linear(config.ffn_dim, config.dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin2(F.gelu(self.lin1(x)))
+
+
+class Block(nn.Module):
+    """One post-LN transformer layer (LayerNorm after each residual sum, as in XLM and BERT)."""
+
+    def __init__(self, config: XLMConfig):
+        super().__init__()
+        self.attn = Attention(config)
+        self.norm1 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+        self.ffn = FeedForward(config)
+        self.norm2 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None) -> torch.Tensor:
+        x = self.norm1(x + self.attn(x, layer, cache))
+        return self.norm2(x + self.ffn(x))
+
+
+class XLM(nn.Module):
+    """Token + position + language embeddings, post-LN blocks, and a biased output projection."""
+
+    def __init__(self, config: XLMConfig):
+        super().__init__()
+        self.config = config
+        self.tokens = nn.Embedding(config.vocab_size, config.dim)
+        self.positions = nn.Embedding(config.max_positions, config.dim)
+        self.langs = nn.Embedding(config.n_langs, config.dim)
+        self.embed_norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        # Its own bias; the weight is the stored pred_layer.proj.weight (equal to, and shared with, the
+        # token embeddings when the checkpoint's two copies agree).
+        self.proj = nn.Linear(config.dim, config.vocab_size)
+
+    def forward(self, input_ids: torch.Tensor, langs: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Hidden states (B, T, dim) of new tokens (B, T) with language ids (B, T) or (B, 1)."""
+        B, T = input_ids.shape
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.max_positions:
+            raise ValueError(f"the model has {self.config.max_positions} positions; {start + T} were asked for")
+        positions = torch.arange(start, start + T, device=input_ids.device)  # (T,)
+        # No sqrt(dim) scaling of the embeddings: XLM adds them as they are.
+        x = self.tokens(input_ids) + self.positions(positions) + self.langs(langs)  # (B, T, C)
+        x = self.embed_norm(x)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, layer, cache)
+        if cache is not None:
+            cache.advance(T)
+        return x  # no final LayerNorm: post-LN blocks end normalised
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Next-token logits (..., vocab_size) from hidden states (..., dim)."""
+        return self.proj(hidden)
+
+    def new_cache(self, batch_size: int, capacity: int) -> KVCache:
+        """An empty cache on this model's device and dtype."""
+        weight = self.tokens.weight
+        return KVCache(self.config, batch_size, capacity, dtype=weight.dtype, device=weight.device)
