@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
+import socket
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 
@@ -17,6 +18,7 @@ from .model import XLMConfig
 log = logging.getLogger("xlm_demo")
 
 DEFAULT_MODEL = "FacebookAI/xlm-clm-ende-1024"
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "xlm-mini-ende"
 HUB_FILES = ("config.json", "model.safetensors", "vocab.json", "merges.txt", "tokenizer_config.json")
 N_SPECIAL_TOKENS = 14  # <s> </s> <pad> <unk> <special0..9>, ids 0-13 in every XLM dictionary
 
@@ -55,22 +57,59 @@ def load_checkpoint(ref: str = DEFAULT_MODEL) -> Checkpoint:
     return load_hub_layout(download(ref), source=ref)
 
 
+def load_default_checkpoint() -> tuple[Checkpoint, str | None]:
+    """The real checkpoint when cached or downloadable, else the small bundled model and a sentence saying so."""
+    try:
+        return load_checkpoint(DEFAULT_MODEL), None
+    except CheckpointError as error:
+        if not BUNDLED_MODEL.is_dir():
+            raise
+        notice = (
+            f"Running the small bundled model, not {DEFAULT_MODEL}: {error}. "
+            f"For the real one, run once with network access (or: huggingface-cli download {DEFAULT_MODEL})."
+        )
+        log.warning(notice)
+        return load_hub_layout(BUNDLED_MODEL, source=f"bundled: {BUNDLED_MODEL.name}"), notice
+
+
 def download(repo_id: str) -> Path:
-    """The hub files this demo needs, from the local cache or the hub; nothing else is fetched."""
-    from huggingface_hub import hf_hub_download
+    """The hub files this demo needs, from the local cache or else the hub; nothing else is fetched."""
+    from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    folder = None
     try:
-        for name in HUB_FILES:
-            folder = Path(hf_hub_download(repo_id, name)).parent
-    except LocalEntryNotFoundError as error:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-        why = "HF_HUB_OFFLINE is set" if offline else "the hub could not be reached"
-        raise CheckpointError(f"{repo_id} is not in the local Hugging Face cache and {why}") from error
-    except HfHubHTTPError as error:
-        raise CheckpointError(f"{repo_id} could not be downloaded: {error.args[0].splitlines()[0]}") from error
-    return folder
+        return fetch(repo_id, local_files_only=True)
+    except LocalEntryNotFoundError:
+        pass
+    if constants.HF_HUB_OFFLINE:
+        raise CheckpointError(f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+    if not reachable(constants.ENDPOINT):
+        raise CheckpointError(
+            f"{repo_id} is not in the local Hugging Face cache and {constants.ENDPOINT} is out of reach"
+        )
+    log.info("downloading %s (about 840 MB, once) into the Hugging Face cache", repo_id)
+    try:
+        return fetch(repo_id, local_files_only=False)
+    except (HfHubHTTPError, LocalEntryNotFoundError) as error:
+        raise CheckpointError(f"{repo_id} could not be downloaded: {first_line(error)}") from error
+
+
+def fetch(repo_id: str, local_files_only: bool) -> Path:
+    """The folder holding every file of HUB_FILES for a hub repository."""
+    from huggingface_hub import hf_hub_download
+
+    paths = [Path(hf_hub_download(repo_id, name, local_files_only=local_files_only)) for name in HUB_FILES]
+    return paths[0].parent
+
+
+def reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the URL's host opens quickly (the hub client itself retries for ~20 s)."""
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def load_hub_layout(folder: Path, source: str) -> Checkpoint:
@@ -78,9 +117,11 @@ def load_hub_layout(folder: Path, source: str) -> Checkpoint:
     raw = read_json(folder / "config.json")
     config, lang2id = config_from_hub(raw, folder / "config.json")
     tokenizer_config = folder / "tokenizer_config.json"
-    lowercases = read_json(tokenizer_config).get("do_lowercase_and_remove_accent", True) if (
-        tokenizer_config.is_file()
-    ) else True  # transformers' XLMTokenizer default
+    lowercases = (
+        read_json(tokenizer_config).get("do_lowercase_and_remove_accent", True)
+        if (tokenizer_config.is_file())
+        else True
+    )  # transformers' XLMTokenizer default
     return Checkpoint(
         source=source,
         config=config,

@@ -152,7 +152,7 @@ class XLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, langs: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Hidden states (B, T, dim) of new tokens (B, T) with language ids (B, T) or (B, 1)."""
-        B, T = input_ids.shape
+        T = input_ids.shape[1]
         start = cache.length if cache is not None else 0
         if start + T > self.config.max_positions:
             raise ValueError(f"the model has {self.config.max_positions} positions; {start + T} were asked for")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -32,6 +33,12 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+    def resolved(self) -> SamplingParams:
+        """These settings with a fresh random seed where sampling needs one and none was given."""
+        if self.greedy or self.seed is not None:
+            return self
+        return replace(self, seed=secrets.randbits(63))
 
 
 GREEDY = SamplingParams(temperature=0.0)

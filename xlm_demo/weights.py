@@ -81,8 +81,9 @@ def _resolve_tied_projection(state_dict: dict[str, torch.Tensor]) -> bool:
         return True
     if torch.equal(state_dict[PROJECTION], state_dict[EMBEDDINGS]):
         return True
-    log.warning("%s differs from %s: projecting with the stored %s, as transformers does", PROJECTION, EMBEDDINGS,
-                PROJECTION)
+    log.warning(
+        "%s differs from %s: projecting with the stored %s, as transformers does", PROJECTION, EMBEDDINGS, PROJECTION
+    )
     return False
 
 

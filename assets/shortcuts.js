@@ -1,0 +1,21 @@
+() => {
+  // Keys for talks: → step, 1-9 pick a candidate, L switch language, Backspace undo, P presenter mode.
+  const radios = (id) => [...document.querySelectorAll(`#${id} input[type=radio]`)];
+  const press = (id) => document.getElementById(id)?.click();
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const key = event.key.toLowerCase();
+    if (key === "arrowright") press("step");
+    else if (key === "backspace") press("undo");
+    else if (/^[1-9]$/.test(key)) radios("candidate-list")[Number(key) - 1]?.click();
+    else if (key === "l") {
+      const options = radios("lang");
+      const checked = options.findIndex((option) => option.checked);
+      options[(checked + 1) % options.length]?.click();
+    } else if (key === "p") document.body.classList.toggle("presenter");
+    else return;
+    event.preventDefault();
+  });
+  if (new URLSearchParams(location.search).get("presenter") === "1") document.body.classList.add("presenter");
+}

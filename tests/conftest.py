@@ -1,0 +1,40 @@
+"""Test-wide set-up: no network, no telemetry, a private Hugging Face cache; shared checkpoints and servers."""
+
+import os
+import tempfile
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="xlm-demo-hf-home-")  # never the user's cache
+
+import socket
+
+import pytest
+
+from tests.checkpoints import write_hub_checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A random-weight checkpoint in the hub layout, and the reference model holding its weights."""
+    folder = tmp_path_factory.mktemp("tiny-model")
+    return folder, write_hub_checkpoint(folder)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tiny_model):
+    """The real demo, launched on a free loopback port for the whole session; yields its URL."""
+    from xlm_demo.server import create_app, launch_options
+
+    demo = create_app(str(tiny_model[0]), device="cpu")
+    options = launch_options("127.0.0.1", free_port(), share=False)
+    demo.launch(**options, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{options['server_port']}/"
+    demo.close()

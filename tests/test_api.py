@@ -1,0 +1,69 @@
+"""The named API endpoints through gradio_client against the real server, checked against the reference."""
+
+import pytest
+from gradio_client import Client
+
+from tests.reference import reference_logits
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False)
+
+
+def test_endpoints_are_named(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/predict", "/score", "/generate", "/compare"} <= names
+
+
+def test_predict_matches_reference(client, tiny_model):
+    payload = client.predict(prompt="Die Katze schläft", lang="de", top_k=5, api_name="/predict")
+    probs = reference_logits(tiny_model[1], payload["input_ids"], 0)[-1].softmax(-1)
+    assert payload["input_ids"][0] == 1
+    assert [c["id"] for c in payload["candidates"]] == probs.topk(5).indices.tolist()
+    assert payload["candidates"][0]["prob"] == pytest.approx(float(probs.max()), abs=1e-5)
+
+
+def test_score(client):
+    payload = client.predict(prompt="The house is old.", lang="en", api_name="/score")
+    assert payload["tokens"][0]["prob"] is None
+    assert [t["id"] for t in payload["tokens"]] == payload["input_ids"]
+
+
+def test_generate_streams_and_matches_reference_greedy(client, tiny_model):
+    job = client.submit(prompt="The house", lang="en", max_new_tokens=4, api_name="/generate")
+    updates = list(job)
+    assert [len(u["new_ids"]) for u in updates] == [1, 2, 3, 4]
+    final = updates[-1]
+    ids = list(final["input_ids"])
+    for _ in range(4):
+        ids.append(int(reference_logits(tiny_model[1], ids, 1)[-1].argmax()))
+    assert final["new_ids"] == ids[len(final["input_ids"]) :]
+
+
+def test_generate_with_seed_is_repeatable(client):
+    args = {"prompt": "Es war", "lang": "de", "max_new_tokens": 5, "temperature": 1.0, "seed": 11}
+    first = client.predict(**args, api_name="/generate")
+    second = client.predict(**args, api_name="/generate")
+    assert first["new_ids"] == second["new_ids"] and first["seed"] == 11
+
+
+def test_compare(client):
+    payload = client.predict(prompt="Guten Morgen", top_k=5, api_name="/compare")
+    assert set(payload["distributions"]) == {"de", "en"}
+    assert payload["kl"]["de||en"] >= 0 and payload["kl"]["en||de"] >= 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"prompt": "x", "lang": "fr", "api_name": "/predict"}, "language must be one of"),
+        ({"prompt": "x", "lang": "en", "top_k": 0, "api_name": "/predict"}, "top-k must be between"),
+        ({"prompt": "x" * 20_001, "lang": "en", "api_name": "/predict"}, "the limit is 20,000"),
+        ({"prompt": "x", "max_new_tokens": 5000, "api_name": "/generate"}, "max new tokens"),
+        ({"prompt": "x", "temperature": -2.0, "api_name": "/generate"}, "temperature"),
+    ],
+)
+def test_bad_requests_get_one_sentence(client, args, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(**args)

@@ -1,0 +1,191 @@
+"""The page in Debian's Chromium, driven like a person would: type, switch, pick, step, stream, stop, undo."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from gradio_client import Client
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page on the demo that records console errors; fails the test if any appear."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    yield page
+    context.close()
+    assert not errors, f"console errors: {errors}"
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    return Client(server, verbose=False)
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_demo(page, server, query=""):
+    page.goto(server + query)
+    page.wait_for_selector("#candidates-plot .bars path", timeout=60_000)
+
+
+def plot_labels(page, plot="candidates-plot"):
+    return page.locator(f"#{plot} .ytick text").evaluate_all("nodes => nodes.map(node => node.textContent)")
+
+
+def new_tokens(page):
+    return page.locator("#output .tokens .tok.new").all_inner_texts()
+
+
+def shows_prediction(page, payload):
+    """Wait until the chart shows this prediction (its entropy and candidates); order holds up to near-ties."""
+    candidates = payload["candidates"]
+    page.wait_for_function(
+        "([title, tokens]) => { const shown = [...document.querySelectorAll('#candidates-plot .ytick text')]"
+        ".map(node => node.textContent);"
+        " return document.querySelector('#candidates-plot .gtitle')?.textContent.includes(title)"
+        " && shown.length === tokens.length && tokens.every(token => shown.includes(token)); }",
+        arg=[f"entropy {payload['entropy']:.2f}", [c["token"] for c in candidates]],
+        timeout=30_000,
+    )
+    prob = {c["token"]: c["prob"] for c in candidates}
+    for label, expected in zip(plot_labels(page), candidates, strict=True):
+        assert abs(prob[label] - expected["prob"]) < 1e-4, (label, expected)
+
+
+def no_error_toasts(page):
+    assert page.locator(".toast-body.error").count() == 0
+
+
+def test_chart_follows_typing_and_language(page, server, api):
+    open_demo(page, server)
+    shot(page, "01-loaded")
+    text = "Die Katze schläft auf dem Sofa"
+    page.locator("#prompt textarea").fill(text)
+    shows_prediction(page, api.predict(prompt=text, lang="en", top_k=10, api_name="/predict"))
+    assert "Katze" in page.locator("#output").inner_text()
+
+    page.locator("#lang label", has_text="German").click()
+    shows_prediction(page, api.predict(prompt=text, lang="de", top_k=10, api_name="/predict"))
+    shot(page, "02-german")
+    no_error_toasts(page)
+
+
+def test_step_pick_undo_reset(page, server, api):
+    open_demo(page, server)
+    prompt = page.locator("#prompt textarea").input_value()
+    first = api.predict(prompt=prompt, lang="en", top_k=10, api_name="/predict")["candidates"][0]["token"]
+    page.locator("#step").click()
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    assert new_tokens(page) == [first]
+
+    second_choice = page.locator("#candidate-list label").nth(1)
+    picked = re.sub(r"\s*\([\d.]+%\)$", "", second_choice.inner_text())
+    second_choice.click()
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 2")
+    assert new_tokens(page) == [first, picked]
+    shot(page, "03-picked")
+
+    page.locator("#undo").click()
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    page.locator("#reset").click()
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 0")
+    assert page.locator("#prompt textarea").input_value() == prompt  # nothing typed is lost
+    no_error_toasts(page)
+
+
+def test_continue_streams_and_stop_keeps_what_came(page, server):
+    open_demo(page, server)
+    page.locator("#continue").click()
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length >= 2", timeout=30_000)
+    page.locator("#stop").click()
+    page.wait_for_timeout(1500)
+    count = len(new_tokens(page))
+    assert 2 <= count <= 12
+    page.wait_for_timeout(1500)
+    assert len(new_tokens(page)) == count  # stopped means stopped
+    assert page.locator("#timeline-plot .bars path").count() >= 2
+    shot(page, "04-continued")
+    no_error_toasts(page)
+
+
+def test_compare_shows_both_language_ids(page, server):
+    open_demo(page, server)
+    page.locator("#compare").click()
+    page.wait_for_selector("#compare-plot .bars path", timeout=30_000)
+    assert "KL(" in page.locator("#compare-plot .gtitle").text_content()
+    legend = page.locator("#compare-plot .legendtext").evaluate_all("nodes => nodes.map(node => node.textContent)")
+    assert legend == ["German id", "English id"]
+    shot(page, "05-compare")
+
+
+def test_presenter_keys(page, server):
+    open_demo(page, server)
+    page.locator("#header").click()  # focus the page, not a text box
+    page.keyboard.press("p")
+    assert "presenter" in page.evaluate("document.body.className")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    page.keyboard.press("2")
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 2")
+    page.keyboard.press("Backspace")
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    page.keyboard.press("l")
+    page.wait_for_function("() => document.querySelector('#lang input[value=\"de\"]').checked")
+    shot(page, "06-presenter")
+
+
+def test_typing_shortcut_keys_in_the_text_box_types_them(page, server):
+    open_demo(page, server)
+    box = page.locator("#prompt textarea")
+    box.fill("")
+    box.type("lp2")
+    assert box.input_value() == "lp2"
+    assert len(new_tokens(page)) == 0
+
+
+def test_deep_link_restores_text_and_language(page, server, api):
+    text = "Heute ist das Wetter"
+    open_demo(page, server, f"?prompt={quote(text)}&lang=de&top_k=7")
+    assert page.locator("#prompt textarea").input_value() == text
+    assert page.locator('#lang input[value="de"]').is_checked()
+    shows_prediction(page, api.predict(prompt=text, lang="de", top_k=7, api_name="/predict"))
+
+
+def test_model_panel_names_the_fidelity_choices(page, server):
+    open_demo(page, server)
+    page.get_by_text("Model", exact=True).click()
+    panel = page.locator("#model-panel").inner_text()
+    assert re.search(r"causal", panel) and "</s>" in panel

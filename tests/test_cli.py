@@ -1,0 +1,153 @@
+"""The command line: JSON shapes checked against the reference, and every mistake one line with exit 2."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.checkpoints import write_hub_checkpoint
+from tests.reference import reference_logits
+from xlm_demo.cli import main
+
+TEXT = "Die Katze schläft, weil es kalt ist."
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli-model")
+    return path, write_hub_checkpoint(path)
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_tokenize_json(capsys, checkpoint):
+    code, out, _ = cli(capsys, "tokenize", "--model", str(checkpoint[0]), "--lang", "de", "--json", TEXT)
+    payload = json.loads(out)
+    assert code == 0
+    assert payload["input_ids"][0] == 1 and payload["tokens"][0] == "</s>"
+    assert len(payload["input_ids"]) == len(payload["tokens"])
+
+
+def test_predict_json_matches_reference(capsys, checkpoint):
+    folder, reference = checkpoint
+    code, out, _ = cli(capsys, "predict", "--model", str(folder), "--lang", "de", "--top-k", "4", "--json", TEXT)
+    payload = json.loads(out)
+    assert code == 0
+    probs = reference_logits(reference, payload["input_ids"], 0)[-1].softmax(-1)
+    assert [c["id"] for c in payload["candidates"]] == probs.topk(4).indices.tolist()
+    for candidate in payload["candidates"]:
+        assert candidate["prob"] == pytest.approx(float(probs[candidate["id"]]), abs=1e-5)
+        assert set(candidate) >= {"id", "token", "prob", "logprob"}
+    assert payload["lang"] == "de" and payload["entropy"] > 0
+
+
+def test_score_json(capsys, checkpoint):
+    code, out, _ = cli(capsys, "score", "--model", str(checkpoint[0]), "--json", "The house is old.")
+    payload = json.loads(out)
+    assert code == 0
+    assert payload["vocab_size"] > 14
+    assert payload["tokens"][0]["prob"] is None
+    assert all(0 < t["prob"] <= 1 and t["rank"] >= 1 for t in payload["tokens"][1:])
+    assert [t["id"] for t in payload["tokens"]] == payload["input_ids"]
+
+
+def test_generate_json_greedy_matches_reference(capsys, checkpoint):
+    folder, reference = checkpoint
+    code, out, _ = cli(capsys, "generate", "--model", str(folder), "--max-new-tokens", "5", "--json", "The house")
+    payload = json.loads(out)
+    assert code == 0
+    ids = list(payload["input_ids"])
+    for _ in range(5):
+        ids.append(int(reference_logits(reference, ids, 1)[-1].argmax()))
+    assert payload["new_ids"] == ids[len(payload["input_ids"]) :]
+    assert len(payload["steps"]) == 5 and payload["seed"] is None
+    assert isinstance(payload["text"], str) and payload["text"]
+
+
+def test_generate_sampled_reports_its_seed(capsys, checkpoint):
+    args = ["generate", "--model", str(checkpoint[0]), "--max-new-tokens", "6", "--temperature", "1", "--json", "Es"]
+    first = json.loads(cli(capsys, *args, "--seed", "3")[1])
+    again = json.loads(cli(capsys, *args, "--seed", str(first["seed"]))[1])
+    assert first["new_ids"] == again["new_ids"]
+    unseeded = json.loads(cli(capsys, *args)[1])
+    assert isinstance(unseeded["seed"], int)
+
+
+def test_long_text_says_truncated(capsys, checkpoint):
+    code, out, err = cli(capsys, "tokenize", "--model", str(checkpoint[0]), "--json", "word " * 200)
+    assert code == 0
+    assert json.loads(out)["truncated"] is True
+    assert "keeping its last" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "--lang", "fr", "x"], "language must be one of"),
+        (["predict", "--top-k", "0", "x"], "top-k must be between"),
+        (["predict", "--top-k", "many", "x"], "invalid int value"),
+        (["generate", "--max-new-tokens", "100000", "x"], "max new tokens"),
+        (["generate", "--temperature", "-1", "x"], "temperature"),
+        (["generate", "--top-p", "2", "x"], "top-p"),
+        (["generate", "--greedy", "--temperature", "0.5", "x"], "--greedy cannot be combined"),
+        (["predict", "--device", "cuda", "x"], "no CUDA GPU"),
+        (["predict", "--device", "toaster", "x"], "is not a device"),
+        (["predict", "--dtype", "bfloat16", "--device", "cpu", "x"], "bfloat16 is for GPUs"),
+        (["predict"], "the following arguments are required"),
+        (["fly", "x"], "invalid choice"),
+    ],
+)
+def test_mistakes_are_one_line_and_exit_2(capsys, checkpoint, argv, message):
+    with_model = [argv[0], "--model", str(checkpoint[0]), *argv[1:]] if argv[0] != "fly" else argv
+    try:
+        code = main(with_model)
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    assert code == 2
+    assert message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: (p / "model.safetensors").write_bytes(b"garbage"), "model.safetensors is not a readable"),
+        (lambda p: (p / "config.json").unlink(), "neither config.json"),
+        (lambda p: (p / "vocab.json").write_text("[1, 2]"), "vocab.json should hold a JSON object"),
+    ],
+)
+def test_broken_checkpoint_is_one_line_in_a_real_process(tmp_path, damage, message):
+    write_hub_checkpoint(tmp_path)
+    damage(tmp_path)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "xlm_demo", "predict", "--model", str(tmp_path), "Hallo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_checkpoint_in_a_real_process(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "xlm_demo", "score", "--model", str(tmp_path / "absent"), "Hallo"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error:") and "Traceback" not in result.stderr

@@ -1,0 +1,165 @@
+"""The engine's answers against the reference model and tokenizer, run the way the checkpoint was trained."""
+
+import pytest
+import torch
+from transformers import XLMTokenizer
+
+from tests.checkpoints import write_hub_checkpoint
+from tests.reference import reference_logits
+from xlm_demo.engine import START_ID, Engine
+from xlm_demo.sampling import GREEDY, SamplingParams
+
+TEXTS = {
+    "en": "The President's house was built in 1792, and it is still there.",
+    "de": "Die Katze des Präsidenten schläft über dem Ofen, weil es kalt ist.",
+}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("hub")
+    return path, write_hub_checkpoint(path)
+
+
+@pytest.fixture(scope="module")
+def engine(folder):
+    return Engine.load(str(folder[0]), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def reference(folder):
+    return folder[1]
+
+
+@pytest.fixture(scope="module")
+def reference_tokenizer(folder):
+    path = folder[0]
+    return XLMTokenizer(
+        vocab_file=str(path / "vocab.json"),
+        merges_file=str(path / "merges.txt"),
+        do_lowercase_and_remove_accent=False,
+        lang2id={"de": 0, "en": 1},
+        id2lang={0: "de", 1: "en"},
+    )
+
+
+def reference_ids(tokenizer, text, lang):
+    """What the model was trained on: </s>, then the text's BPE ids under that language's rules."""
+    return [START_ID, *tokenizer.convert_tokens_to_ids(tokenizer._tokenize(text, lang=lang))]
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_encode_matches_reference(engine, reference_tokenizer, lang):
+    assert engine.encode(TEXTS[lang], lang).input_ids == reference_ids(reference_tokenizer, TEXTS[lang], lang)
+
+
+def test_cased_vocabulary_overrides_the_configs_lowercasing(engine):
+    assert engine.tokenizer.lowercase is False
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_predict_matches_reference(engine, reference, reference_tokenizer, lang):
+    ids = reference_ids(reference_tokenizer, TEXTS[lang], lang)
+    expected = reference_logits(reference, ids, engine.lang2id[lang])[-1].softmax(-1)
+    distribution = engine.predict(TEXTS[lang], lang, top_k=10)
+    top = expected.topk(10)
+    assert [c.id for c in distribution.candidates] == top.indices.tolist()
+    assert max(abs(c.prob - p) for c, p in zip(distribution.candidates, top.values.tolist(), strict=True)) < 1e-5
+    entropy = float(-(expected * expected.log()).sum())
+    assert distribution.entropy == pytest.approx(entropy, abs=1e-4)
+    assert distribution.input_ids == ids
+
+
+def test_score_matches_reference(engine, reference, reference_tokenizer):
+    ids = reference_ids(reference_tokenizer, TEXTS["de"], "de")
+    logprobs = reference_logits(reference, ids, 0).log_softmax(-1)
+    encoded, scores = engine.score(TEXTS["de"], "de")
+    assert encoded.input_ids == ids
+    assert scores[0].prob is None and scores[0].rank is None
+    for position in range(1, len(ids)):
+        row = logprobs[position - 1]
+        assert scores[position].id == ids[position]
+        assert scores[position].logprob == pytest.approx(float(row[ids[position]]), abs=1e-5)
+        assert scores[position].rank == int((row > row[ids[position]]).sum()) + 1
+
+
+def test_greedy_continuation_matches_reference_loop(engine, reference, reference_tokenizer):
+    ids = reference_ids(reference_tokenizer, TEXTS["en"], "en")
+    expected = list(ids)
+    for _ in range(12):  # no cache: the whole sequence again each step, the chosen token fed back
+        expected.append(int(reference_logits(reference, expected, 1)[-1].argmax()))
+    steps = list(engine.generate(engine.encode(TEXTS["en"], "en"), 12, GREEDY))
+    assert [s.id for s in steps] == expected[len(ids) :]
+    assert all(s.rank == 1 for s in steps)
+
+
+def test_sampling_is_repeatable_with_a_seed(engine):
+    encoded = engine.encode(TEXTS["de"], "de")
+    runs = [[s.id for s in engine.generate(encoded, 15, SamplingParams(temperature=1.2, seed=s))] for s in (5, 5, 6)]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_sampled_tokens_respect_top_k(engine):
+    encoded = engine.encode(TEXTS["en"], "en")
+    for step in engine.generate(encoded, 10, SamplingParams(temperature=2.0, top_k=3, seed=1), top_k=10):
+        assert step.rank <= 3
+
+
+def test_compare_matches_reference_per_language(engine, reference, reference_tokenizer):
+    text = TEXTS["en"]
+    comparison = engine.compare(text, top_k=5)
+    logprobs = {}
+    for lang, lang_id in engine.lang2id.items():
+        ids = reference_ids(reference_tokenizer, text, lang)
+        logprobs[lang] = reference_logits(reference, ids, lang_id)[-1].log_softmax(-1)
+        got = comparison.distributions[lang]
+        assert [c.id for c in got.candidates] == logprobs[lang].topk(5).indices.tolist()
+    kl = torch.nn.functional.kl_div(logprobs["en"], logprobs["de"], log_target=True, reduction="sum")
+    assert comparison.kl["de||en"] == pytest.approx(float(kl), abs=1e-5)
+
+
+def test_long_text_keeps_its_last_tokens(engine, reference_tokenizer):
+    text = " ".join([TEXTS["en"]] * 20)
+    full = reference_ids(reference_tokenizer, text, "en")
+    encoded = engine.encode(text, "en")
+    assert encoded.truncated
+    assert len(encoded.input_ids) == engine.max_positions
+    assert encoded.input_ids == [START_ID, *full[-(engine.max_positions - 1) :]]
+    assert engine.predict(text, "en").truncated
+
+
+def test_empty_text_predicts_after_the_start_token(engine, reference):
+    distribution = engine.predict("", "en", top_k=3)
+    assert distribution.input_ids == [START_ID]
+    expected = reference_logits(reference, [START_ID], 1)[-1].softmax(-1).topk(3).indices.tolist()
+    assert [c.id for c in distribution.candidates] == expected
+
+
+def test_cached_session_equals_fresh_prediction(engine):
+    encoded = engine.encode(TEXTS["en"], "en")
+    steps = list(engine.generate(encoded, 6, GREEDY, top_k=5))
+    longer = engine.append(encoded, [s.id for s in steps[:-1]])
+    fresh = engine.predict_encoded(longer, top_k=5)
+    assert [c.id for c in steps[-1].distribution.candidates] == [c.id for c in fresh.candidates]
+    for a, b in zip(steps[-1].distribution.candidates, fresh.candidates, strict=True):
+        assert a.prob == pytest.approx(b.prob, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda e: e.predict("x", "fr"), "language must be one of de, en"),
+        (lambda e: e.predict("x", "en", top_k=0), "top-k must be between 1 and 1000"),
+        (lambda e: list(e.generate(e.encode("x", "en"), 0)), "max new tokens"),
+        (lambda e: list(e.generate(e.encode("x", "en"), 10_000)), "max new tokens"),
+    ],
+)
+def test_bad_requests_are_one_sentence(engine, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(engine)
+
+
+def test_half_precision_on_cpu_is_refused(folder):
+    with pytest.raises(ValueError, match="bfloat16 is for GPUs"):
+        Engine.load(str(folder[0]), device="cpu", dtype="bfloat16")

@@ -1,0 +1,55 @@
+"""Named API endpoints (predict, score, generate, compare) returning the CLI's JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gradio as gr
+
+from .callbacks import checked_prompt, user_errors
+from .engine import Engine, check_max_new_tokens
+from .payloads import compare_payload, generate_payload, predict_payload, score_payload
+from .sampling import SamplingParams
+
+
+def register_api(engine: Engine) -> None:
+    """Add the endpoints to the Blocks being built; parameter names follow the CLI's flags."""
+
+    def predict(prompt: str, lang: str = "en", top_k: int = 10) -> dict:
+        """The next-token distribution after a text: top-k candidates, entropy, the ids fed to the model."""
+        with user_errors():
+            return predict_payload(engine.predict(checked_prompt(prompt), lang, top_k=int(top_k)))
+
+    def score(prompt: str, lang: str = "en") -> dict:
+        """Each token's probability, log-probability and rank given the tokens before it."""
+        with user_errors():
+            encoded, scores = engine.score(checked_prompt(prompt), lang)
+            return score_payload(encoded, scores, engine.model.config.vocab_size)
+
+    def generate(
+        prompt: str,
+        lang: str = "en",
+        max_new_tokens: int = 20,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[dict]:
+        """Continue a text token by token (temperature 0 is greedy), streaming the result after each token."""
+        with user_errors():
+            sampling = SamplingParams(temperature=temperature, top_k=int(top_k), top_p=top_p, seed=seed).resolved()
+            n = check_max_new_tokens(int(max_new_tokens))
+            encoded = engine.encode(checked_prompt(prompt), lang, reserve=n)
+            steps = []
+            for step in engine.generate(encoded, n, sampling):
+                steps.append(step)
+                text = engine.decode(encoded.input_ids + [s.id for s in steps], lang)
+                yield generate_payload(encoded, steps, text, sampling.seed)
+
+    def compare(prompt: str, top_k: int = 10) -> dict:
+        """The next-token distribution under every language id for the same text, with KL divergences."""
+        with user_errors():
+            return compare_payload(engine.compare(checked_prompt(prompt), top_k=int(top_k)))
+
+    for endpoint in (predict, score, generate, compare):
+        gr.api(endpoint, api_name=endpoint.__name__)

@@ -1,0 +1,246 @@
+"""What the page's events do, as plain functions of the inputs and the engine (testable without a browser)."""
+
+import html
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import gradio as gr
+
+from . import charts
+from .engine import Analysis, Encoded, Engine, Step, TokenScore
+from .sampling import GREEDY, SamplingParams
+
+DEFAULT_PROMPT = "The weather in Berlin is"
+MAX_PROMPT_CHARS = 20_000
+RANK_BUCKETS = ((1, "r1"), (10, "r10"), (100, "r100"), (1000, "r1000"))  # GLTR-style colour classes
+
+
+def new_state(prompt: str = DEFAULT_PROMPT) -> dict:
+    """A session's continuation: ids chosen after the typed text, and the steps that chose them."""
+    return {"prompt": prompt, "appended": [], "steps": []}
+
+
+def for_prompt(state: dict, prompt: str) -> dict:
+    """The state if it belongs to this text; a continuation of another text starts again."""
+    return state if state.get("prompt") == prompt else new_state(prompt)
+
+
+def from_url(request: gr.Request, *, engine: Engine) -> tuple:
+    """Text, language, candidate count and continuation from the page's URL (?prompt=…&lang=de&top_k=…&ids=…)."""
+    params = request.query_params if request else {}
+    prompt = params.get("prompt", DEFAULT_PROMPT)[:MAX_PROMPT_CHARS]
+    lang = params.get("lang", "en")
+    lang = lang if lang in engine.lang2id else next(iter(engine.lang2id))
+    top_k = min(50, max(5, int(params["top_k"]))) if params.get("top_k", "").isdigit() else 10
+    vocab_size = engine.model.config.vocab_size
+    ids = [int(i) for i in params.get("ids", "").split(",") if i.isdigit() and int(i) < vocab_size]
+    return prompt, lang, top_k, {"prompt": prompt, "appended": ids[: engine.max_positions], "steps": []}
+
+
+def model_line(engine: Engine) -> str:
+    """One line naming the checkpoint, device and dtype."""
+    dtype = str(engine.dtype).removeprefix("torch.")
+    return f"Model **{engine.source}** on **{engine.device.type}** in **{dtype}** · causal attention · `</s>` start"
+
+
+def model_panel(engine: Engine) -> str:
+    """The fidelity choices in force and the model card's intended use, a sentence each."""
+    case = "lowercased and accent-stripped" if engine.tokenizer.lowercase else "kept cased, with accents"
+    langs = ", ".join(f"{lang} = {i}" for lang, i in engine.lang2id.items())
+    return "\n".join(
+        [
+            f"- **Checkpoint:** {engine.source}; {engine.model.config.n_layers} layers, "
+            f"{engine.model.config.dim} dimensions, {engine.tokenizer.vocab_size:,} tokens.",
+            f"- **Language ids:** {langs}; every position carries the chosen one.",
+            "- **Attention:** causal, as the model was trained (the hub config's `causal: false` is overridden).",
+            "- **Start token:** `</s>`, as in training; no `<s>`, no trailing `</s>`.",
+            f"- **Text:** Moses-tokenized with the chosen language's rules, {case}, then BPE.",
+            "- **Intended use:** exploring a causal language model of English and German (Lample & Conneau 2019).",
+            "- **Out of scope:** facts, advice or any text presented as true; it continues text, nothing more.",
+            "- **Known limitations:** trained on news and Wikipedia-style text; it repeats itself, mixes languages "
+            "and carries the biases of its data.",
+        ]
+    )
+
+
+def sampling_params(sample: bool, temperature: float, top_k: float, top_p: float, seed: float | None) -> SamplingParams:
+    """The page's sampling controls, checked; greedy unless sampling is switched on."""
+    if not sample:
+        return GREEDY
+    with user_errors():
+        return SamplingParams(
+            temperature=float(temperature),
+            top_k=int(top_k),
+            top_p=float(top_p),
+            seed=None if seed is None else int(seed),
+        )
+
+
+def checked_prompt(prompt: str | None) -> str:
+    """The typed text, if within the server's limit."""
+    prompt = prompt or ""
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise gr.Error(f"The text is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}. Nothing was lost.")
+    return prompt
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show the engine's one-sentence ValueErrors on the page (or to an API caller) as gr.Error."""
+    try:
+        yield
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
+
+
+def current(engine: Engine, prompt: str, lang: str, state: dict, reserve: int = 0) -> Encoded:
+    """What the model is fed: the start token, the typed text's tokens, then the chosen continuation."""
+    with user_errors():
+        encoded = engine.encode(checked_prompt(prompt), lang)
+        return engine.append(encoded, state["appended"], reserve=reserve)
+
+
+def view(engine: Engine, encoded: Encoded, analysis: Analysis, state: dict) -> tuple:
+    """Every output the page shows for the current sequence."""
+    distribution = analysis.next_token
+    choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in distribution.candidates]
+    notes = [f"Entropy **{distribution.entropy:.2f}** nats · {len(encoded.input_ids)} positions"]
+    if encoded.truncated:
+        notes.append(f"The text was longer than {engine.max_positions} positions: only its last tokens are used.")
+    if distribution.kept_mass < 1 and not distribution.sampling.greedy:
+        notes.append(f"Sampling keeps {distribution.kept_mass:.1%} of the probability, renormalised.")
+    n_typed = len(encoded.input_ids) - len(state["appended"])
+    return (
+        charts.candidates_figure(distribution),
+        gr.update(choices=choices, value=None),
+        token_html(analysis.scores, n_typed),
+        gr.update(
+            value=charts.timeline_figure(state["steps"]) if state["steps"] else None, visible=bool(state["steps"])
+        ),
+        inspector_rows(engine, encoded, analysis.scores),
+        " · ".join(notes),
+        state,
+    )
+
+
+def token_html(scores: list[TokenScore], n_typed: int) -> str:
+    """The text token by token, coloured by rank given its prefix; hover shows what was expected instead."""
+    spans = []
+    for position, score in enumerate(scores[1:], start=1):
+        bucket = next((name for limit, name in RANK_BUCKETS if score.rank <= limit), "rlow")
+        expected = ", ".join(f"{token} {prob:.0%}" for token, prob in score.expected)
+        tip = f"p = {score.prob:.3f} · rank {score.rank} · expected: {expected}"
+        new = " new" if position >= n_typed else ""
+        spans.append(f'<span class="tok {bucket}{new}" title="{html.escape(tip)}">{html.escape(score.token)}</span>')
+    legend = (
+        '<div class="legend"><span class="tok r1">rank 1</span><span class="tok r10">top 10</span>'
+        '<span class="tok r100">top 100</span><span class="tok r1000">top 1000</span>'
+        '<span class="tok rlow">rarer</span><span class="tok new">chosen here</span></div>'
+    )
+    return f'<div class="tokens">{" ".join(spans) or "<em>(empty: the start token alone)</em>"}</div>{legend}'
+
+
+def inspector_rows(engine: Engine, encoded: Encoded, scores: list[TokenScore]) -> list[list]:
+    """One row per position: id, BPE piece, display form, language id, probability and rank."""
+    lang_id = engine.lang2id[encoded.lang]
+    return [
+        [
+            position,
+            token_id,
+            engine.tokenizer.piece(token_id),
+            f"{encoded.lang} ({lang_id})",
+            "" if score.prob is None else f"{score.prob:.4f}",
+            "" if score.rank is None else score.rank,
+        ]
+        for position, (token_id, score) in enumerate(zip(encoded.input_ids, scores, strict=True))
+    ]
+
+
+def refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> tuple:
+    """Recompute everything shown for the text, language and settings."""
+    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
+    state = for_prompt(state, prompt)
+    encoded = current(engine, prompt, lang, state)
+    analysis = engine.analyse(encoded, int(top_k), sampling)
+    return view(engine, encoded, analysis, state)
+
+
+def append(engine: Engine, encoded: Encoded, state: dict, token_id: int, top_k: int, sampling) -> dict:
+    """The state with one more chosen token, recorded as a step of the distribution it came from."""
+    distribution = engine.predict_encoded(encoded, top_k, sampling)
+    chosen = next((c for c in distribution.candidates if c.id == token_id), None)
+    if chosen is None:
+        raise gr.Error("That candidate is no longer on the chart; pick one of those shown.")
+    step = Step(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank, distribution)
+    return {**state, "appended": [*state["appended"], token_id], "steps": [*state["steps"], step]}
+
+
+def step(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> tuple:
+    """Append the most probable next token."""
+    state = for_prompt(state, prompt)
+    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
+    encoded = current(engine, prompt, lang, state, reserve=1)
+    distribution = engine.predict_encoded(encoded, int(top_k), sampling)
+    state = append(engine, encoded, state, distribution.candidates[0].id, int(top_k), sampling)
+    return refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
+
+
+def pick(
+    prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, choice, *, engine: Engine
+) -> tuple:
+    """Append the candidate a person picked."""
+    state = for_prompt(state, prompt)
+    if not choice:
+        raise gr.Error("Pick one of the candidates listed.")
+    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
+    encoded = current(engine, prompt, lang, state, reserve=1)
+    state = append(engine, encoded, state, int(choice), int(top_k), sampling)
+    return refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
+
+
+def undo(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> tuple:
+    """Remove the last chosen token."""
+    state = for_prompt(state, prompt)
+    state = {**state, "appended": state["appended"][:-1], "steps": state["steps"][:-1]}
+    return refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
+
+
+def reset(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> tuple:
+    """Forget the whole continuation, keeping the typed text."""
+    return refresh(
+        prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, new_state(prompt), engine=engine
+    )
+
+
+def continue_(
+    prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, n_tokens, *, engine: Engine
+) -> Iterator[tuple]:
+    """Stream n tokens, greedy or sampled, one view per token; Stop keeps what came so far."""
+    state = for_prompt(state, prompt)
+    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
+    n_tokens = int(n_tokens)
+    encoded = current(engine, prompt, lang, state, reserve=n_tokens)
+    analysis = engine.analyse(encoded, int(top_k), sampling)
+    scores, new_ids = list(analysis.scores), []
+    for chosen in engine.generate(encoded, n_tokens, sampling, top_k=int(top_k)):
+        new_ids.append(chosen.id)
+        state = {**state, "appended": [*state["appended"], chosen.id], "steps": [*state["steps"], chosen]}
+        scores.append(TokenScore(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank))
+        # While streaming, the chart shows the distribution each token was drawn from.
+        yield view(engine, engine.append(encoded, new_ids), Analysis(scores, chosen.distribution), state)
+    yield refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
+
+
+def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
+    """The same text and continuation under every language id, side by side."""
+    state = for_prompt(state, prompt)
+    with user_errors():
+        typed = checked_prompt(prompt)
+        encodings = [engine.append(engine.encode(typed, lang), state["appended"]) for lang in engine.lang2id]
+        comparison = engine.compare_encoded(encodings, int(top_k))
+    kl = " · ".join(f"KL({pair.replace('||', ' ‖ ')}) = {value:.3f} nats" for pair, value in comparison.kl.items())
+    tops = " · ".join(
+        f"{lang}: **{d.candidates[0].token}** {d.candidates[0].prob:.0%}, entropy {d.entropy:.2f}"
+        for lang, d in comparison.distributions.items()
+    )
+    return charts.comparison_figure(comparison), f"{kl}  \n{tops}"

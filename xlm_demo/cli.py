@@ -1,0 +1,128 @@
+"""python -m xlm_demo {tokenize,score,predict,generate,serve}: the engine from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from .checkpoint import DEFAULT_MODEL, CheckpointError
+from .engine import Engine, check_max_new_tokens
+from .payloads import generate_payload, predict_payload, score_payload, tokenize_payload
+from .sampling import GREEDY, SamplingParams
+from .weights import WeightError
+
+USER_ERRORS = (ValueError, CheckpointError, WeightError, OSError)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr and exit 2."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per engine question, shared model options on each."""
+    model_options = argparse.ArgumentParser(add_help=False)
+    model_options.add_argument(
+        "--model", default=None, help=f"hub id, hub-layout folder or XLM .pth (default: {DEFAULT_MODEL})"
+    )
+    model_options.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    model_options.add_argument(
+        "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="half precision is for GPUs"
+    )
+    model_options.add_argument("-v", "--verbose", action="store_true", help="say which fidelity choices were made")
+
+    text_options = argparse.ArgumentParser(add_help=False, parents=[model_options])
+    text_options.add_argument("--lang", default="en", help="language id the text is tokenized and run with")
+    text_options.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    text_options.add_argument("text", help="the text; - reads it from standard input")
+
+    parser = OneLineParser(prog="python -m xlm_demo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    commands.add_parser("tokenize", parents=[text_options], help="the ids the model is fed")
+    commands.add_parser("score", parents=[text_options], help="each token's probability given its prefix")
+    predict = commands.add_parser("predict", parents=[text_options], help="the next-token distribution")
+    predict.add_argument("--top-k", type=int, default=10, help="how many candidates to list (1-1000)")
+    generate = commands.add_parser("generate", parents=[text_options], help="continue the text")
+    generate.add_argument("--max-new-tokens", type=int, default=20)
+    generate.add_argument("--greedy", action="store_true", help="always the most probable token (the default)")
+    generate.add_argument("--temperature", type=float, help="sample at this temperature (0 = greedy)")
+    generate.add_argument("--top-k", type=int, help="sample among the k most probable tokens only")
+    generate.add_argument("--top-p", type=float, help="sample among the most probable tokens holding mass p")
+    generate.add_argument("--seed", type=int, help="seed for sampling, for a repeatable continuation")
+    serve = commands.add_parser("serve", parents=[model_options], help="start the web demo")
+    serve.add_argument("--host", default=None, help="default 127.0.0.1 (0.0.0.0 on a Hugging Face Space)")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
+    return parser
+
+
+def sampling_from(args: argparse.Namespace) -> SamplingParams:
+    """Greedy unless a sampling option is given; both at once is a mistake."""
+    options = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
+    given = {k: v for k, v in options.items() if v is not None}
+    if args.greedy and given:
+        raise ValueError(f"--greedy cannot be combined with --{next(iter(given)).replace('_', '-')}")
+    return SamplingParams(**given).resolved() if given else GREEDY
+
+
+def run(args: argparse.Namespace) -> dict | str:
+    """Answer one sub-command: a JSON-ready dict, or a ready table."""
+    if args.command == "serve":
+        from .server import serve
+
+        serve(args.model, device=args.device, dtype=args.dtype, host=args.host, port=args.port, share=args.share)
+        return ""
+    text = sys.stdin.read() if args.text == "-" else args.text
+    sampling = sampling_from(args) if args.command == "generate" else None
+    engine = Engine.load(args.model, device=args.device, dtype=args.dtype)
+    lang = engine.check_lang(args.lang)
+    if args.command == "tokenize":
+        return tokenize_payload(engine.encode(text, lang), engine.tokenizer)
+    if args.command == "score":
+        encoded, scores = engine.score(text, lang)
+        return score_payload(encoded, scores, engine.model.config.vocab_size)
+    if args.command == "predict":
+        return predict_payload(engine.predict(text, lang, top_k=args.top_k))
+    encoded = engine.encode(text, lang, reserve=check_max_new_tokens(args.max_new_tokens))
+    steps = list(engine.generate(encoded, args.max_new_tokens, sampling))
+    continued = engine.decode(encoded.input_ids + [s.id for s in steps], lang)
+    return generate_payload(encoded, steps, continued, sampling.seed)
+
+
+def render(command: str, payload: dict) -> str:
+    """A short human-readable view of a payload."""
+    if command == "tokenize":
+        return "\n".join(f"{i:>6}  {t}" for i, t in zip(payload["input_ids"], payload["tokens"], strict=True))
+    if command == "predict":
+        rows = [f"entropy {payload['entropy']:.3f} nats"]
+        rows += [f"{c['rank']:>4}  {c['prob']:8.4f}  {c['token']}" for c in payload["candidates"]]
+        return "\n".join(rows)
+    if command == "score":
+        return "\n".join(
+            f"{t['token']:<20} " + ("-" if t["prob"] is None else f"{t['prob']:.4f}  rank {t['rank']}")
+            for t in payload["tokens"]
+        )
+    return payload["text"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: exit 0 on success, 2 with one line on stderr for any mistake of the caller's."""
+    args = build_parser().parse_args(argv)
+    verbose = args.verbose or args.command == "serve"
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="note: %(message)s", stream=sys.stderr, force=True)
+    try:
+        payload = run(args)
+    except USER_ERRORS as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    if payload:
+        print(json.dumps(payload, ensure_ascii=False) if args.json else render(args.command, payload))
+    return 0

@@ -1,0 +1,388 @@
+"""The one object the CLI, the API and the UI call: distributions, scores, continuations, comparisons."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from .bpe import load_bpe
+from .checkpoint import Checkpoint, load_checkpoint, load_default_checkpoint
+from .model import XLM, KVCache
+from .sampling import GREEDY, SamplingParams, choose, sampling_distribution
+from .tokenizer import Tokenizer, vocab_is_cased
+from .weights import build_model
+
+log = logging.getLogger("xlm_demo")
+
+START_ID = 1  # </s>: XLM's streams and sentences begin with it; <s> (0) never appears in training
+PAD_ID = 2
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+MAX_NEW_TOKENS = 256
+N_EXPECTED = 3  # alternatives kept per scored token
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What the model is fed for a text: the start token, then the text's last tokens that fit."""
+
+    input_ids: list[int]
+    lang: str
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible next token: its probability before and after the sampling settings."""
+
+    id: int
+    token: str  # display form, word boundaries visible
+    piece: str  # the BPE unit as the vocabulary holds it
+    prob: float
+    logprob: float
+    rank: int
+    sampling_prob: float
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The next-token distribution after a prefix: its entropy and its top candidates."""
+
+    input_ids: list[int]
+    lang: str
+    entropy: float  # nats, over the whole vocabulary
+    candidates: list[Candidate]
+    kept_mass: float  # probability left after temperature 0, top-k and top-p, before renormalising
+    truncated: bool = False
+    sampling: SamplingParams = GREEDY  # the settings `sampling_prob` and `kept_mass` describe
+
+
+@dataclass(frozen=True)
+class TokenScore:
+    """How expected one token of a text was given the tokens before it (None for the start token)."""
+
+    id: int
+    token: str
+    prob: float | None
+    logprob: float | None
+    rank: int | None
+    expected: tuple[tuple[str, float], ...] = ()  # what the model found most likely there instead
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A text's token scores and the distribution after it, from one forward pass."""
+
+    scores: list[TokenScore]
+    next_token: Distribution
+
+
+@dataclass(frozen=True)
+class Step:
+    """One continued token, with the distribution it was chosen from."""
+
+    id: int
+    token: str
+    prob: float
+    logprob: float
+    rank: int
+    distribution: Distribution
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The same text under every language id: each distribution and their KL divergences (nats)."""
+
+    distributions: dict[str, Distribution]
+    kl: dict[str, float]  # "de||en": KL(P_de || P_en), and the reverse
+
+
+@dataclass
+class Session:
+    """A growing token sequence and its KV cache, owned by one caller."""
+
+    ids: list[int]
+    lang: str
+    cache: KVCache
+    truncated: bool
+    pending: list[int] = field(default_factory=list)  # ids not yet run through the model
+    last_logits: torch.Tensor | None = None  # (vocab,) after the last fed token
+
+
+class Engine:
+    """A loaded checkpoint and tokenizer on one device, answering every question the demo asks."""
+
+    def __init__(
+        self, model: XLM, tokenizer: Tokenizer, lang2id: dict[str, int], source: str, notice: str | None = None
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.lang2id = lang2id
+        self.source = source
+        self.notice = notice  # shown on the page, e.g. when the bundled model stands in for the real one
+
+    @classmethod
+    def load(cls, ref: str | None = None, device: str = "auto", dtype: str = "float32") -> Engine:
+        """Read a checkpoint (None: the real one, else the bundled one) and place it on a device."""
+        checkpoint, notice = (load_checkpoint(ref), None) if ref else load_default_checkpoint()
+        return cls.from_checkpoint(checkpoint, device=device, dtype=dtype, notice=notice)
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Checkpoint, device: str = "auto", dtype: str = "float32", notice: str | None = None
+    ) -> Engine:
+        """An engine for an already-read checkpoint."""
+        target = resolve_device(device)
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype}")
+        if dtype != "float32" and target.type == "cpu":
+            raise ValueError(f"{dtype} is for GPUs; on the CPU the model runs in float32")
+        model = build_model(checkpoint.config, checkpoint.state_dict).to(device=target, dtype=DTYPES[dtype])
+        lowercase = not vocab_is_cased(checkpoint.vocab)
+        if checkpoint.config_lowercases and not lowercase:
+            log.info(
+                "tokenizer_config.json asks to lowercase and strip accents, but the vocabulary is cased: "
+                "text keeps its case and accents, as in training"
+            )
+        tokenizer = Tokenizer(checkpoint.vocab, load_bpe(checkpoint.merges_path), lowercase=lowercase)
+        return cls(model, tokenizer, checkpoint.lang2id, checkpoint.source, notice)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.tokens.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.tokens.weight.dtype
+
+    @property
+    def max_positions(self) -> int:
+        return self.model.config.max_positions
+
+    def check_lang(self, lang: str) -> str:
+        """The language code, if the checkpoint has it."""
+        if lang not in self.lang2id:
+            raise ValueError(f"language must be one of {', '.join(self.lang2id)}, got {lang!r}")
+        return lang
+
+    def encode(self, text: str, lang: str, reserve: int = 0) -> Encoded:
+        """The start token and the text's ids, keeping the last ones that fit with `reserve` more positions."""
+        return self.fit(self.tokenizer.encode(text, self.check_lang(lang)), lang, reserve)
+
+    def fit(self, ids: list[int], lang: str, reserve: int = 0) -> Encoded:
+        """The start token and the last of `ids` that fit in the model's positions, `reserve` left free."""
+        room = self.max_positions - 1 - reserve
+        if room < 1:
+            raise ValueError(f"{reserve} new tokens leave no room for the text in {self.max_positions} positions")
+        truncated = len(ids) > room
+        if truncated:
+            log.warning("the text has %d tokens; keeping its last %d", len(ids), room)
+            ids = ids[len(ids) - room :]
+        return Encoded([START_ID, *ids], lang, truncated)
+
+    def append(self, encoded: Encoded, ids: list[int], reserve: int = 0) -> Encoded:
+        """An encoding with more tokens after it, still within the model's positions."""
+        fitted = self.fit([*encoded.input_ids[1:], *ids], encoded.lang, reserve)
+        return replace(fitted, truncated=fitted.truncated or encoded.truncated)
+
+    def predict(self, text: str, lang: str, top_k: int = 10, sampling: SamplingParams | None = None) -> Distribution:
+        """The next-token distribution after a text."""
+        return self.predict_encoded(self.encode(text, lang), top_k, sampling)
+
+    def predict_encoded(
+        self, encoded: Encoded, top_k: int = 10, sampling: SamplingParams | None = None
+    ) -> Distribution:
+        """The next-token distribution after an encoding."""
+        logits = self._last_logits([encoded])[0]
+        return self.distribution(logits, encoded, top_k, sampling or SamplingParams())
+
+    def compare(self, text: str, top_k: int = 10) -> Comparison:
+        """The next-token distributions under every language id, in one batched forward."""
+        return self.compare_encoded([self.encode(text, lang) for lang in self.lang2id], top_k)
+
+    def compare_encoded(self, encodings: list[Encoded], top_k: int = 10) -> Comparison:
+        """The next-token distribution of each encoding (one per language id), in one batched forward."""
+        logits = self._last_logits(encodings)  # (n_langs, vocab)
+        logprobs = logits.log_softmax(-1)
+        distributions = {
+            e.lang: self.distribution(row, e, top_k, SamplingParams()) for e, row in zip(encodings, logits, strict=True)
+        }
+        kl = {
+            f"{p.lang}||{q.lang}": kl_divergence(logprobs[i], logprobs[j])
+            for i, p in enumerate(encodings)
+            for j, q in enumerate(encodings)
+            if i != j
+        }
+        return Comparison(distributions, kl)
+
+    def score(self, text: str, lang: str) -> tuple[Encoded, list[TokenScore]]:
+        """Each token's probability and rank given the tokens before it, from one forward pass."""
+        encoded = self.encode(text, lang)
+        return encoded, self.analyse(encoded).scores
+
+    def analyse(self, encoded: Encoded, top_k: int = 10, sampling: SamplingParams | None = None) -> Analysis:
+        """Every token's score and the next-token distribution, from one forward pass."""
+        ids = torch.tensor([encoded.input_ids], device=self.device)  # (1, T)
+        with torch.inference_mode():
+            hidden = self.model(ids, self._langs(encoded.lang, 1))  # (1, T, C)
+            logits = self.model.logits(hidden[0]).float()  # (T, V): row t predicts token t + 1
+        seen, targets = logits[:-1], ids[0, 1:]  # (T - 1, V), (T - 1,)
+        logprobs = seen.log_softmax(-1)
+        picked = logprobs.gather(-1, targets[:, None])[:, 0]  # (T - 1,)
+        ranks = (seen > seen.gather(-1, targets[:, None])).sum(-1) + 1  # (T - 1,)
+        expected = logprobs.topk(min(N_EXPECTED, logprobs.shape[-1]))  # (T - 1, N_EXPECTED)
+        scores = [TokenScore(START_ID, self.tokenizer.display(START_ID), None, None, None)]
+        rows = zip(
+            targets.tolist(),
+            picked.tolist(),
+            ranks.tolist(),
+            expected.indices.tolist(),
+            expected.values.tolist(),
+            strict=True,
+        )
+        for token_id, logprob, rank, alt_ids, alt_logprobs in rows:
+            alternatives = tuple(
+                (self.tokenizer.display(i), math.exp(lp)) for i, lp in zip(alt_ids, alt_logprobs, strict=True)
+            )
+            token = self.tokenizer.display(token_id)
+            scores.append(TokenScore(token_id, token, math.exp(logprob), logprob, rank, alternatives))
+        next_token = self.distribution(logits[-1], encoded, top_k, sampling or SamplingParams())
+        return Analysis(scores, next_token)
+
+    def start(self, encoded: Encoded, reserve: int = 0) -> Session:
+        """A session holding an encoded text, with room for `reserve` more tokens."""
+        capacity = min(self.max_positions, len(encoded.input_ids) + reserve)
+        cache = self.model.new_cache(1, capacity)
+        session = Session(ids=[], lang=encoded.lang, cache=cache, truncated=encoded.truncated)
+        self.extend(session, encoded.input_ids)
+        return session
+
+    def extend(self, session: Session, ids: list[int]) -> None:
+        """Append tokens to a session; the model reads them when the next distribution is asked for."""
+        session.ids.extend(ids)
+        session.pending.extend(ids)
+
+    def next_logits(self, session: Session) -> torch.Tensor:
+        """(vocab,) logits after everything in the session, running only the tokens not yet seen."""
+        if session.pending:
+            ids = torch.tensor([session.pending], device=self.device)  # (1, T)
+            with torch.inference_mode():
+                hidden = self.model(ids, self._langs(session.lang, 1), cache=session.cache)  # (1, T, C)
+                session.last_logits = self.model.logits(hidden[0, -1]).float()  # (V,)
+            session.pending = []
+        return session.last_logits
+
+    def generate(
+        self,
+        encoded: Encoded,
+        max_new_tokens: int = 20,
+        sampling: SamplingParams = GREEDY,
+        top_k: int = 10,
+    ) -> Iterator[Step]:
+        """Continue an encoded text token by token, feeding each chosen token back in."""
+        check_max_new_tokens(max_new_tokens)
+        if len(encoded.input_ids) + max_new_tokens > self.max_positions:
+            raise ValueError(f"the text and {max_new_tokens} new tokens do not fit in {self.max_positions} positions")
+        generator = None if sampling.greedy else torch.Generator().manual_seed(sampling.resolved().seed)
+        session = self.start(encoded, reserve=max_new_tokens)
+        for _ in range(max_new_tokens):
+            step = self.step(session, sampling, generator, top_k)
+            yield step
+            self.extend(session, [step.id])
+
+    def decode(self, ids: list[int], lang: str) -> str:
+        """Readable text for ids, the start token and other specials left out."""
+        return self.tokenizer.decode(ids, lang)
+
+    def step(
+        self,
+        session: Session,
+        sampling: SamplingParams,
+        generator: torch.Generator | None,
+        top_k: int = 10,
+    ) -> Step:
+        """Choose the next token of a session (without appending it)."""
+        logits = self.next_logits(session)
+        now = Encoded(list(session.ids), session.lang, session.truncated)
+        distribution = self.distribution(logits, now, top_k, sampling)
+        probs = sampling_distribution(logits, sampling)
+        token_id = choose(probs, generator)
+        logprob = float(logits.log_softmax(-1)[token_id])
+        rank = int((logits > logits[token_id]).sum()) + 1
+        return Step(token_id, self.tokenizer.display(token_id), math.exp(logprob), logprob, rank, distribution)
+
+    def distribution(
+        self, logits: torch.Tensor, encoded: Encoded, top_k: int, sampling: SamplingParams
+    ) -> Distribution:
+        """The top candidates of (vocab,) logits, with entropy and the effect of the sampling settings."""
+        if not 1 <= top_k <= 1000:
+            raise ValueError(f"top-k must be between 1 and 1000, got {top_k}")
+        logits = logits.float()
+        logprobs = logits.log_softmax(-1)
+        probs = logprobs.exp()
+        entropy = float(-(probs * logprobs).nan_to_num().sum())
+        after = sampling_distribution(logits, sampling)
+        kept = probs.masked_fill(after == 0, 0.0).sum()
+        top = logprobs.topk(min(top_k, logprobs.shape[-1]))
+        ranks = range(1, len(top.indices) + 1)
+        candidates = [
+            Candidate(
+                id=token_id,
+                token=self.tokenizer.display(token_id),
+                piece=self.tokenizer.piece(token_id),
+                prob=math.exp(logprob),
+                logprob=logprob,
+                rank=rank,
+                sampling_prob=float(after[token_id]),
+            )
+            for rank, token_id, logprob in zip(ranks, top.indices.tolist(), top.values.tolist(), strict=True)
+        ]
+        return Distribution(
+            encoded.input_ids, encoded.lang, entropy, candidates, float(kept), encoded.truncated, sampling
+        )
+
+    def _langs(self, lang: str, batch_size: int) -> torch.Tensor:
+        """(B, 1) language ids, broadcast over every position."""
+        return torch.full((batch_size, 1), self.lang2id[lang], device=self.device)
+
+    def _last_logits(self, encodings: list[Encoded]) -> torch.Tensor:
+        """(B, vocab) logits after each encoding's last token, right-padded into one batch."""
+        lengths = [len(e.input_ids) for e in encodings]
+        width = max(lengths)
+        padded = [e.input_ids + [PAD_ID] * (width - len(e.input_ids)) for e in encodings]
+        ids = torch.tensor(padded, device=self.device)  # (B, T)
+        langs = torch.tensor([[self.lang2id[e.lang]] for e in encodings], device=self.device)  # (B, 1)
+        last = torch.tensor(lengths, device=self.device) - 1  # (B,)
+        with torch.inference_mode():
+            # Causal attention: padding on the right never reaches the real positions before it.
+            hidden = self.model(ids, langs)  # (B, T, C)
+            picked = hidden[torch.arange(len(encodings), device=self.device), last]  # (B, C)
+            return self.model.logits(picked).float()  # (B, V)
+
+
+def check_max_new_tokens(n: int) -> int:
+    """The number of tokens to continue by, if within the cap."""
+    if not 1 <= n <= MAX_NEW_TOKENS:
+        raise ValueError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n}")
+    return n
+
+
+def kl_divergence(logp: torch.Tensor, logq: torch.Tensor) -> float:
+    """KL(p || q) in nats from two (vocab,) log-distributions."""
+    return float((logp.exp() * (logp - logq)).sum())
+
+
+def resolve_device(device: str) -> torch.device:
+    """ "auto" is CUDA when a GPU is present, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        target = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"{device!r} is not a device (try auto, cpu or cuda)") from error
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("no CUDA GPU is available here; use --device cpu or auto")
+    return target

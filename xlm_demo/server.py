@@ -1,0 +1,50 @@
+"""Start the web demo: load the model once, build the page, launch Gradio with safe defaults."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+QUEUE_SIZE = 64  # requests waiting beyond this are told the demo is busy
+MODEL_CONCURRENCY = 2  # events running the model at once, shared by every event
+
+log = logging.getLogger("xlm_demo")
+
+
+def default_host() -> str:
+    """127.0.0.1, except on a Hugging Face Space, which must listen on every interface."""
+    return "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+
+
+def launch_options(host: str | None, port: int, share: bool) -> dict:
+    """Keyword arguments for Blocks.launch: look, shortcuts, and no telemetry or monitoring."""
+    return {
+        "server_name": host or default_host(),
+        "server_port": port,
+        "share": share,
+        "css_paths": [ASSETS / "page.css"],
+        "js": (ASSETS / "shortcuts.js").read_text(encoding="utf-8"),
+        "enable_monitoring": False,
+        "show_error": True,
+        "footer_links": ["api"],
+    }
+
+
+def create_app(model: str | None, device: str = "auto", dtype: str = "float32"):
+    """The queued Blocks for a model: what `serve` launches and tests start."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from .engine import Engine
+    from .ui import build_demo
+
+    engine = Engine.load(model, device=device, dtype=dtype)
+    log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
+    demo = build_demo(engine)
+    return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=MODEL_CONCURRENCY)
+
+
+def serve(model: str | None, device: str, dtype: str, host: str | None, port: int, share: bool) -> None:
+    """Load the model once and serve the page until interrupted."""
+    create_app(model, device, dtype).launch(**launch_options(host, port, share))

@@ -1,0 +1,95 @@
+"""The Gradio page: layout and event wiring; the work is done by the engine, callbacks and charts."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import gradio as gr
+
+from . import callbacks
+from .api import register_api
+from .engine import Engine
+
+TITLE = "XLM English/German explorer"
+LANG_CHOICES = [("English", "en"), ("German", "de")]
+
+
+def build_demo(engine: Engine) -> gr.Blocks:
+    """The whole page for one loaded engine; nothing is loaded or fetched here."""
+
+    def bind(callback):
+        return partial(callback, engine=engine)
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        state = gr.State(callbacks.new_state())
+        gr.Markdown(f"# {TITLE}\n{callbacks.model_line(engine)}", elem_id="header")
+        if engine.notice:
+            gr.Markdown(f"⚠️ {engine.notice}", elem_id="notice", elem_classes=["notice"])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                prompt = gr.Textbox(
+                    label="Text",
+                    value=callbacks.DEFAULT_PROMPT,
+                    lines=3,
+                    max_lines=12,
+                    elem_id="prompt",
+                    placeholder="Type English or German text; the chart follows as you type.",
+                )
+                with gr.Row():
+                    lang = gr.Radio(
+                        [choice for choice in LANG_CHOICES if choice[1] in engine.lang2id],
+                        value="en" if "en" in engine.lang2id else next(iter(engine.lang2id)),
+                        label="Language id",
+                        elem_id="lang",
+                        scale=2,
+                    )
+                    top_k = gr.Slider(5, 50, value=10, step=1, label="Candidates shown", elem_id="top-k", scale=3)
+                output = gr.HTML(elem_id="output")
+                with gr.Row():
+                    step = gr.Button("Step →", elem_id="step", variant="primary", min_width=90)
+                    go_on = gr.Button("Continue", elem_id="continue", min_width=90)
+                    stop = gr.Button("Stop", elem_id="stop", variant="stop", min_width=70)
+                    undo = gr.Button("Undo", elem_id="undo", min_width=70)
+                    reset = gr.Button("Reset", elem_id="reset", min_width=70)
+                n_tokens = gr.Slider(1, 64, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
+                with gr.Accordion("Sampling", open=False, elem_id="sampling"):
+                    sample = gr.Checkbox(False, label="Sample (off: always the most probable token)", elem_id="sample")
+                    temperature = gr.Slider(0, 2, value=1, step=0.05, label="Temperature", elem_id="temperature")
+                    sample_top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)", elem_id="sample-top-k")
+                    top_p = gr.Slider(0.05, 1, value=1, step=0.01, label="Top-p (1 = off)", elem_id="top-p")
+                    seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
+            with gr.Column(scale=2):
+                candidates_plot = gr.Plot(elem_id="candidates-plot", show_label=False)
+                candidate_list = gr.Radio([], label="Pick the next token", elem_id="candidate-list")
+                status = gr.Markdown(elem_id="status")
+        timeline = gr.Plot(elem_id="timeline-plot", show_label=False, visible=False)
+        with gr.Accordion("Compare the language ids", open=True):
+            compare = gr.Button("Compare English and German ids", elem_id="compare")
+            compare_plot = gr.Plot(elem_id="compare-plot", show_label=False)
+            compare_summary = gr.Markdown(elem_id="compare-summary")
+        with gr.Accordion("Tokens as the model sees them", open=False):
+            inspector = gr.Dataframe(elem_id="inspector", interactive=False, wrap=True)
+        with gr.Accordion("Model", open=False):
+            gr.Markdown(callbacks.model_panel(engine), elem_id="model-panel")
+
+        settings = [prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state]
+        view = [candidates_plot, candidate_list, output, timeline, inspector, status, state]
+
+        for control in (prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed):  # typed or pasted
+            control.change(bind(callbacks.refresh), settings, view, trigger_mode="always_last", show_progress="hidden")
+        step.click(bind(callbacks.step), settings, view, show_progress="hidden")
+        candidate_list.input(bind(callbacks.pick), [*settings, candidate_list], view, show_progress="hidden")
+        undo.click(bind(callbacks.undo), settings, view, show_progress="hidden")
+        reset.click(bind(callbacks.reset), settings, view, show_progress="hidden")
+        streaming = go_on.click(bind(callbacks.continue_), [*settings, n_tokens], view, show_progress="hidden")
+        stop.click(None, cancels=[streaming])
+        compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary])
+
+        def restore_from_url(request: gr.Request) -> tuple:  # a plain function: Gradio sees the Request hint
+            return callbacks.from_url(request, engine=engine)
+
+        demo.load(restore_from_url, None, [prompt, lang, top_k, state], show_progress="hidden").then(
+            bind(callbacks.refresh), settings, view, show_progress="hidden"
+        )
+        register_api(engine)
+    return demo
