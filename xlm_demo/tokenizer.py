@@ -102,17 +102,17 @@ class Tokenizer:
         return piece[: -len(WORD_END)] if piece.endswith(WORD_END) else f"{piece}@@"
 
     def decode(self, ids: list[int], lang: str) -> str:
-        """Readable text: pieces joined into words, sentences split at </s>, each Moses-detokenized."""
+        """Readable text: pieces joined into words, sentences split at </s>, each Moses-detokenized; <unk> shown."""
         if lang not in self._detokenizers:
             self._detokenizers[lang] = sacremoses.MosesDetokenizer(lang=lang)
         sentences, words, word = [], [], ""
         for token_id in ids:
-            if token_id < N_SPECIAL:
+            if token_id < N_SPECIAL and token_id != UNK_ID:
                 if token_id == 1 and (words or word):  # </s> ends a sentence
                     sentences.append([*words, word] if word else words)
                     words, word = [], ""
                 continue
-            piece = self.pieces[token_id]
+            piece = "<unk></w>" if token_id == UNK_ID else self.pieces[token_id]
             if piece.endswith(WORD_END):
                 words.append(word + piece[: -len(WORD_END)])
                 word = ""
