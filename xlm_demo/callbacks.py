@@ -243,4 +243,4 @@ def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
         f"{lang}: **{d.candidates[0].token}** {d.candidates[0].prob:.0%}, entropy {d.entropy:.2f}"
         for lang, d in comparison.distributions.items()
     )
-    return charts.comparison_figure(comparison), f"{kl}  \n{tops}"
+    return gr.update(value=charts.comparison_figure(comparison), visible=True), f"{kl}  \n{tops}"

@@ -140,6 +140,6 @@ def timeline_figure(steps: list[Step]) -> go.Figure:
         title={"text": "Continuation so far"},
         legend={"orientation": "h", "y": -0.25},
         xaxis={"tickvals": index, "ticktext": [s.token for s in steps], "fixedrange": True},
-        yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True},
+        yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
         yaxis2={"overlaying": "y", "side": "right", "rangemode": "tozero", "fixedrange": True},
     )

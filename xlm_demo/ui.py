@@ -65,7 +65,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         timeline = gr.Plot(elem_id="timeline-plot", show_label=False, visible=False)
         with gr.Accordion("Compare the language ids", open=True):
             compare = gr.Button("Compare English and German ids", elem_id="compare")
-            compare_plot = gr.Plot(elem_id="compare-plot", show_label=False)
+            compare_plot = gr.Plot(elem_id="compare-plot", show_label=False, visible=False)
             compare_summary = gr.Markdown(elem_id="compare-summary")
         with gr.Accordion("Tokens as the model sees them", open=False):
             inspector = gr.Dataframe(elem_id="inspector", interactive=False, wrap=True)

@@ -1,0 +1,105 @@
+"""The page's callbacks as plain functions: what each event shows, and one sentence for every mistake."""
+
+import gradio as gr
+import plotly.graph_objects as go
+import pytest
+
+from tests.reference import reference_logits
+from xlm_demo import callbacks
+from xlm_demo.engine import Engine
+
+GREEDY_SETTINGS = {"top_k": 10, "sample": False, "temperature": 1.0, "sample_top_k": 0, "top_p": 1.0, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model):
+    return Engine.load(str(tiny_model[0]), device="cpu")
+
+
+def settings(prompt="The house is", lang="en", state=None, **overrides):
+    values = {**GREEDY_SETTINGS, **overrides}
+    return (prompt, lang, values["top_k"], values["sample"], values["temperature"], values["sample_top_k"],
+            values["top_p"], values["seed"], state or callbacks.new_state(prompt))  # fmt: skip
+
+
+def shown(view):
+    figure, choices, html, timeline, rows, _status, state = view
+    return {"figure": figure, "choices": choices, "html": html, "timeline": timeline, "rows": rows, "state": state}
+
+
+def test_refresh_shows_the_reference_distribution(engine, tiny_model):
+    view = shown(callbacks.refresh(*settings(), engine=engine))
+    ids = [row[1] for row in view["rows"]]
+    probs = reference_logits(tiny_model[1], ids, 1)[-1].softmax(-1)
+    assert isinstance(view["figure"], go.Figure)
+    assert [int(value) for _, value in view["choices"]["choices"]] == probs.topk(10).indices.tolist()
+    bars = view["figure"].data[0]
+    assert list(bars.x) == pytest.approx(probs.topk(10).values.tolist(), abs=1e-5)
+    assert len(view["figure"].data) == 1  # greedy: no "after sampling" overlay
+    assert ids[0] == 1 and view["rows"][0][4] == ""  # the start token, unscored
+
+
+def test_sampling_settings_add_the_reshaped_distribution(engine):
+    view = shown(callbacks.refresh(*settings(sample=True, temperature=0.7, sample_top_k=5), engine=engine))
+    after = view["figure"].data[1]
+    assert sum(after.x) <= 1 + 1e-6 and sum(after.x) > sum(view["figure"].data[0].x[:5])
+
+
+def test_step_then_pick_then_undo(engine):
+    first = shown(callbacks.refresh(*settings(), engine=engine))
+    top = int(first["choices"]["choices"][0][1])
+    stepped = shown(callbacks.step(*settings(state=first["state"]), engine=engine))
+    assert stepped["state"]["appended"] == [top]
+    assert stepped["rows"][-1][1] == top
+    second = int(stepped["choices"]["choices"][3][1])
+    picked = shown(callbacks.pick(*settings(state=stepped["state"]), str(second), engine=engine))
+    assert picked["state"]["appended"] == [top, second]
+    assert picked["state"]["steps"][-1].rank == 4
+    assert picked["html"].count("tok r") - picked["html"].count("legend") >= 2
+    undone = shown(callbacks.undo(*settings(state=picked["state"]), engine=engine))
+    assert undone["state"]["appended"] == [top]
+    reset = shown(callbacks.reset(*settings(state=undone["state"]), engine=engine))
+    assert reset["state"]["appended"] == []
+
+
+def test_editing_the_text_starts_the_continuation_again(engine):
+    stepped = shown(callbacks.step(*settings(), engine=engine))
+    edited = shown(callbacks.refresh(*settings(prompt="Another text", state=stepped["state"]), engine=engine))
+    assert edited["state"]["appended"] == [] and edited["state"]["prompt"] == "Another text"
+
+
+def test_continue_streams_one_view_per_token_then_settles(engine):
+    views = [shown(v) for v in callbacks.continue_(*settings(), 5, engine=engine)]
+    assert [len(v["state"]["appended"]) for v in views] == [1, 2, 3, 4, 5, 5]
+    greedy = [s.id for s in engine.generate(engine.encode("The house is", "en"), 5)]
+    assert views[-1]["state"]["appended"] == greedy
+    assert views[-1]["timeline"]["visible"] is True
+
+
+def test_compare_returns_both_ids(engine):
+    update, summary = callbacks.compare("Guten Morgen", 5, callbacks.new_state("Guten Morgen"), engine=engine)
+    assert update["visible"] is True
+    assert [trace.name for trace in update["value"].data] == ["German id", "English id"]
+    assert "KL(de ‖ en)" in summary
+
+
+def test_url_restores_text_language_and_continuation(engine):
+    request = gr.Request(query_params={"prompt": "Heute ist", "lang": "de", "top_k": "7", "ids": "20,21,x,999999"})
+    prompt, lang, top_k, state = callbacks.from_url(request, engine=engine)
+    assert (prompt, lang, top_k) == ("Heute ist", "de", 7)
+    assert state["appended"] == [20, 21] and state["prompt"] == "Heute ist"
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda e: callbacks.refresh(*settings(prompt="x" * 20_001), engine=e), "the limit is 20,000"),
+        (lambda e: callbacks.refresh(*settings(lang="fr"), engine=e), "language must be one of"),
+        (lambda e: callbacks.refresh(*settings(sample=True, top_p=0.0), engine=e), "top-p"),
+        (lambda e: callbacks.pick(*settings(), None, engine=e), "Pick one of the candidates"),
+        (lambda e: callbacks.pick(*settings(), "99999", engine=e), "no longer on the chart"),
+    ],
+)
+def test_mistakes_become_one_sentence(engine, call, message):
+    with pytest.raises(gr.Error, match=message):
+        call(engine)
