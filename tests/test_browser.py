@@ -189,3 +189,29 @@ def test_model_panel_names_the_fidelity_choices(page, server):
     page.get_by_text("Model", exact=True).click()
     panel = page.locator("#model-panel").inner_text()
     assert re.search(r"causal", panel) and "</s>" in panel
+
+
+def test_too_long_text_is_one_sentence_and_stays_in_the_box(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(server)
+    page.wait_for_selector("#candidates-plot .bars path", timeout=60_000)
+    text = "Wort " * 4001
+    page.locator("#prompt textarea").fill(text)
+    toast = page.locator(".toast-body.error")
+    toast.wait_for(timeout=30_000)
+    assert "the limit is 20,000. Nothing was lost." in toast.inner_text()
+    assert "Traceback" not in page.content()
+    assert page.locator("#prompt textarea").input_value() == text
+    shot(page, "07-too-long")
+    context.close()
+
+
+def test_fidelity_view_shows_both_runs(page, server):
+    open_demo(page, server)
+    page.get_by_text("Fidelity: the same text through transformers' defaults").click()
+    page.locator("#fidelity").click()
+    page.wait_for_selector("#defaults-plot .bars path", timeout=30_000)
+    assert "transformers' defaults" in page.locator("#defaults-plot .gtitle").text_content()
+    assert "&lt;s&gt;" in page.locator("#fidelity-summary").inner_html()
+    shot(page, "08-fidelity")

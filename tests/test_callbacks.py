@@ -103,3 +103,9 @@ def test_url_restores_text_language_and_continuation(engine):
 def test_mistakes_become_one_sentence(engine, call, message):
     with pytest.raises(gr.Error, match=message):
         call(engine)
+
+
+def test_fidelity_view_runs_both_ways(engine):
+    faithful, defaults, summary = callbacks.fidelity("Die Katze schläft", "de", 5, engine=engine)
+    assert faithful.data[0].x != defaults.data[0].x
+    assert "<s>" in summary and "</s>" in summary

@@ -163,3 +163,26 @@ def test_bad_requests_are_one_sentence(engine, call, message):
 def test_half_precision_on_cpu_is_refused(folder):
     with pytest.raises(ValueError, match="bfloat16 is for GPUs"):
         Engine.load(str(folder[0]), device="cpu", dtype="bfloat16")
+
+
+def test_transformers_defaults_match_the_reference_run_as_the_card_says(folder, engine):
+    """The fidelity view's "wrong" run equals transformers' defaults: causal=false, encode(), lowercasing."""
+    from tests.reference import random_reference
+
+    path, reference = folder
+    tokenizer = XLMTokenizer(
+        vocab_file=str(path / "vocab.json"),
+        merges_file=str(path / "merges.txt"),
+        do_lowercase_and_remove_accent=True,
+        lang2id={"de": 0, "en": 1},
+        id2lang={0: "de", 1: "en"},
+    )
+    text = TEXTS["de"]
+    ids = tokenizer.encode(text)  # <s> … </s>, English rules, lowercased
+    bidirectional = random_reference(engine.model.config, seed=0, causal=False)
+    bidirectional.load_state_dict(reference.state_dict())
+    expected = reference_logits(bidirectional, ids, 0)[-1].softmax(-1)
+    got = engine.transformers_defaults(text, "de", top_k=5)
+    assert got.input_ids == ids
+    assert [c.id for c in got.candidates] == expected.topk(5).indices.tolist()
+    assert got.candidates[0].prob == pytest.approx(float(expected.max()), abs=1e-5)

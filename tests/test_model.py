@@ -132,3 +132,12 @@ def test_wrong_shape_is_named(reference):
     state["transformer.attentions.0.q_lin.weight"] = torch.zeros(64, 32)
     with pytest.raises(WeightError, match=r"attentions\.0\.q_lin\.weight has shape \(64, 32\)"):
         build_model(TINY, state)
+
+
+def test_bidirectional_mode_matches_the_hub_configs_reference(reference):
+    """causal=False reproduces transformers with the hub config's causal: false (the fidelity view uses it)."""
+    bidirectional = random_reference(causal=False)
+    model = build_model(TINY, hub_state_dict(bidirectional))
+    with torch.no_grad():
+        got = model.logits(model(torch.tensor([IDS]), torch.tensor([[1]]), causal=False))[0]
+    torch.testing.assert_close(got, reference_logits(bidirectional, IDS, 1), atol=1e-5, rtol=1e-5)

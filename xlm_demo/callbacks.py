@@ -244,3 +244,23 @@ def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
         for lang, d in comparison.distributions.items()
     )
     return gr.update(value=charts.comparison_figure(comparison), visible=True), f"{kl}  \n{tops}"
+
+
+def fidelity(prompt, lang, top_k, *, engine: Engine) -> tuple:
+    """The same text run faithfully and with transformers' defaults, side by side."""
+    with user_errors():
+        typed = checked_prompt(prompt)
+        faithful = engine.predict(typed, lang, top_k=int(top_k))
+        defaults = engine.transformers_defaults(typed, lang, top_k=int(top_k))
+    pieces = " ".join(engine.tokenizer.display(i) for i in faithful.input_ids)
+    default_pieces = " ".join(engine.tokenizer.display(i) for i in defaults.input_ids)
+    shared = {c.id for c in faithful.candidates} & {c.id for c in defaults.candidates}
+    summary = (
+        f"**As trained:** `{pieces}`  \n**transformers' defaults:** `{default_pieces}`  \n"
+        f"{len(shared)} of the top {len(faithful.candidates)} candidates are the same."
+    )
+    return (
+        charts.candidates_figure(faithful, title="As trained: causal, </s> start, cased"),
+        charts.candidates_figure(defaults, title="transformers' defaults"),
+        summary,
+    )

@@ -20,6 +20,7 @@ log = logging.getLogger("xlm_demo")
 
 START_ID = 1  # </s>: XLM's streams and sentences begin with it; <s> (0) never appears in training
 PAD_ID = 2
+BOS_ID = 0  # <s>: what transformers' encode() puts first
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MAX_NEW_TOKENS = 256
 N_EXPECTED = 3  # alternatives kept per scored token
@@ -198,6 +199,20 @@ class Engine:
         """The next-token distribution after an encoding."""
         logits = self._last_logits([encoded])[0]
         return self.distribution(logits, encoded, top_k, sampling or SamplingParams())
+
+    def transformers_defaults(self, text: str, lang: str, top_k: int = 10) -> Distribution:
+        """What the model card's recipe gets: lowercased, English Moses rules, <s> … </s>, bidirectional attention.
+
+        Only for showing why the demo does otherwise; every choice here is one the README calls wrong.
+        """
+        lowercasing = Tokenizer(self.tokenizer.vocab, self.tokenizer.bpe, lowercase=True)
+        ids = lowercasing.encode(text, "en")[-(self.max_positions - 2) :]  # transformers 5 drops `lang` here
+        encoded = Encoded([BOS_ID, *ids, START_ID], self.check_lang(lang), truncated=False)
+        tensor = torch.tensor([encoded.input_ids], device=self.device)  # (1, T)
+        with torch.inference_mode():
+            hidden = self.model(tensor, self._langs(lang, 1), causal=False)  # (1, T, C)
+            logits = self.model.logits(hidden[0, -1]).float()  # (V,)
+        return self.distribution(logits, encoded, top_k, SamplingParams())
 
     def compare(self, text: str, top_k: int = 10) -> Comparison:
         """The next-token distributions under every language id, in one batched forward."""

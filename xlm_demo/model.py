@@ -74,7 +74,7 @@ class KVCache:
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention, always causal: the checkpoint was trained as a causal LM."""
+    """Multi-head self-attention, causal as the checkpoint was trained (bidirectional only to show the pitfall)."""
 
     def __init__(self, config: XLMConfig):
         super().__init__()
@@ -84,7 +84,7 @@ class Attention(nn.Module):
         self.v = nn.Linear(config.dim, config.dim)
         self.out = nn.Linear(config.dim, config.dim)
 
-    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None, causal: bool = True) -> torch.Tensor:
         B, T, C = x.shape
         q = self.q(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
         k = self.k(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
@@ -93,8 +93,8 @@ class Attention(nn.Module):
         if cache is not None:
             past = cache.length
             k, v = cache.update(layer, k, v)  # (B, H, past + T, D)
-        is_causal = past == 0 and T > 1  # lets SDPA pick its fused causal kernel
-        mask = None if is_causal else causal_mask(T, past, x.device)
+        is_causal = causal and past == 0 and T > 1  # lets SDPA pick its fused causal kernel
+        mask = causal_mask(T, past, x.device) if causal and not is_causal else None
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)  # (B, H, T, D)
         return self.out(y.transpose(1, 2).reshape(B, T, C))  # (B, T, C)
 
@@ -130,8 +130,8 @@ class Block(nn.Module):
         self.ffn = FeedForward(config)
         self.norm2 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
 
-    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None) -> torch.Tensor:
-        x = self.norm1(x + self.attn(x, layer, cache))
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None, causal: bool = True) -> torch.Tensor:
+        x = self.norm1(x + self.attn(x, layer, cache, causal))
         return self.norm2(x + self.ffn(x))
 
 
@@ -150,8 +150,15 @@ class XLM(nn.Module):
         # token embeddings when the checkpoint's two copies agree).
         self.proj = nn.Linear(config.dim, config.vocab_size)
 
-    def forward(self, input_ids: torch.Tensor, langs: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """Hidden states (B, T, dim) of new tokens (B, T) with language ids (B, T) or (B, 1)."""
+    def forward(
+        self, input_ids: torch.Tensor, langs: torch.Tensor, cache: KVCache | None = None, causal: bool = True
+    ) -> torch.Tensor:
+        """Hidden states (B, T, dim) of new tokens (B, T) with language ids (B, T) or (B, 1).
+
+        causal=False exists only to show what the hub config's `causal: false` does; the model was trained causal.
+        """
+        if cache is not None and not causal:
+            raise ValueError("a KV cache only makes sense with causal attention")
         T = input_ids.shape[1]
         start = cache.length if cache is not None else 0
         if start + T > self.config.max_positions:
@@ -161,7 +168,7 @@ class XLM(nn.Module):
         x = self.tokens(input_ids) + self.positions(positions) + self.langs(langs)  # (B, T, C)
         x = self.embed_norm(x)
         for layer, block in enumerate(self.blocks):
-            x = block(x, layer, cache)
+            x = block(x, layer, cache, causal)
         if cache is not None:
             cache.advance(T)
         return x  # no final LayerNorm: post-LN blocks end normalised

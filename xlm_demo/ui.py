@@ -67,6 +67,16 @@ def build_demo(engine: Engine) -> gr.Blocks:
             compare = gr.Button("Compare English and German ids", elem_id="compare")
             compare_plot = gr.Plot(elem_id="compare-plot", show_label=False, visible=False)
             compare_summary = gr.Markdown(elem_id="compare-summary")
+        with gr.Accordion("Fidelity: the same text through transformers' defaults", open=False):
+            gr.Markdown(
+                "transformers runs this checkpoint with bidirectional attention, a `<s>` start and a trailing "
+                "`</s>`, lowercased text and English tokenizer rules. Here is what that does to the prediction."
+            )
+            fidelity_button = gr.Button("Run both ways", elem_id="fidelity")
+            with gr.Row():
+                faithful_plot = gr.Plot(elem_id="faithful-plot", show_label=False)
+                defaults_plot = gr.Plot(elem_id="defaults-plot", show_label=False)
+            fidelity_summary = gr.Markdown(elem_id="fidelity-summary")
         with gr.Accordion("Tokens as the model sees them", open=False):
             inspector = gr.Dataframe(elem_id="inspector", interactive=False, wrap=True)
         with gr.Accordion("Model", open=False):
@@ -84,6 +94,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
         streaming = go_on.click(bind(callbacks.continue_), [*settings, n_tokens], view, show_progress="hidden")
         stop.click(None, cancels=[streaming])
         compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary])
+        fidelity_button.click(
+            bind(callbacks.fidelity), [prompt, lang, top_k], [faithful_plot, defaults_plot, fidelity_summary]
+        )
 
         def restore_from_url(request: gr.Request) -> tuple:  # a plain function: Gradio sees the Request hint
             return callbacks.from_url(request, engine=engine)
