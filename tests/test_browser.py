@@ -118,6 +118,12 @@ def test_step_pick_undo_reset(page, server, api):
     assert new_tokens(page) == [first, picked]
     shot(page, "03-picked")
 
+    page.locator("#export").click()
+    link = page.locator("#export-file a").first
+    link.wait_for(timeout=30_000)
+    assert link.get_attribute("href").endswith(".json")
+    assert "ids=" in page.locator("#status a").get_attribute("href")  # the share link carries the continuation
+
     page.locator("#undo").click()
     page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     page.locator("#reset").click()

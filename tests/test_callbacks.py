@@ -109,3 +109,25 @@ def test_fidelity_view_runs_both_ways(engine):
     faithful, defaults, summary = callbacks.fidelity("Die Katze schläft", "de", 5, engine=engine)
     assert faithful.data[0].x != defaults.data[0].x
     assert "<s>" in summary and "</s>" in summary
+
+
+def test_export_holds_every_step_and_the_next_distribution(engine):
+    import json
+
+    stepped = shown(callbacks.step(*settings(), engine=engine))
+    update = callbacks.export(*settings(state=stepped["state"]), engine=engine)
+    with open(update["value"], encoding="utf-8") as file:
+        record = json.load(file)
+    assert record["input_ids"][-1] == stepped["state"]["appended"][0]
+    assert len(record["steps"]) == 1 and record["steps"][0]["rank"] == 1
+    assert record["next"]["input_ids"] == record["input_ids"]
+    assert record["settings"]["candidates_shown"] == 10 and record["settings"]["sampling"]["temperature"] == 0
+
+
+def test_share_link_restores_the_view(engine):
+    stepped = shown(callbacks.step(*settings(prompt="Es war"), engine=engine))
+    query = callbacks.share_query(stepped["state"], "de", 7)
+    from urllib.parse import parse_qsl
+
+    prompt, lang, top_k, state = callbacks.from_url(gr.Request(query_params=dict(parse_qsl(query[1:]))), engine=engine)
+    assert (prompt, lang, top_k, state["appended"]) == ("Es war", "de", 7, stepped["state"]["appended"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -13,17 +15,27 @@ from pathlib import Path
 
 log = logging.getLogger("xlm_demo")
 
-WORD_END = "</w>"
+WORD_END = "</w>"  # marks the last symbol of a word in merges and in transformers' pieces
+BACKENDS = ("auto", "fastBPE", "python")
+NATIVE_UNSAFE = re.compile("[\x00\ud800-\udfff]")  # fastBPE stops a word at NUL; surrogates cannot become UTF-8
 
 
 def read_merges(codes_path: Path) -> dict[tuple[str, str], int]:
-    """Merge priorities from a fastBPE codes / transformers merges.txt file: `left right count` per line."""
+    """Merge ranks of a fastBPE codes / transformers merges.txt file: `left right count` per line."""
     ranks = {}
-    for line in Path(codes_path).read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and not line.startswith("#version"):
-            ranks.setdefault((parts[0], parts[1]), len(ranks))
+    # As transformers reads it: rank = line index; a repeated pair keeps its last rank; blank lines rank nothing
+    # (a "#version: 0.2" header ranks a pair of its own there too). Unlike transformers, which drops the last line
+    # whatever it holds, a last merge without a newline is kept, as fastBPE keeps it.
+    for i, line in enumerate(Path(codes_path).read_text(encoding="utf-8").split("\n")):
+        fields = line.split()
+        if len(fields) >= 2:
+            ranks[fields[0], fields[1]] = i
     return ranks
+
+
+def split_words(words: list[str]) -> list[str]:
+    """The words BPE sees: whitespace inside a word separates words, as no merge can hold it; empty ones go."""
+    return [part for word in words for part in word.split()]
 
 
 class PythonBPE:
@@ -33,29 +45,33 @@ class PythonBPE:
 
     def __init__(self, codes_path: Path):
         self.ranks = read_merges(codes_path)
-        self.word = lru_cache(maxsize=200_000)(self._word)
+        self.word_pieces = lru_cache(maxsize=200_000)(self._word_pieces)
 
     def apply(self, words: list[str]) -> list[str]:
         """BPE pieces of Moses tokens: "xx" continues a word, "yy</w>" ends one."""
-        return [piece for word in words if word for piece in self.word(word)]
+        return [piece for word in split_words(words) for piece in self.word_pieces(word)]
 
-    def _word(self, word: str) -> tuple[str, ...]:
-        symbols = [*word[:-1], word[-1] + WORD_END]
+    def _word_pieces(self, word: str) -> tuple[str, ...]:
+        symbols = (*word[:-1], word[-1] + WORD_END)
         while len(symbols) > 1:
-            pairs = set(pairwise(symbols))
-            best = min(pairs, key=lambda pair: self.ranks.get(pair, float("inf")))
+            best = min(pairwise(symbols), key=lambda pair: self.ranks.get(pair, sys.maxsize))
             if best not in self.ranks:
                 break
-            merged, i = [], 0
-            while i < len(symbols):
-                if i < len(symbols) - 1 and (symbols[i], symbols[i + 1]) == best:
-                    merged.append(symbols[i] + symbols[i + 1])
-                    i += 2
-                else:
-                    merged.append(symbols[i])
-                    i += 1
-            symbols = merged
-        return tuple(symbols)
+            symbols = merge_pair(symbols, best)
+        return symbols
+
+
+def merge_pair(symbols: tuple[str, ...], pair: tuple[str, str]) -> tuple[str, ...]:
+    """Every non-overlapping occurrence of `pair` merged, left to right."""
+    merged, i = [], 0
+    while i < len(symbols):
+        if symbols[i : i + 2] == pair:
+            merged.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            merged.append(symbols[i])
+            i += 1
+    return tuple(merged)
 
 
 class FastBPE:
@@ -66,16 +82,28 @@ class FastBPE:
     def __init__(self, codes_path: Path):
         import fastBPE
 
-        with silenced_native_output():  # it prints "Loading codes from ..." from C++
-            self.bpe = fastBPE.fastBPE(str(codes_path))
+        self.python = PythonBPE(codes_path)  # parses the file safely, and handles the words fastBPE would mangle
+        with tempfile.TemporaryDirectory(prefix="xlm-demo-codes-") as folder:
+            codes = Path(folder) / "codes"  # fastBPE segfaults on a blank line and exits on a missing file
+            ranked = sorted(self.python.ranks, key=self.python.ranks.get)
+            codes.write_text("".join(f"{left} {right} 0\n" for left, right in ranked), encoding="utf-8")
+            with silenced_native_output():  # it prints "Loading codes from ..." from C++
+                self.bpe = fastBPE.fastBPE(str(codes))
 
     def apply(self, words: list[str]) -> list[str]:
         """BPE pieces of Moses tokens: "xx" continues a word, "yy</w>" ends one."""
-        words = [word for word in words if word]
-        if not words:
-            return []
-        encoded = self.bpe.apply([" ".join(words)])[0]  # "wiki@@ pe@@ dia was"
-        return [unit[:-2] if unit.endswith("@@") else unit + WORD_END for unit in encoded.split(" ") if unit]
+        words = split_words(words)
+        native = iter(self.bpe.apply([word for word in words if not NATIVE_UNSAFE.search(word)]))
+        pieces = []
+        for word in words:
+            pieces += self.python.word_pieces(word) if NATIVE_UNSAFE.search(word) else hf_pieces(next(native))
+        return pieces
+
+
+def hf_pieces(encoded: str) -> list[str]:
+    """fastBPE's form of one word, "wi@@ ki@@ pedia", in transformers' form: "wi", "ki", "pedia</w>"."""
+    units = encoded.split(" ")
+    return [unit.removesuffix("@@") for unit in units[:-1]] + [units[-1] + WORD_END]
 
 
 @contextmanager
@@ -95,18 +123,20 @@ def silenced_native_output() -> Iterator[None]:
             os.close(copy)
 
 
+def fastbpe_importable() -> bool:
+    """Whether the compiled fastBPE extension loads here."""
+    try:
+        import fastBPE  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def load_bpe(codes_path: Path, backend: str = "auto") -> PythonBPE | FastBPE:
-    """fastBPE when importable ("auto"), else the pure-Python BPE; both give the same pieces."""
-    if backend not in ("auto", "fastBPE", "python"):
-        raise ValueError(f"BPE backend must be auto, fastBPE or python, got {backend!r}")
-    if backend != "python":
-        try:
-            bpe = FastBPE(codes_path)
-        except ImportError:
-            if backend == "fastBPE":
-                raise
-        else:
-            log.info("BPE: fastBPE")
-            return bpe
-    log.info("BPE: pure Python (fastBPE is not installed)" if backend == "auto" else "BPE: pure Python")
-    return PythonBPE(codes_path)
+    """fastBPE when it loads ("auto"), else the pure-Python BPE; both give the same pieces."""
+    if backend not in BACKENDS:
+        raise ValueError(f"The BPE backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+    native = backend == "fastBPE" or (backend == "auto" and fastbpe_importable())
+    bpe = FastBPE(codes_path) if native else PythonBPE(codes_path)
+    log.info("BPE: %s (backend=%r), merges from %s", bpe.name, backend, codes_path)
+    return bpe

@@ -1,13 +1,18 @@
 """What the page's events do, as plain functions of the inputs and the engine (testable without a browser)."""
 
 import html
+import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
+from urllib.parse import urlencode
 
 import gradio as gr
 
 from . import charts
 from .engine import Analysis, Encoded, Engine, Step, TokenScore
+from .payloads import predict_payload, step_payload
 from .sampling import GREEDY, SamplingParams
 
 DEFAULT_PROMPT = "The weather in Berlin is"
@@ -109,6 +114,7 @@ def view(engine: Engine, encoded: Encoded, analysis: Analysis, state: dict) -> t
         notes.append(f"The text was longer than {engine.max_positions} positions: only its last tokens are used.")
     if distribution.kept_mass < 1 and not distribution.sampling.greedy:
         notes.append(f"Sampling keeps {distribution.kept_mass:.1%} of the probability, renormalised.")
+    notes.append(f"[Link to this view]({share_query(state, encoded.lang, len(distribution.candidates))})")
     n_typed = len(encoded.input_ids) - len(state["appended"])
     return (
         charts.candidates_figure(distribution),
@@ -121,6 +127,14 @@ def view(engine: Engine, encoded: Encoded, analysis: Analysis, state: dict) -> t
         " · ".join(notes),
         state,
     )
+
+
+def share_query(state: dict, lang: str, top_k: int) -> str:
+    """A relative URL that restores the text, language, candidate count and continuation."""
+    params = {"prompt": state["prompt"], "lang": lang, "top_k": top_k}
+    if state["appended"]:
+        params["ids"] = ",".join(map(str, state["appended"]))
+    return "?" + urlencode(params)
 
 
 def token_html(scores: list[TokenScore], n_typed: int) -> str:
@@ -264,3 +278,23 @@ def fidelity(prompt, lang, top_k, *, engine: Engine) -> tuple:
         charts.candidates_figure(defaults, title="transformers' defaults"),
         summary,
     )
+
+
+def export(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> dict:
+    """The whole exploration as a JSON file: settings, ids, every step's distribution, the next one."""
+    state = for_prompt(state, prompt)
+    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
+    encoded = current(engine, prompt, lang, state)
+    record = {
+        "model": engine.source,
+        "prompt": prompt,
+        "lang": lang,
+        "settings": {"candidates_shown": int(top_k), "sample": bool(sample), "sampling": asdict(sampling)},
+        "input_ids": encoded.input_ids,
+        "text": engine.decode(encoded.input_ids, lang),
+        "steps": [step_payload(step) for step in state["steps"]],
+        "next": predict_payload(engine.predict_encoded(encoded, int(top_k), sampling)),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="xlm-exploration-", delete=False) as file:
+        json.dump(record, file, ensure_ascii=False, indent=1)
+    return gr.update(value=file.name, visible=True)

@@ -51,6 +51,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     stop = gr.Button("Stop", elem_id="stop", variant="stop", min_width=70)
                     undo = gr.Button("Undo", elem_id="undo", min_width=70)
                     reset = gr.Button("Reset", elem_id="reset", min_width=70)
+                with gr.Row():
+                    export = gr.Button("Export JSON", elem_id="export", size="sm")
+                    exported = gr.File(elem_id="export-file", show_label=False, visible=False, height=60)
                 n_tokens = gr.Slider(1, 64, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
                 with gr.Accordion("Sampling", open=False, elem_id="sampling"):
                     sample = gr.Checkbox(False, label="Sample (off: always the most probable token)", elem_id="sample")
@@ -94,6 +97,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         streaming = go_on.click(bind(callbacks.continue_), [*settings, n_tokens], view, show_progress="hidden")
         stop.click(None, cancels=[streaming])
         compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary])
+        export.click(bind(callbacks.export), settings, exported)
         fidelity_button.click(
             bind(callbacks.fidelity), [prompt, lang, top_k], [faithful_plot, defaults_plot, fidelity_summary]
         )
