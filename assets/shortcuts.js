@@ -17,5 +17,11 @@
     else return;
     event.preventDefault();
   });
+  // A click on a bar of the next-token chart picks that candidate, like the list beside it.
+  document.addEventListener("click", (event) => {
+    const chart = event.target.closest("#candidates-plot")?.querySelector(".js-plotly-plot");
+    const point = chart?._hoverdata?.[0];
+    if (point && point.curveNumber === 0) radios("candidate-list")[point.pointIndex]?.click();
+  });
   if (new URLSearchParams(location.search).get("presenter") === "1") document.body.classList.add("presenter");
 }

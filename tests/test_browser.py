@@ -66,7 +66,12 @@ def plot_labels(page, plot="candidates-plot"):
 
 
 def new_tokens(page):
+    """The chosen tokens as shown, in display form: a piece that continues a word loses its @@ there."""
     return page.locator("#output .tokens .tok.new").all_inner_texts()
+
+
+def as_shown(token):
+    return token.removesuffix("@@")
 
 
 def shows_prediction(page, payload):
@@ -106,13 +111,13 @@ def test_chart_follows_typing_and_language(page, server, api):
 def test_step_pick_undo_reset(page, server, api):
     open_demo(page, server)
     prompt = page.locator("#prompt textarea").input_value()
-    first = api.predict(prompt=prompt, lang="en", top_k=10, api_name="/predict")["candidates"][0]["token"]
+    first = as_shown(api.predict(prompt=prompt, lang="en", top_k=10, api_name="/predict")["candidates"][0]["token"])
     page.locator("#step").click()
     page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     assert new_tokens(page) == [first]
 
     second_choice = page.locator("#candidate-list label").nth(1)
-    picked = re.sub(r"\s*\([\d.]+%\)$", "", second_choice.inner_text())
+    picked = as_shown(re.sub(r"\s*\([\d.]+%\)$", "", second_choice.inner_text()))
     second_choice.click()
     page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 2")
     assert new_tokens(page) == [first, picked]
@@ -221,3 +226,15 @@ def test_fidelity_view_shows_both_runs(page, server):
     assert "transformers' defaults" in page.locator("#defaults-plot .gtitle").text_content()
     assert "&lt;s&gt;" in page.locator("#fidelity-summary").inner_html()
     shot(page, "08-fidelity")
+
+
+def test_clicking_a_bar_picks_that_candidate(page, server):
+    open_demo(page, server)
+    third = as_shown(plot_labels(page)[2])
+    box = page.locator("#candidates-plot .trace.bars .point").nth(2).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("#candidates-plot .hovertext")
+    page.mouse.down()
+    page.mouse.up()
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    assert new_tokens(page) == [third]

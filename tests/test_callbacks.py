@@ -36,7 +36,7 @@ def test_refresh_shows_the_reference_distribution(engine, tiny_model):
     bars = view["figure"].data[0]
     assert list(bars.x) == pytest.approx(probs.topk(10).values.tolist(), abs=1e-5)
     assert len(view["figure"].data) == 1  # greedy: no "after sampling" overlay
-    assert ids[0] == 1 and view["rows"][0][4] == ""  # the start token, unscored
+    assert ids[0] == 1 and view["rows"][0][5] == ""  # the start token, unscored
 
 
 def test_sampling_settings_add_the_reshaped_distribution(engine):
@@ -131,3 +131,12 @@ def test_share_link_restores_the_view(engine):
 
     prompt, lang, top_k, state = callbacks.from_url(gr.Request(query_params=dict(parse_qsl(query[1:]))), engine=engine)
     assert (prompt, lang, top_k, state["appended"]) == ("Es war", "de", 7, stepped["state"]["appended"])
+
+
+def test_inspector_names_the_word_of_every_piece(engine):
+    view = shown(callbacks.refresh(*settings(prompt="Die Regierung hat gestern", lang="de"), engine=engine))
+    rows = view["rows"]
+    assert rows[0][2] == "</s>" and rows[0][4] == "de (0)"
+    words = [row[3] for row in rows[1:]]
+    assert sorted(set(words), key=words.index) == ["Die", "Regierung", "hat", "gestern"]
+    assert all(row[2].removesuffix("</w>") in row[3] for row in rows[1:])

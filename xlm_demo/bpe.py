@@ -52,6 +52,7 @@ class PythonBPE:
         return [piece for word in split_words(words) for piece in self.word_pieces(word)]
 
     def _word_pieces(self, word: str) -> tuple[str, ...]:
+        """One non-empty word's pieces; `word_pieces` is its cached form."""
         symbols = (*word[:-1], word[-1] + WORD_END)
         while len(symbols) > 1:
             best = min(pairwise(symbols), key=lambda pair: self.ranks.get(pair, sys.maxsize))

@@ -145,29 +145,48 @@ def token_html(scores: list[TokenScore], n_typed: int) -> str:
         expected = ", ".join(f"{token} {prob:.0%}" for token, prob in score.expected)
         tip = f"p = {score.prob:.3f} · rank {score.rank} · expected: {expected}"
         new = " new" if position >= n_typed else ""
-        spans.append(f'<span class="tok {bucket}{new}" title="{html.escape(tip)}">{html.escape(score.token)}</span>')
+        text = score.token.removesuffix("@@")
+        gap = "" if score.token.endswith("@@") else " "  # pieces of one word stay together, as a word
+        spans.append(f'<span class="tok {bucket}{new}" title="{html.escape(tip)}">{html.escape(text)}</span>{gap}')
     legend = (
         '<div class="legend"><span class="tok r1">rank 1</span><span class="tok r10">top 10</span>'
         '<span class="tok r100">top 100</span><span class="tok r1000">top 1000</span>'
         '<span class="tok rlow">rarer</span><span class="tok new">chosen here</span></div>'
     )
-    return f'<div class="tokens">{" ".join(spans) or "<em>(empty: the start token alone)</em>"}</div>{legend}'
+    return f'<div class="tokens">{"".join(spans) or "<em>(empty: the start token alone)</em>"}</div>{legend}'
+
+
+INSPECTOR_HEADERS = ["position", "id", "BPE piece", "word (Moses token)", "language id", "p given prefix", "rank"]
 
 
 def inspector_rows(engine: Engine, encoded: Encoded, scores: list[TokenScore]) -> list[list]:
-    """One row per position: id, BPE piece, display form, language id, probability and rank."""
+    """One row per position: id, BPE piece, the Moses token it belongs to, language id, probability and rank."""
     lang_id = engine.lang2id[encoded.lang]
+    pieces = [engine.tokenizer.piece(token_id) for token_id in encoded.input_ids]
     return [
         [
             position,
             token_id,
-            engine.tokenizer.piece(token_id),
+            piece,
+            word_of(pieces, position),
             f"{encoded.lang} ({lang_id})",
             "" if score.prob is None else f"{score.prob:.4f}",
             "" if score.rank is None else score.rank,
         ]
-        for position, (token_id, score) in enumerate(zip(encoded.input_ids, scores, strict=True))
+        for position, (token_id, piece, score) in enumerate(zip(encoded.input_ids, pieces, scores, strict=True))
     ]
+
+
+def word_of(pieces: list[str], position: int) -> str:
+    """The whole word a BPE piece belongs to: pieces run on until one ends in </w>."""
+    ends_word = [piece.endswith("</w>") or piece.startswith("<") for piece in pieces]
+    start = position
+    while start > 0 and not ends_word[start - 1]:
+        start -= 1
+    end = position
+    while end < len(pieces) - 1 and not ends_word[end]:
+        end += 1
+    return "".join(pieces[start : end + 1]).removesuffix("</w>")
 
 
 def refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> tuple:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from itertools import groupby
 from pathlib import Path
+from typing import NamedTuple
 
 import sacremoses
 
 from .bpe import WORD_END, FastBPE, PythonBPE, load_bpe
 
-N_SPECIAL = 14  # <s> </s> <pad> <unk> <special0..9>
+N_SPECIAL = 14  # <s> </s> <pad> <unk> <special0..9>, ids 0-13 in every XLM dictionary
+EOS_ID = 1  # </s>: XLM's sentence separator, and the start token the engine adds
 UNK_ID = 3
 
 # Moses' replace-unicode-punctuation.perl: full-width and typographic punctuation to ASCII.
@@ -21,63 +24,89 @@ UNICODE_PUNCT = {
     "〉": ">", "【": "[", "】": "]", "％": "%", **{chr(0xFF10 + d): str(d) for d in range(10)},
 }  # fmt: skip
 PUNCT_TABLE = str.maketrans(UNICODE_PUNCT)
-FULL_STOPS = re.compile(r"[。．]\s*")
+FULL_STOPS = re.compile(r"[。．]\s*")  # ideographic and full-width full stops swallow the spaces after them
 
 
 def replace_unicode_punct(text: str) -> str:
     """Full-width and typographic punctuation and digits as ASCII, as Moses' script does."""
-    text = FULL_STOPS.sub(". ", text)
-    return text.translate(PUNCT_TABLE)
+    return FULL_STOPS.sub(". ", text).translate(PUNCT_TABLE)
 
 
 def remove_non_printing(text: str) -> str:
-    """Drop control, format, surrogate and unassigned characters (Unicode categories C*)."""
+    """Drop control, format, surrogate, private-use and unassigned characters (Unicode categories C*)."""
     return "".join(char for char in text if not unicodedata.category(char).startswith("C"))
 
 
 def lowercase_and_strip_accents(tokens: list[str]) -> list[str]:
-    """XLM's lowercase_and_remove_accent: lower case, NFD, drop combining marks."""
+    """XLM's lowercase_and_remove_accent: lower case, NFD, drop combining marks (Mn)."""
     text = unicodedata.normalize("NFD", " ".join(tokens).lower())
     return "".join(char for char in text if unicodedata.category(char) != "Mn").lower().split(" ")
 
 
 def vocab_is_cased(vocab: dict[str, int]) -> bool:
-    """Whether the vocabulary was learned on cased text: over 1% of its units hold an uppercase letter."""
-    units = [token for token, i in vocab.items() if i >= N_SPECIAL]
-    return sum(any(char.isupper() for char in unit) for unit in units) > 0.01 * max(len(units), 1)
+    """Whether the vocabulary was learned on cased text: over 1% of its non-special units hold an uppercase letter."""
+    units = [unit for unit, i in vocab.items() if i >= N_SPECIAL]
+    return sum(any(char.isupper() for char in unit) for unit in units) > 0.01 * len(units)
+
+
+class Moses(NamedTuple):
+    """sacremoses' tools for one language; slow to build, so built once."""
+
+    normalizer: sacremoses.MosesPunctNormalizer
+    tokenizer: sacremoses.MosesTokenizer
+    detokenizer: sacremoses.MosesDetokenizer
 
 
 class Tokenizer:
     """XLM's training pipeline: punctuation, Moses with each language's rules, optional lowercasing, BPE."""
 
-    def __init__(self, vocab: dict[str, int], bpe: PythonBPE | FastBPE, lowercase: bool):
+    def __init__(
+        self, vocab: dict[str, int], bpe: PythonBPE | FastBPE, lowercase: bool, langs: tuple[str, ...] = ("de", "en")
+    ):
         self.vocab = vocab
         self.bpe = bpe
-        self.lowercase = lowercase
+        self.lowercase = lowercase  # only for an uncased vocabulary: the ende one is cased (spec §5.4)
+        self.langs = langs
         self.pieces = [""] * (max(vocab.values()) + 1)
         for piece, i in vocab.items():
             self.pieces[i] = piece
-        self._normalizers: dict[str, sacremoses.MosesPunctNormalizer] = {}
-        self._tokenizers: dict[str, sacremoses.MosesTokenizer] = {}
-        self._detokenizers: dict[str, sacremoses.MosesDetokenizer] = {}
+        self._moses: dict[str, Moses] = {}
 
     @classmethod
-    def from_files(cls, vocab_json: Path, merges_txt: Path, lowercase: bool, bpe_backend: str = "auto") -> Tokenizer:
-        """A tokenizer from transformers' vocab.json and merges.txt."""
+    def from_files(
+        cls,
+        vocab_json: Path,
+        merges_txt: Path,
+        lowercase: bool,
+        bpe_backend: str = "auto",
+        langs: tuple[str, ...] = ("de", "en"),
+    ) -> Tokenizer:
+        """A tokenizer from transformers' vocab.json and merges.txt (the fastBPE codes file)."""
         vocab = json.loads(Path(vocab_json).read_text(encoding="utf-8"))
-        return cls(vocab, load_bpe(merges_txt, bpe_backend), lowercase)
+        return cls(vocab, load_bpe(merges_txt, bpe_backend), lowercase, langs)
 
     @property
     def vocab_size(self) -> int:
+        """Ids run from 0 to vocab_size - 1."""
         return len(self.pieces)
+
+    def moses(self, lang: str) -> Moses:
+        """The Moses tools with `lang`'s rules; an unsupported language is a ValueError."""
+        if lang not in self.langs:
+            raise ValueError(f"Language {lang!r} is not supported here; use one of: {', '.join(self.langs)}.")
+        if lang not in self._moses:
+            self._moses[lang] = Moses(
+                sacremoses.MosesPunctNormalizer(lang=lang),
+                sacremoses.MosesTokenizer(lang=lang),
+                sacremoses.MosesDetokenizer(lang=lang),
+            )
+        return self._moses[lang]
 
     def moses_tokens(self, text: str, lang: str) -> list[str]:
         """The words BPE sees: punctuation normalised, Moses-tokenized with `lang`'s rules, lowercased if asked."""
-        if lang not in self._tokenizers:
-            self._normalizers[lang] = sacremoses.MosesPunctNormalizer(lang=lang)
-            self._tokenizers[lang] = sacremoses.MosesTokenizer(lang=lang)
-        text = self._normalizers[lang].normalize(replace_unicode_punct(text))
-        tokens = self._tokenizers[lang].tokenize(remove_non_printing(text), return_str=False, escape=False)
+        moses = self.moses(lang)
+        text = remove_non_printing(moses.normalizer.normalize(replace_unicode_punct(text)))
+        tokens = moses.tokenizer.tokenize(text, return_str=False, escape=False)  # tokenizer.perl -no-escape
         if self.lowercase:
             tokens = lowercase_and_strip_accents(tokens)
         return [token for token in tokens if token]
@@ -99,25 +128,24 @@ class Tokenizer:
         piece = self.pieces[token_id]
         if token_id < N_SPECIAL:
             return piece
-        return piece[: -len(WORD_END)] if piece.endswith(WORD_END) else f"{piece}@@"
+        return piece.removesuffix(WORD_END) if piece.endswith(WORD_END) else f"{piece}@@"
 
     def decode(self, ids: list[int], lang: str) -> str:
-        """Readable text: pieces joined into words, sentences split at </s>, each Moses-detokenized; <unk> shown."""
-        if lang not in self._detokenizers:
-            self._detokenizers[lang] = sacremoses.MosesDetokenizer(lang=lang)
-        sentences, words, word = [], [], ""
+        """Readable text: each </s>-separated sentence's words Moses-detokenized; <unk> shown, other specials not."""
+        detokenizer = self.moses(lang).detokenizer
+        sentences = (self.words(list(group)) for is_eos, group in groupby(ids, lambda i: i == EOS_ID) if not is_eos)
+        # unescape=False: training text was never escaped, so "&amp;" is what the writer typed
+        return " ".join(detokenizer.detokenize(words, unescape=False) for words in sentences if words)
+
+    def words(self, ids: list[int]) -> list[str]:
+        """Pieces joined into words at each </w>; a word left open at the end still counts."""
+        words, word = [], ""
         for token_id in ids:
             if token_id < N_SPECIAL and token_id != UNK_ID:
-                if token_id == 1 and (words or word):  # </s> ends a sentence
-                    sentences.append([*words, word] if word else words)
-                    words, word = [], ""
                 continue
-            piece = "<unk></w>" if token_id == UNK_ID else self.pieces[token_id]
+            piece = "<unk>" + WORD_END if token_id == UNK_ID else self.pieces[token_id]
+            word += piece.removesuffix(WORD_END)
             if piece.endswith(WORD_END):
-                words.append(word + piece[: -len(WORD_END)])
+                words.append(word)
                 word = ""
-            else:
-                word += piece
-        if words or word:
-            sentences.append([*words, word] if word else words)
-        return " ".join(self._detokenizers[lang].detokenize(sentence) for sentence in sentences)
+        return [*words, word] if word else words

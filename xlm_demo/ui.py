@@ -81,7 +81,9 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 defaults_plot = gr.Plot(elem_id="defaults-plot", show_label=False)
             fidelity_summary = gr.Markdown(elem_id="fidelity-summary")
         with gr.Accordion("Tokens as the model sees them", open=False):
-            inspector = gr.Dataframe(elem_id="inspector", interactive=False, wrap=True)
+            inspector = gr.Dataframe(
+                headers=callbacks.INSPECTOR_HEADERS, elem_id="inspector", interactive=False, wrap=True
+            )
         with gr.Accordion("Model", open=False):
             gr.Markdown(callbacks.model_panel(engine), elem_id="model-panel")
 

@@ -1,0 +1,1 @@
+"""Explore xlm-clm-ende-1024, the English/German causal XLM, in a browser."""
