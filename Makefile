@@ -13,7 +13,7 @@ ARGS ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup setup-dev run test lint bench clean
+.PHONY: setup setup-dev run test lint bench word-lists clean
 
 setup: $(VENV)/.runtime
 
@@ -44,6 +44,9 @@ lint: setup-dev
 
 bench: setup-dev
 	$(PY) -m benchmarks.run $(ARGS)
+
+word-lists: setup
+	$(PY) scripts/word_lists.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

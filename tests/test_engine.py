@@ -186,3 +186,31 @@ def test_transformers_defaults_match_the_reference_run_as_the_card_says(folder, 
     assert got.input_ids == ids
     assert [c.id for c in got.candidates] == expected.topk(5).indices.tolist()
     assert got.candidates[0].prob == pytest.approx(float(expected.max()), abs=1e-5)
+
+
+def test_subword_kinds_follow_the_word_lists(engine, reference_tokenizer, tmp_path):
+    from xlm_demo.subwords import mass_by_kind, subword_masks
+
+    (tmp_path / "de.txt").write_text("Katze\nStraße\nRegierung\n", encoding="utf-8")
+    (tmp_path / "en.txt").write_text("weather\nhouse\nRegierung\n", encoding="utf-8")
+    masks = subword_masks(engine.tokenizer, tmp_path)
+
+    def ids(words, lang):
+        return {
+            i
+            for w in words
+            for i in reference_tokenizer.convert_tokens_to_ids(reference_tokenizer._tokenize(w, lang=lang))
+        }
+
+    german, english = ids(["Katze", "Straße", "Regierung"], "de"), ids(["weather", "house", "Regierung"], "en")
+    for kind, expected in (("de", german - english), ("en", english - german), ("shared", german & english)):
+        assert set(masks[kind].nonzero()[:, 0].tolist()) == expected - {3}
+    uniform = torch.full((engine.tokenizer.vocab_size,), 1 / engine.tokenizer.vocab_size)
+    mass = mass_by_kind(uniform, masks)
+    assert mass["shared"] == pytest.approx(len(german & english - {3}) / engine.tokenizer.vocab_size)
+
+
+def test_comparison_reports_subword_mass(engine):
+    comparison = engine.compare("Die Katze schläft", top_k=5)
+    for lang, mass in comparison.subword_mass.items():
+        assert set(mass) == {"de", "en", "shared"} and 0 <= sum(mass.values()) <= 1 + 1e-6, lang

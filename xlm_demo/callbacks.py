@@ -276,7 +276,13 @@ def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
         f"{lang}: **{d.candidates[0].token}** {d.candidates[0].prob:.0%}, entropy {d.entropy:.2f}"
         for lang, d in comparison.distributions.items()
     )
-    return gr.update(value=charts.comparison_figure(comparison), visible=True), f"{kl}  \n{tops}"
+    names = {"de": "German", "en": "English"}
+    mass = "  \n".join(
+        f"{names.get(lang, lang)} id: probability on German-only subwords {m['de']:.0%}, "
+        f"English-only {m['en']:.0%}, shared {m['shared']:.0%}"
+        for lang, m in comparison.subword_mass.items()
+    )
+    return gr.update(value=charts.comparison_figure(comparison), visible=True), f"{kl}  \n{tops}  \n{mass}"
 
 
 def fidelity(prompt, lang, top_k, *, engine: Engine) -> tuple:

@@ -6,6 +6,7 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import torch
 
@@ -13,6 +14,7 @@ from .bpe import load_bpe
 from .checkpoint import Checkpoint, load_checkpoint, load_default_checkpoint
 from .model import XLM, KVCache
 from .sampling import GREEDY, SamplingParams, choose, sampling_distribution
+from .subwords import mass_by_kind, subword_masks
 from .tokenizer import Tokenizer, vocab_is_cased
 from .weights import build_model
 
@@ -99,6 +101,7 @@ class Comparison:
 
     distributions: dict[str, Distribution]
     kl: dict[str, float]  # "de||en": KL(P_de || P_en), and the reverse
+    subword_mass: dict[str, dict[str, float]]  # per language id: probability on German-only, English-only, shared
 
 
 @dataclass
@@ -231,7 +234,14 @@ class Engine:
             for j, q in enumerate(encodings)
             if i != j
         }
-        return Comparison(distributions, kl)
+        masks = self.subword_masks
+        mass = {e.lang: mass_by_kind(row.exp(), masks) for e, row in zip(encodings, logprobs, strict=True)}
+        return Comparison(distributions, kl, mass)
+
+    @cached_property
+    def subword_masks(self) -> dict[str, torch.Tensor]:
+        """Which vocabulary units make German-only, English-only and shared words (from assets/word-lists)."""
+        return subword_masks(self.tokenizer)
 
     def score(self, text: str, lang: str) -> tuple[Encoded, list[TokenScore]]:
         """Each token's probability and rank given the tokens before it, from one forward pass."""

@@ -86,5 +86,6 @@ def compare_payload(comparison: Comparison) -> dict:
     """Every language id's distribution for the same text, and the KL divergences between them."""
     return {
         "kl": comparison.kl,
+        "subword_mass": comparison.subword_mass,
         "distributions": {lang: predict_payload(d) for lang, d in comparison.distributions.items()},
     }

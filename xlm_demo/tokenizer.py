@@ -119,6 +119,12 @@ class Tokenizer:
         """Ids of the text alone: no start token, no trailing </s>; unknown pieces become <unk>."""
         return [self.vocab.get(piece, UNK_ID) for piece in self.tokenize(text, lang)]
 
+    def ids_of_words(self, words: list[str]) -> list[int]:
+        """Ids of words that are already Moses tokens (no punctuation handling), lowercased if the vocab is."""
+        if self.lowercase:
+            words = lowercase_and_strip_accents(words)
+        return [self.vocab.get(piece, UNK_ID) for piece in self.bpe.apply(words)]
+
     def piece(self, token_id: int) -> str:
         """The vocabulary's own form of an id."""
         return self.pieces[token_id]
@@ -134,8 +140,7 @@ class Tokenizer:
         """Readable text: each </s>-separated sentence's words Moses-detokenized; <unk> shown, other specials not."""
         detokenizer = self.moses(lang).detokenizer
         sentences = (self.words(list(group)) for is_eos, group in groupby(ids, lambda i: i == EOS_ID) if not is_eos)
-        # unescape=False: training text was never escaped, so "&amp;" is what the writer typed
-        return " ".join(detokenizer.detokenize(words, unescape=False) for words in sentences if words)
+        return " ".join(detokenizer.detokenize(words, unescape=False) for words in sentences if words)  # never escaped
 
     def words(self, ids: list[int]) -> list[str]:
         """Pieces joined into words at each </w>; a word left open at the end still counts."""
