@@ -214,3 +214,17 @@ def test_comparison_reports_subword_mass(engine):
     comparison = engine.compare("Die Katze schläft", top_k=5)
     for lang, mass in comparison.subword_mass.items():
         assert set(mass) == {"de", "en", "shared"} and 0 <= sum(mass.values()) <= 1 + 1e-6, lang
+
+
+def test_int8_stays_close_to_float32(folder, engine):
+    quantized = Engine.load(str(folder[0]), device="cpu", quantize="int8")
+    assert quantized.quantized and not engine.quantized
+    for lang, text in TEXTS.items():
+        exact = {c.id: c.prob for c in engine.predict(text, lang, top_k=50).candidates}
+        approx = quantized.predict(text, lang, top_k=50).candidates
+        assert max(abs(c.prob - exact.get(c.id, 0.0)) for c in approx) < 1e-2
+
+
+def test_int8_is_refused_off_the_cpu_path(folder):
+    with pytest.raises(ValueError, match="quantize must be none or int8"):
+        Engine.load(str(folder[0]), device="cpu", quantize="int4")

@@ -1,7 +1,7 @@
 """Property tests: no string breaks the tokenizer or the engine, and their outputs keep their invariants."""
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.bpe_files import BILINGUAL_CORPUS
@@ -45,7 +45,9 @@ def test_any_string_gives_a_sorted_distribution_summing_to_one(engine, text, lan
 @given(words=WORDS, lang=LANGS)
 def test_decode_of_encode_keeps_the_words(engine, words, lang):
     text = " ".join(words)
-    assert engine.decode(engine.encode(text, lang).input_ids, lang) == text
+    encoded = engine.encode(text, lang)
+    assume(not encoded.truncated)  # the tiny test model has 64 positions; truncation drops leading words
+    assert engine.decode(encoded.input_ids, lang) == text
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -264,11 +264,3 @@ def test_display_of_real_pieces(real):
     ours = real[True][0]
     assert [ours.display(i) for i in ours.encode("Wikipedia was", "en")] == ["wi@@", "ki@@", "pedia", "was"]
     assert ours.vocab_size == 64_699
-
-
-@pytest.mark.real_vocab
-def test_decode_keeps_what_looks_like_an_html_entity(real):
-    """Training text was never escaped, so a typed "&amp;" is text, not "&"."""
-    ours = real[False][0]
-    for text in ("Fish &amp; chips", "Fish & chips <3"):
-        assert ours.decode(ours.encode(text, "en"), "en") == text

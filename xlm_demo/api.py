@@ -6,19 +6,26 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from .batching import MicroBatcher
 from .callbacks import checked_prompt, user_errors
-from .engine import Engine, check_max_new_tokens
+from .engine import Engine, check_max_new_tokens, check_top_k
 from .payloads import compare_payload, generate_payload, predict_payload, score_payload
 from .sampling import SamplingParams
+
+MAX_BATCH = 16
 
 
 def register_api(engine: Engine) -> None:
     """Add the endpoints to the Blocks being built; parameter names follow the CLI's flags."""
 
+    batcher = MicroBatcher(engine.predict_many, max_batch=MAX_BATCH)
+
     def predict(prompt: str, lang: str = "en", top_k: int = 10) -> dict:
         """The next-token distribution after a text: top-k candidates, entropy, the ids fed to the model."""
         with user_errors():
-            return predict_payload(engine.predict(checked_prompt(prompt), lang, top_k=int(top_k)))
+            encoded = engine.encode(checked_prompt(prompt), lang)
+            check_top_k(int(top_k))
+            return predict_payload(batcher.submit((encoded, int(top_k))))
 
     def score(prompt: str, lang: str = "en") -> dict:
         """Each token's probability, log-probability and rank given the tokens before it."""
@@ -51,5 +58,7 @@ def register_api(engine: Engine) -> None:
         with user_errors():
             return compare_payload(engine.compare(checked_prompt(prompt), top_k=int(top_k)))
 
-    for endpoint in (predict, score, generate, compare):
+    # Concurrent predictions wait together in the micro-batcher: one forward pass serves up to MAX_BATCH of them.
+    gr.api(predict, api_name="predict", concurrency_limit=MAX_BATCH, concurrency_id="predict")
+    for endpoint in (score, generate, compare):
         gr.api(endpoint, api_name=endpoint.__name__)

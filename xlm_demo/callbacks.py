@@ -45,7 +45,8 @@ def from_url(request: gr.Request, *, engine: Engine) -> tuple:
 def model_line(engine: Engine) -> str:
     """One line naming the checkpoint, device and dtype."""
     dtype = str(engine.dtype).removeprefix("torch.")
-    return f"Model **{engine.source}** on **{engine.device.type}** in **{dtype}** · causal attention · `</s>` start"
+    weights = "int8 linear layers" if engine.quantized else dtype
+    return f"Model **{engine.source}** on **{engine.device.type}** in **{weights}** · causal attention · `</s>` start"
 
 
 def model_panel(engine: Engine) -> str:

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_options.add_argument(
         "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="half precision is for GPUs"
     )
+    model_options.add_argument(
+        "--quantize", default="none", choices=["none", "int8"], help="int8 linear layers on the CPU: faster"
+    )
     model_options.add_argument("-v", "--verbose", action="store_true", help="say which fidelity choices were made")
 
     text_options = argparse.ArgumentParser(add_help=False, parents=[model_options])
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> dict | str:
         return ""
     text = sys.stdin.read() if args.text == "-" else args.text
     sampling = sampling_from(args) if args.command == "generate" else None
-    engine = Engine.load(args.model, device=args.device, dtype=args.dtype)
+    engine = Engine.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
     lang = engine.check_lang(args.lang)
     if args.command == "tokenize":
         return tokenize_payload(engine.encode(text, lang), engine.tokenizer)

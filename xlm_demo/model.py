@@ -181,3 +181,8 @@ class XLM(nn.Module):
         """An empty cache on this model's device and dtype."""
         weight = self.tokens.weight
         return KVCache(self.config, batch_size, capacity, dtype=weight.dtype, device=weight.device)
+
+
+def quantize_int8(model: XLM) -> XLM:
+    """Every linear layer, the output projection included, with int8 weights (dynamic quantization, CPU only)."""
+    return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)

@@ -32,19 +32,19 @@ def launch_options(host: str | None, port: int, share: bool) -> dict:
     }
 
 
-def create_app(model: str | None, device: str = "auto", dtype: str = "float32"):
+def create_app(model: str | None, device: str = "auto", dtype: str = "float32", quantize: str = "none"):
     """The queued Blocks for a model: what `serve` launches and tests start."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     from .engine import Engine
     from .ui import build_demo
 
-    engine = Engine.load(model, device=device, dtype=dtype)
+    engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
     demo = build_demo(engine)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=MODEL_CONCURRENCY)
 
 
-def serve(model: str | None, device: str, dtype: str, host: str | None, port: int, share: bool) -> None:
+def serve(model: str | None, device: str, dtype: str, quantize: str, host: str | None, port: int, share: bool) -> None:
     """Load the model once and serve the page until interrupted."""
-    create_app(model, device, dtype).launch(**launch_options(host, port, share))
+    create_app(model, device, dtype, quantize).launch(**launch_options(host, port, share))
