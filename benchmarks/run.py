@@ -1,0 +1,260 @@
+"""make bench: the engine beside transformers on a random checkpoint of the real shape, in one run, as ratios."""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from xlm_demo.engine import START_ID, Encoded, Engine
+from xlm_demo.model import XLM, XLMConfig
+from xlm_demo.sampling import GREEDY
+from xlm_demo.weights import hf_key_map
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_DIR = ROOT / "build" / "bench-model"
+RESULTS = ROOT / "build" / "bench" / "results.json"
+REAL = XLMConfig()  # xlm-clm-ende-1024: 1024 dims, 6 layers, 8 heads, 64,699 tokens
+
+
+def write_checkpoint(folder: Path) -> None:
+    """A random-weight checkpoint of the real shape in the hub layout (tied matrix stored once)."""
+    torch.manual_seed(0)
+    model = XLM(REAL)
+    ours = model.state_dict()
+    state = {hf: ours[name].contiguous() for hf, name in hf_key_map(REAL).items() if hf != "pred_layer.proj.weight"}
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(state, folder / "model.safetensors")
+    config = {
+        "model_type": "xlm", "emb_dim": REAL.dim, "n_layers": REAL.n_layers, "n_heads": REAL.n_heads,
+        "vocab_size": REAL.vocab_size, "n_langs": 2, "lang2id": {"de": 0, "en": 1}, "causal": True,
+        "use_lang_emb": True, "max_position_embeddings": REAL.max_positions, "layer_norm_eps": 1e-12,
+    }  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))
+    specials = ["<s>", "</s>", "<pad>", "<unk>", *(f"<special{i}>" for i in range(10))]
+    vocab = {token: i for i, token in enumerate(specials)}
+    vocab.update({f"w{i}</w>": i for i in range(len(specials), REAL.vocab_size)})
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("w 0</w> 1\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lowercase_and_remove_accent": False}))
+
+
+def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of `run` over `repeats` calls, after `warmup` calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def reference_model(folder: Path):
+    """transformers' XLMWithLMHeadModel on the same weights, with causal attention."""
+    from transformers import XLMConfig as HFConfig
+    from transformers import XLMWithLMHeadModel
+
+    config = HFConfig.from_pretrained(folder)
+    config.causal = True
+    return XLMWithLMHeadModel.from_pretrained(folder, config=config, dtype=torch.float32).eval()
+
+
+def prompt_ids(length: int) -> list[int]:
+    generator = torch.Generator().manual_seed(length)
+    return [START_ID, *torch.randint(14, REAL.vocab_size, (length - 1,), generator=generator).tolist()]
+
+
+def bench_predict(engine: Engine, reference, repeats: int) -> list[dict]:
+    """Next-token distribution: our last-position logits against transformers' full forward."""
+    return [predict_row(engine, reference, length, repeats) for length in (8, 32, 128)]
+
+
+def predict_row(engine: Engine, reference, length: int, repeats: int) -> dict:
+    """One prompt length's timings."""
+    ids = prompt_ids(length)
+    encoded = Encoded(ids, "en", truncated=False)
+    tensor, langs = torch.tensor([ids]), torch.ones(1, length, dtype=torch.long)
+
+    def theirs(keep: int = 0):
+        with torch.inference_mode():
+            return reference(input_ids=tensor, langs=langs, logits_to_keep=keep).logits[0, -1].softmax(-1)
+
+    ours = median_seconds(lambda: engine.predict_encoded(encoded, top_k=10), repeats)
+    full = median_seconds(theirs, repeats)
+    last_only = median_seconds(lambda: theirs(1), repeats)
+    return {"tokens": length, "ours_ms": ours * 1e3, "transformers_ms": full * 1e3,
+            "transformers_last_only_ms": last_only * 1e3, "speedup": full / ours}  # fmt: skip
+
+
+def decode_seconds_per_token(engine: Engine, n_tokens: int, repeats: int) -> float:
+    """Our cached greedy continuation of a 16-token prompt, per new token (prefill excluded)."""
+    encoded = Encoded(prompt_ids(16), "en", truncated=False)
+
+    def run(n: int):
+        for _ in engine.generate(encoded, n, GREEDY, top_k=1):
+            pass
+
+    return (median_seconds(lambda: run(n_tokens + 1), repeats) - median_seconds(lambda: run(1), repeats)) / n_tokens
+
+
+def reference_decode_seconds_per_token(reference, n_tokens: int, repeats: int) -> float:
+    """transformers' cached greedy decoding, fed the chosen tokens back (its own loop, not generate())."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    def run(n: int):
+        ids = torch.tensor([prompt_ids(16)])
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        with torch.inference_mode():
+            for _ in range(n):
+                logits = reference(input_ids=ids, langs=torch.ones_like(ids), cache=cache).logits[0, -1]
+                ids = torch.cat([ids, logits.argmax().view(1, 1)], dim=1)
+
+    return (median_seconds(lambda: run(n_tokens + 1), repeats) - median_seconds(lambda: run(1), repeats)) / n_tokens
+
+
+def read_bandwidth(n_bytes: int = 1 << 30, repeats: int = 5) -> float:
+    """Bytes per second a sum over a large float32 tensor reads (the memory-bandwidth floor's measure)."""
+    data = torch.ones(n_bytes // 4)
+    return n_bytes / median_seconds(data.sum, repeats)
+
+
+def decode_bytes(config: XLMConfig, bytes_per_weight: float) -> float:
+    """Weight bytes one decode step must read: every linear layer and the output projection."""
+    per_layer = 4 * config.dim * config.dim + 2 * config.dim * config.ffn_dim
+    return (config.n_layers * per_layer + config.vocab_size * config.dim) * bytes_per_weight
+
+
+def int8_max_difference(exact: Engine, quantized: Engine) -> float:
+    """Largest next-token probability difference between float32 and int8 over fixed prompts."""
+    worst = 0.0
+    for length in (4, 8, 16, 32, 64, 128):
+        encoded = Encoded(prompt_ids(length), "en", truncated=False)
+        with torch.inference_mode():
+            a = exact._last_logits([encoded])[0].softmax(-1)
+            b = quantized._last_logits([encoded])[0].softmax(-1)
+        worst = max(worst, float((a - b).abs().max()))
+    return worst
+
+
+def bench_room(folder: Path, users: int = 16, rounds: int = 3) -> dict:
+    """16 users asking /predict at once through the API, against the same requests one by one."""
+    from gradio_client import Client
+
+    from xlm_demo.server import create_app
+
+    demo = create_app(str(folder), device="cpu")
+    demo.launch(server_name="127.0.0.1", server_port=7899, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client("http://127.0.0.1:7899/", verbose=False)
+        texts = [" ".join(f"w{14 + i + j}" for j in range(24)) for i in range(users)]
+
+        def ask(text: str) -> float:
+            start = time.perf_counter()
+            client.predict(prompt=text, lang="en", top_k=10, api_name="/predict")
+            return time.perf_counter() - start
+
+        ask(texts[0])
+        start = time.perf_counter()
+        for text in texts * rounds:
+            ask(text)
+        one_by_one = (time.perf_counter() - start) / (users * rounds)
+        latencies = []
+        start = time.perf_counter()
+        with ThreadPoolExecutor(users) as pool:
+            for _ in range(rounds):
+                latencies += list(pool.map(ask, texts))
+        together = (time.perf_counter() - start) / (users * rounds)
+    finally:
+        demo.close()
+    latencies.sort()
+    return {"users": users, "sequential_req_per_s": 1 / one_by_one, "concurrent_req_per_s": 1 / together,
+            "throughput_gain": one_by_one / together, "p50_ms": latencies[len(latencies) // 2] * 1e3,
+            "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1e3}  # fmt: skip
+
+
+def bench_startup(folder: Path) -> dict:
+    """A fresh process: load the real-size checkpoint and print its first distribution."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "xlm_demo", "predict", "--model", str(folder), "--device", "cpu", "w14"],
+                   check=True, capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    seconds = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"first_distribution_s": seconds, "peak_rss_mb": rss_mb}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--decode-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads, as on a 2-core Space")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if not (MODEL_DIR / "model.safetensors").is_file():
+        write_checkpoint(MODEL_DIR)
+    engine = Engine.load(str(MODEL_DIR), device="cpu")
+    quantized = Engine.load(str(MODEL_DIR), device="cpu", quantize="int8")
+    reference = reference_model(MODEL_DIR)
+
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+               "threads": args.threads, "torch": torch.__version__}  # fmt: skip
+    results["predict"] = bench_predict(engine, reference, args.repeats)
+    n, r = args.decode_tokens, max(2, args.repeats // 2)
+    ours = decode_seconds_per_token(engine, n, r)
+    ours_int8 = decode_seconds_per_token(quantized, n, r)
+    theirs = reference_decode_seconds_per_token(reference, n, r)
+    bandwidth = read_bandwidth()
+    results["decode"] = {
+        "ours_ms": ours * 1e3, "int8_ms": ours_int8 * 1e3, "transformers_ms": theirs * 1e3,
+        "bandwidth_gb_s": bandwidth / 1e9, "floor_ms": decode_bytes(REAL, 4) / bandwidth * 1e3,
+        "int8_floor_ms": decode_bytes(REAL, 1) / bandwidth * 1e3,
+        "ours_vs_floor": ours / (decode_bytes(REAL, 4) / bandwidth), "speedup": theirs / ours,
+        "int8_speedup": theirs / ours_int8, "int8_max_prob_diff": int8_max_difference(engine, quantized),
+    }  # fmt: skip
+    results["room"] = bench_room(MODEL_DIR)
+    results["startup"] = bench_startup(MODEL_DIR)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))
+    print(report(results))
+    return 0
+
+
+def report(results: dict) -> str:
+    """The README's table."""
+    d, room, start = results["decode"], results["room"], results["startup"]
+    lines = [f"CPU: {results['machine']}, torch {results['torch']}, {results['threads']} threads, float32", "",
+             "| measure | this demo | transformers | ratio |", "|---|---|---|---|"]  # fmt: skip
+    for row in results["predict"]:
+        lines.append(f"| next-token distribution, {row['tokens']} tokens | {row['ours_ms']:.1f} ms | "
+                     f"{row['transformers_ms']:.1f} ms ({row['transformers_last_only_ms']:.1f} ms with "
+                     f"logits_to_keep=1) | {row['speedup']:.2f}× faster |")  # fmt: skip
+    lines += [
+        f"| continuation, per token (cached) | {d['ours_ms']:.1f} ms | {d['transformers_ms']:.1f} ms | "
+        f"{d['speedup']:.2f}× faster |",
+        f"| continuation, per token, int8 | {d['int8_ms']:.1f} ms | {d['transformers_ms']:.1f} ms (float32) | "
+        f"{d['int8_speedup']:.2f}× faster |",
+        f"| bandwidth floor per token (float32) | {d['floor_ms']:.1f} ms at {d['bandwidth_gb_s']:.1f} GB/s | | "
+        f"ours at {d['ours_vs_floor']:.2f}× the floor |",
+        f"| int8: largest probability difference from float32 | {d['int8_max_prob_diff']:.1e} | | |",
+        f"| {room['users']} users at once through /predict | {room['concurrent_req_per_s']:.1f} req/s "
+        f"(p50 {room['p50_ms']:.0f} ms, p95 {room['p95_ms']:.0f} ms) | {room['sequential_req_per_s']:.1f} req/s "
+        f"one by one | {room['throughput_gain']:.2f}× the throughput |",
+        f"| start-up to first distribution (CLI process) | {start['first_distribution_s']:.1f} s, "
+        f"peak RSS {start['peak_rss_mb']:.0f} MB | | |",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
