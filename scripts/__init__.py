@@ -1,0 +1,1 @@
+"""Maintenance scripts that build what the demo ships; nothing here runs inside the demo."""
