@@ -41,7 +41,38 @@ PROMPTS = {
 }
 # Greedy ids after `</s> prompt`; a change here means the shipped model or the tokenizer changed behaviour.
 # After rebuilding the model, `python -m tests.test_bundled_model` prints the new table.
-PINNED = {}
+PINNED = {
+    ("Das Wetter ist heute", "de"): [15, 22, 22, 22, 22, 22, 750, 14, 26, 232],  # , der der der der der Welt. -- Goethe
+    ("Das Wetter ist heute", "en"): [15, 167, 14, 1, 40, 342, 23, 16, 342, 23],  # , n. The first of the first of
+    ("Um ein Dokument zu öffnen,", "de"): [
+        253,
+        25,
+        35,
+        572,
+        572,
+        15,
+        253,
+        25,
+        35,
+        572,
+    ],  # wählen Sie das Symbol Symbol, wählen Sie das Symbol
+    ("Um ein Dokument zu öffnen,", "en"): [
+        36,
+        55,
+        228,
+        173,
+        16,
+        150,
+        15,
+        36,
+        55,
+        173,
+    ],  # you can also use the document, you can use
+    ("The weather today is", "de"): [30, 17, 111, 731, 17, 1, 17, 154, 32, 38],  # : "Der Mensch" "Das ist ein
+    ("The weather today is", "en"): [21, 735, 14, 1, 40, 342, 342, 23, 16, 429],  # a good. The first first of the same
+    ("Linux", "de"): [32, 38, 1249, 15, 35, 832, 37, 420, 14, 1],  # ist ein Programm, das Paket zu verwenden.
+    ("Linux", "en"): [1046, 28, 21, 301, 14, 1, 214, 224, 28, 21],  # kernel is a package. Debian system is a
+}
 
 needs_bundled = pytest.mark.skipif(
     not (BUNDLED / "config.json").is_file(), reason="assets/xlm-mini-ende is not built yet (make bundled-model)"
