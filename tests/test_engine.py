@@ -223,6 +223,10 @@ def test_int8_stays_close_to_float32(folder, engine):
         exact = {c.id: c.prob for c in engine.predict(text, lang, top_k=50).candidates}
         approx = quantized.predict(text, lang, top_k=50).candidates
         assert max(abs(c.prob - exact.get(c.id, 0.0)) for c in approx) < 1e-2
+    encoded = engine.encode(TEXTS["en"], "en")
+    exact_steps = [s.id for s in engine.generate(encoded, 5)]
+    assert len([s.id for s in quantized.generate(encoded, 5)]) == len(exact_steps)  # every path runs in int8
+    assert quantized.transformers_defaults(TEXTS["de"], "de", top_k=3).candidates
 
 
 def test_int8_is_refused_off_the_cpu_path(folder):

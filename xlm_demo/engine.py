@@ -242,7 +242,7 @@ class Engine:
         tensor = torch.tensor([encoded.input_ids], device=self.device)  # (1, T)
         with torch.inference_mode():
             hidden = self.model(tensor, self._langs(lang, 1), causal=False)  # (1, T, C)
-            logits = self.model.logits(hidden[0, -1]).float()  # (V,)
+            logits = self.model.logits(hidden[:, -1])[0].float()  # (V,)
         return self.distribution(logits, encoded, top_k, SamplingParams())
 
     def compare(self, text: str, top_k: int = 10) -> Comparison:
@@ -324,7 +324,7 @@ class Engine:
             ids = torch.tensor([session.pending], device=self.device)  # (1, T)
             with torch.inference_mode():
                 hidden = self.model(ids, self._langs(session.lang, 1), cache=session.cache)  # (1, T, C)
-                session.last_logits = self.model.logits(hidden[0, -1]).float()  # (V,)
+                session.last_logits = self.model.logits(hidden[:, -1])[0].float()  # (V,)
             session.pending = []
         return session.last_logits
 
