@@ -31,6 +31,8 @@ def write_checkpoint(folder: Path) -> None:
     """A random-weight checkpoint of the real shape in the hub layout (tied matrix stored once)."""
     torch.manual_seed(0)
     model = XLM(REAL)
+    for table in (model.tokens, model.positions, model.langs):  # XLM's embed_init_std: realistic logit scales
+        torch.nn.init.normal_(table.weight, std=REAL.dim**-0.5)
     ours = model.state_dict()
     state = {hf: ours[name].contiguous() for hf, name in hf_key_map(REAL).items() if hf != "pred_layer.proj.weight"}
     folder.mkdir(parents=True, exist_ok=True)

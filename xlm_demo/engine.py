@@ -358,12 +358,12 @@ class Engine:
         top_k: int = 10,
     ) -> Step:
         """Choose the next token of a session (without appending it)."""
-        logits = self.next_logits(session)
+        logits = self.next_logits(session).float()
         now = Encoded(list(session.ids), session.lang, session.truncated)
-        distribution = self.distribution(logits, now, top_k, sampling)
-        probs = sampling_distribution(logits, sampling)
-        token_id = choose(probs, generator)
-        logprob = float(logits.log_softmax(-1)[token_id])
+        logprobs, after = logits.log_softmax(-1), sampling_distribution(logits, sampling)
+        distribution = self._distribution(logprobs, after, now, top_k, sampling)
+        token_id = choose(after, generator)
+        logprob = float(logprobs[token_id])
         rank = int((logits > logits[token_id]).sum()) + 1
         return Step(token_id, self.tokenizer.display(token_id), math.exp(logprob), logprob, rank, distribution)
 
@@ -371,12 +371,18 @@ class Engine:
         self, logits: torch.Tensor, encoded: Encoded, top_k: int, sampling: SamplingParams
     ) -> Distribution:
         """The top candidates of (vocab,) logits, with entropy and the effect of the sampling settings."""
-        check_top_k(top_k)
         logits = logits.float()
-        logprobs = logits.log_softmax(-1)
+        return self._distribution(
+            logits.log_softmax(-1), sampling_distribution(logits, sampling), encoded, top_k, sampling
+        )
+
+    def _distribution(
+        self, logprobs: torch.Tensor, after: torch.Tensor, encoded: Encoded, top_k: int, sampling: SamplingParams
+    ) -> Distribution:
+        """A Distribution from (vocab,) log-probabilities and the sampling distribution already computed."""
+        check_top_k(top_k)
         probs = logprobs.exp()
         entropy = float(-(probs * logprobs).nan_to_num().sum())
-        after = sampling_distribution(logits, sampling)
         kept = probs.masked_fill(after == 0, 0.0).sum()
         top = logprobs.topk(min(top_k, logprobs.shape[-1]))
         ranks = range(1, len(top.indices) + 1)
