@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +152,35 @@ def test_missing_checkpoint_in_a_real_process(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error:") and "Traceback" not in result.stderr
+
+
+def test_app_py_serves_the_page_in_a_real_process(checkpoint):
+    """What `make run` starts: app.py loads the model once and answers on the port it was given."""
+    import time
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    app = subprocess.Popen(
+        [sys.executable, "app.py", "--model", str(checkpoint[0]), "--port", str(port)],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and app.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    assert response.status == 200 and "XLM English/German explorer" in response.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"app.py did not serve: {app.stdout.read() if app.poll() is not None else 'timed out'}")
+    finally:
+        app.terminate()
+        app.wait(timeout=30)

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> dict | str:
     if args.command == "serve":
         from .server import serve
 
-        serve(args.model, device=args.device, dtype=args.dtype, host=args.host, port=args.port, share=args.share)
+        serve(args.model, args.device, args.dtype, args.quantize, host=args.host, port=args.port, share=args.share)
         return ""
     text = sys.stdin.read() if args.text == "-" else args.text
     sampling = sampling_from(args) if args.command == "generate" else None
