@@ -66,7 +66,7 @@ def load_default_checkpoint() -> tuple[Checkpoint, str | None]:
             raise
         notice = (
             f"Running the small bundled model, not {DEFAULT_MODEL}: {error}. "
-            f"For the real one, run once with network access (or: huggingface-cli download {DEFAULT_MODEL})."
+            f"For the real one, run once with network access (or: hf download {DEFAULT_MODEL})."
         )
         log.warning(notice)
         return load_hub_layout(BUNDLED_MODEL, source=f"bundled: {BUNDLED_MODEL.name}"), notice

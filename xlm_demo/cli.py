@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = args.verbose or args.command == "serve"
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="note: %(message)s", stream=sys.stderr, force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests are not news
     try:
         payload = run(args)
     except USER_ERRORS as error:
