@@ -184,3 +184,13 @@ def test_app_py_serves_the_page_in_a_real_process(checkpoint):
     finally:
         app.terminate()
         app.wait(timeout=30)
+
+
+def test_without_a_model_offline_the_bundled_one_answers(capsys):
+    """No --model and no network: predict, score and generate run on assets/xlm-mini-ende, and say so."""
+    code, out, err = cli(capsys, "generate", "--lang", "de", "--max-new-tokens", "6", "--json", "Das Wetter ist")
+    assert code == 0
+    assert "Running the small bundled model" in err and "HF_HUB_OFFLINE is set" in err
+    assert json.loads(out)["text"].startswith("Das Wetter ist")
+    for command in ("predict", "score"):
+        assert cli(capsys, command, "--lang", "en", "--json", "The weather")[0] == 0
