@@ -236,8 +236,7 @@ class Engine:
 
         Only for showing why the demo does otherwise; every choice here is one the README calls wrong.
         """
-        lowercasing = Tokenizer(self.tokenizer.vocab, self.tokenizer.bpe, lowercase=True)
-        ids = lowercasing.encode(text, "en")[-(self.max_positions - 2) :]  # transformers 5 drops `lang` here
+        ids = self.lowercasing_tokenizer.encode(text, "en")[-(self.max_positions - 2) :]  # transformers 5 drops `lang`
         encoded = Encoded([BOS_ID, *ids, START_ID], self.check_lang(lang), truncated=False)
         tensor = torch.tensor([encoded.input_ids], device=self.device)  # (1, T)
         with torch.inference_mode():
@@ -265,6 +264,11 @@ class Engine:
         masks = self.subword_masks
         mass = {e.lang: mass_by_kind(row.exp(), masks) for e, row in zip(encodings, logprobs, strict=True)}
         return Comparison(distributions, kl, mass)
+
+    @cached_property
+    def lowercasing_tokenizer(self) -> Tokenizer:
+        """The same vocabulary and BPE with the hub config's lowercasing, for the fidelity view only."""
+        return Tokenizer(self.tokenizer.vocab, self.tokenizer.bpe, lowercase=True)
 
     @cached_property
     def subword_masks(self) -> dict[str, torch.Tensor]:
