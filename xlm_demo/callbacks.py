@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import gradio as gr
 
 from . import charts
-from .engine import Analysis, Encoded, Engine, Step, TokenScore
+from .engine import Analysis, Distribution, Encoded, Engine, Step, TokenScore
 from .payloads import predict_payload, step_payload
 from .sampling import GREEDY, SamplingParams
 
@@ -199,9 +199,8 @@ def refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed,
     return view(engine, encoded, analysis, state)
 
 
-def append(engine: Engine, encoded: Encoded, state: dict, token_id: int, top_k: int, sampling) -> dict:
+def append(state: dict, distribution: Distribution, token_id: int) -> dict:
     """The state with one more chosen token, recorded as a step of the distribution it came from."""
-    distribution = engine.predict_encoded(encoded, top_k, sampling)
     chosen = next((c for c in distribution.candidates if c.id == token_id), None)
     if chosen is None:
         raise gr.Error("That candidate is no longer on the chart; pick one of those shown.")
@@ -215,7 +214,7 @@ def step(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, st
     sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
     encoded = current(engine, prompt, lang, state, reserve=1)
     distribution = engine.predict_encoded(encoded, int(top_k), sampling)
-    state = append(engine, encoded, state, distribution.candidates[0].id, int(top_k), sampling)
+    state = append(state, distribution, distribution.candidates[0].id)
     return refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
 
 
@@ -228,7 +227,7 @@ def pick(
         raise gr.Error("Pick one of the candidates listed.")
     sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
     encoded = current(engine, prompt, lang, state, reserve=1)
-    state = append(engine, encoded, state, int(choice), int(top_k), sampling)
+    state = append(state, engine.predict_encoded(encoded, int(top_k), sampling), int(choice))
     return refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
 
 
