@@ -140,3 +140,9 @@ def test_inspector_names_the_word_of_every_piece(engine):
     words = [row[3] for row in rows[1:]]
     assert sorted(set(words), key=words.index) == ["Die", "Regierung", "hat", "gestern"]
     assert all(row[2].removesuffix("</w>") in row[3] for row in rows[1:])
+
+
+def test_neutral_sampling_draws_no_second_distribution(engine):
+    faithful, defaults, _ = callbacks.fidelity("Die Katze schläft", "de", 5, engine=engine)
+    assert len(faithful.data) == 1 and len(defaults.data) == 1  # temperature 1, no top-k/top-p: nothing reshaped
+    assert "&lt;/s&gt;" in faithful.layout.title.text

@@ -113,7 +113,7 @@ def view(engine: Engine, encoded: Encoded, analysis: Analysis, state: dict) -> t
     notes = [f"Entropy **{distribution.entropy:.2f}** nats · {len(encoded.input_ids)} positions"]
     if encoded.truncated:
         notes.append(f"The text was longer than {engine.max_positions} positions: only its last tokens are used.")
-    if distribution.kept_mass < 1 and not distribution.sampling.greedy:
+    if distribution.sampling.reshapes:
         notes.append(f"Sampling keeps {distribution.kept_mass:.1%} of the probability, renormalised.")
     notes.append(f"[Link to this view]({share_query(state, encoded.lang, len(distribution.candidates))})")
     n_typed = len(encoded.input_ids) - len(state["appended"])
@@ -299,7 +299,7 @@ def fidelity(prompt, lang, top_k, *, engine: Engine) -> tuple:
         f"{len(shared)} of the top {len(faithful.candidates)} candidates are the same."
     )
     return (
-        charts.candidates_figure(faithful, title="As trained: causal, </s> start, cased"),
+        charts.candidates_figure(faithful, title="As trained: causal, &lt;/s&gt; start, cased"),  # titles are HTML
         charts.candidates_figure(defaults, title="transformers' defaults"),
         summary,
     )

@@ -51,7 +51,7 @@ def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
             customdata=[c.id for c in candidates],
         )
     )
-    reshaped = distribution.kept_mass < 1 and not distribution.sampling.greedy
+    reshaped = distribution.sampling.reshapes
     if reshaped:  # temperature, top-k or top-p reshaped it: show what sampling draws from
         fig.add_bar(
             x=[c.sampling_prob for c in candidates],

@@ -34,6 +34,11 @@ class SamplingParams:
     def greedy(self) -> bool:
         return self.temperature == 0
 
+    @property
+    def reshapes(self) -> bool:
+        """Whether sampling draws from something other than the model's own distribution (greedy aside)."""
+        return not self.greedy and (self.temperature != 1 or self.top_k > 0 or self.top_p < 1)
+
     def resolved(self) -> SamplingParams:
         """These settings with a fresh random seed where sampling needs one and none was given."""
         if self.greedy or self.seed is not None:
