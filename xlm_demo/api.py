@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import gradio as gr
 
 from .batching import MicroBatcher
-from .callbacks import checked_prompt, user_errors
+from .callbacks import checked_prompt, time_limited, user_errors
 from .engine import Engine, check_max_new_tokens, check_top_k
 from .payloads import compare_payload, generate_payload, predict_payload, score_payload
 from .sampling import SamplingParams
@@ -48,7 +48,7 @@ def register_api(engine: Engine) -> None:
             n = check_max_new_tokens(int(max_new_tokens))
             encoded = engine.encode(checked_prompt(prompt), lang, reserve=n)
             steps = []
-            for step in engine.generate(encoded, n, sampling):
+            for step in time_limited(engine.generate(encoded, n, sampling)):
                 steps.append(step)
                 text = engine.decode(encoded.input_ids + [s.id for s in steps], lang)
                 yield generate_payload(encoded, steps, text, sampling.seed)

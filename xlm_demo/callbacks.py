@@ -3,7 +3,8 @@
 import html
 import json
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from urllib.parse import urlencode
@@ -17,6 +18,10 @@ from .sampling import GREEDY, SamplingParams
 
 DEFAULT_PROMPT = "The weather in Berlin is"
 MAX_PROMPT_CHARS = 20_000
+# A streamed continuation holds a worker for at most this long, then keeps what came. Gradio's own `time_limit`
+# bounds only `.stream()` events, not generators behind a click or an API call. Every other event does bounded
+# work (at most MAX_PROMPT_CHARS characters, cut to the model's 512 positions), so it needs no limit of its own.
+CONTINUATION_TIME_LIMIT = 30.0  # seconds; the real model streams 256 tokens in about 25 s on 2 CPU cores
 RANK_BUCKETS = ((1, "r1"), (10, "r10"), (100, "r100"), (1000, "r1000"))  # GLTR-style colour classes
 
 
@@ -97,6 +102,16 @@ def user_errors() -> Iterator[None]:
         yield
     except ValueError as error:
         raise gr.Error(str(error)) from error
+
+
+def time_limited(steps: Iterable[Step]) -> Iterator[Step]:
+    """The steps that come within CONTINUATION_TIME_LIMIT seconds, then a warning: no one holds a worker forever."""
+    deadline = time.monotonic() + CONTINUATION_TIME_LIMIT
+    for step in steps:
+        yield step
+        if time.monotonic() > deadline:
+            gr.Warning(f"Stopped after {CONTINUATION_TIME_LIMIT:g} seconds, the limit for one continuation.")
+            return
 
 
 def current(engine: Engine, prompt: str, lang: str, state: dict, reserve: int = 0) -> Encoded:
@@ -255,7 +270,7 @@ def continue_(
     encoded = current(engine, prompt, lang, state, reserve=n_tokens)
     analysis = engine.analyse(encoded, int(top_k), sampling)
     scores, new_ids = list(analysis.scores), []
-    for chosen in engine.generate(encoded, n_tokens, sampling, top_k=int(top_k)):
+    for chosen in time_limited(engine.generate(encoded, n_tokens, sampling, top_k=int(top_k))):
         new_ids.append(chosen.id)
         state = {**state, "appended": [*state["appended"], chosen.id], "steps": [*state["steps"], chosen]}
         scores.append(TokenScore(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank))
