@@ -9,6 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="xlm-demo-hf-home-")  # never the user's cache
 
 import socket
+from contextlib import contextmanager
 
 import pytest
 
@@ -28,13 +29,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextmanager
+def serving(demo):
+    """A queued Blocks launched as the demo launches, on a free loopback port; yields its URL, closes after."""
+    from xlm_demo.server import launch_options
+
+    options = launch_options("127.0.0.1", free_port(), share=False)
+    demo.launch(**options, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{options['server_port']}/"
+    finally:
+        demo.close()
+
+
 @pytest.fixture(scope="session")
 def server(tiny_model):
     """The real demo, launched on a free loopback port for the whole session; yields its URL."""
-    from xlm_demo.server import create_app, launch_options
+    from xlm_demo.server import create_app
 
-    demo = create_app(str(tiny_model[0]), device="cpu")
-    options = launch_options("127.0.0.1", free_port(), share=False)
-    demo.launch(**options, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{options['server_port']}/"
-    demo.close()
+    with serving(create_app(str(tiny_model[0]), device="cpu")) as url:
+        yield url

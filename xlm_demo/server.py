@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-QUEUE_SIZE = 64  # requests waiting beyond this are told the demo is busy
-MODEL_CONCURRENCY = 2  # events running the model at once, shared by every event
+QUEUE_SIZE = 64  # requests waiting beyond this are told at once that the demo is busy (HTTP 503)
+MODEL_CONCURRENCY = 2  # runs of one event at once; each event has its own limit (/predict batches up to 16)
 
 log = logging.getLogger("xlm_demo")
 
@@ -32,7 +32,13 @@ def launch_options(host: str | None, port: int, share: bool) -> dict:
     }
 
 
-def create_app(model: str | None, device: str = "auto", dtype: str = "float32", quantize: str = "none"):
+def create_app(
+    model: str | None,
+    device: str = "auto",
+    dtype: str = "float32",
+    quantize: str = "none",
+    queue_size: int = QUEUE_SIZE,
+):
     """The queued Blocks for a model: what `serve` launches and tests start."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -42,7 +48,7 @@ def create_app(model: str | None, device: str = "auto", dtype: str = "float32", 
     engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
     demo = build_demo(engine)
-    return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=MODEL_CONCURRENCY)
+    return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)
 
 
 def serve(model: str | None, device: str, dtype: str, quantize: str, host: str | None, port: int, share: bool) -> None:
