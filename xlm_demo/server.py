@@ -9,6 +9,10 @@ from pathlib import Path
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 QUEUE_SIZE = 64  # requests waiting beyond this are told at once that the demo is busy (HTTP 503)
 MODEL_CONCURRENCY = 2  # runs of one event at once; each event has its own limit (/predict batches up to 16)
+# Gradio keeps every session's state, about 130 KB each, and each API call is a session of its own: by default
+# up to 10,000 of them (1.3 GB). Beyond this many, the least recently used session is forgotten (its page starts
+# its continuation again).
+SESSION_CAPACITY = 1000
 
 log = logging.getLogger("xlm_demo")
 
@@ -29,6 +33,7 @@ def launch_options(host: str | None, port: int, share: bool) -> dict:
         "enable_monitoring": False,
         "show_error": True,
         "footer_links": ["api"],
+        "state_session_capacity": SESSION_CAPACITY,
     }
 
 
