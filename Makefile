@@ -13,7 +13,7 @@ ARGS ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup setup-dev run test lint bench bundled-model word-lists clean
+.PHONY: setup setup-dev run test lint bench loadtest bundled-model word-lists clean
 
 setup: $(VENV)/.runtime
 
@@ -44,6 +44,10 @@ lint: setup-dev
 
 bench: setup-dev
 	$(PY) -m benchmarks.run $(ARGS)
+
+# 50 simulated users for 60 s on the real server (real-size random weights); ARGS="--users 100 --model PATH".
+loadtest: setup-dev
+	$(PY) -m benchmarks.loadtest $(ARGS)
 
 # The small bilingual model in assets/: Debian text, fastBPE codes, training on 2 cores (about 35 minutes).
 bundled-model: setup-dev
