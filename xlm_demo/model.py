@@ -183,27 +183,6 @@ class XLM(nn.Module):
         return KVCache(self.config, batch_size, capacity, dtype=weight.dtype, device=weight.device)
 
 
-class Int8Linear(nn.Module):
-    """A linear layer with int8 weights and one float scale per output row; activations stay in float."""
-
-    def __init__(self, linear: nn.Linear):
-        super().__init__()
-        weight = linear.weight.detach()  # (out, in)
-        scales = weight.abs().amax(dim=1).clamp(min=torch.finfo(weight.dtype).tiny) / 127  # (out,)
-        self.register_buffer("weight", torch.round(weight / scales[:, None]).to(torch.int8))  # (out, in)
-        self.register_buffer("scales", scales)
-        self.register_buffer("bias", linear.bias.detach().clone())  # (out,)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, x.shape[-1]).contiguous()  # (N, in)
-        y = torch._weight_int8pack_mm(rows, self.weight, self.scales) + self.bias  # (N, out)
-        return y.view(*x.shape[:-1], y.shape[-1])
-
-
 def quantize_int8(model: XLM) -> XLM:
-    """Every linear layer, the output projection included, with int8 weights (weight-only, CPU only)."""
-    for module in list(model.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, nn.Linear):
-                setattr(module, name, Int8Linear(child))
-    return model
+    """Every linear layer, the output projection included, with int8 weights (dynamic quantization, CPU only)."""
+    return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
