@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ MODEL_CONCURRENCY = 2  # runs of one event at once; each event has its own limit
 # up to 10,000 of them (1.3 GB). Beyond this many, the least recently used session is forgotten (its page starts
 # its continuation again).
 SESSION_CAPACITY = 1000
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameters (malloc.h)
 
 log = logging.getLogger("xlm_demo")
 
@@ -56,6 +58,17 @@ def create_app(
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)
 
 
+def return_freed_memory() -> None:
+    """On glibc, hand large freed tensors back to the system and share two heaps, so memory stays flat under load."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): the allocator as it is
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)  # blocks of 1 MB or more are mapped, and unmapped when freed
+    libc.mallopt(M_ARENA_MAX, 2)  # not a heap per worker thread, each keeping what it once held
+
+
 def serve(model: str | None, device: str, dtype: str, quantize: str, host: str | None, port: int, share: bool) -> None:
     """Load the model once and serve the page until interrupted."""
+    return_freed_memory()
     create_app(model, device, dtype, quantize).launch(**launch_options(host, port, share))
