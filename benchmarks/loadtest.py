@@ -183,7 +183,7 @@ async def longest_wait_line(client: httpx.AsyncClient, base: str, until: float) 
 async def load(base: str, users: int, seconds: float, seed: int) -> tuple[dict[str, Tally], int]:
     """`users` visitors for `seconds` (requests under way at the end finish and count), and the longest queue."""
     tallies = {name: Tally() for name in ENDPOINTS}
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=2 * users)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)  # no reuse of a connection mid-close
     async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(600, connect=10)) as client:
         until = time.monotonic() + seconds
         visitors = asyncio.gather(*(user(client, base, until, tallies, seed + i) for i in range(users)))
@@ -241,7 +241,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of measured load")
-    parser.add_argument("--warmup", type=float, default=15.0, help="seconds of the same load before measuring")
+    parser.add_argument("--warmup", type=float, default=30.0, help="seconds of the same load before measuring")
     parser.add_argument("--model", type=Path, default=None, help="default: the real-size random checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
