@@ -58,6 +58,7 @@ class Answer:
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -67,9 +68,10 @@ def start_server(model: Path, port: int) -> subprocess.Popen:
     """The demo as `make run` starts it, on a loopback port, logging to build/loadtest-server.log."""
     SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "app.py", "--model", str(model), "--device", "cpu", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
     with SERVER_LOG.open("w") as log:
-        return subprocess.Popen([*command, "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
 
 
 def wait_until_up(base: str, server: subprocess.Popen, seconds: float = 180.0) -> None:
