@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from tests.reference import TINY, hub_state_dict, random_reference, reference_logits
+from xlm_demo import blas
+from xlm_demo.model import Linear
 from xlm_demo.weights import WeightError, build_model
 
 IDS = [1, 17, 42, 99, 5, 63, 7, 118, 30, 12, 11]  # no <pad> (2): the reference would mask it
@@ -141,3 +143,24 @@ def test_bidirectional_mode_matches_the_hub_configs_reference(reference):
     with torch.no_grad():
         got = model.logits(model(torch.tensor([IDS]), torch.tensor([[1]]), causal=False))[0]
     torch.testing.assert_close(got, reference_logits(bidirectional, IDS, 1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 64), (1, 7, 64), (3, 5, 64), (64,)])
+def test_openblas_products_equal_torch(shape):
+    torch.manual_seed(0)
+    layer, x = Linear(64, 96), torch.randn(shape)
+    blas.enable()
+    with torch.inference_mode():
+        assert blas.handles(x)
+        got = layer(x)
+    expected = torch.nn.functional.linear(x, layer.weight, layer.bias)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_training_keeps_torch_products_and_gradients():
+    layer, x = Linear(8, 4), torch.randn(2, 8)
+    blas.enable()
+    assert not blas.handles(x)  # gradients enabled
+    layer(x).sum().backward()
+    assert layer.weight.grad is not None

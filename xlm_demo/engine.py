@@ -10,6 +10,7 @@ from functools import cached_property
 
 import torch
 
+from . import blas
 from .bpe import load_bpe
 from .checkpoint import Checkpoint, load_checkpoint, load_default_checkpoint
 from .model import XLM, KVCache, quantize_int8
@@ -165,6 +166,8 @@ class Engine:
         model = build_model(checkpoint.config, checkpoint.state_dict).to(device=target, dtype=DTYPES[dtype])
         if quantize == "int8":
             model = quantize_int8(model)
+        elif target.type == "cpu":
+            blas.enable()
         lowercase = not vocab_is_cased(checkpoint.vocab)
         if checkpoint.config_lowercases and not lowercase:
             log.info(

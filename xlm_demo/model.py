@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import blas
+
 
 @dataclass(frozen=True)
 class XLMConfig:
@@ -73,16 +75,23 @@ class KVCache:
         self.length = length
 
 
+class Linear(nn.Linear):
+    """nn.Linear whose float32 CPU inference runs on OpenBLAS once `blas.enable()` was called."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return blas.linear(x, self.weight, self.bias) if blas.handles(x) else super().forward(x)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention, causal as the checkpoint was trained (bidirectional only to show the pitfall)."""
 
     def __init__(self, config: XLMConfig):
         super().__init__()
         self.n_heads, self.head_dim = config.n_heads, config.head_dim
-        self.q = nn.Linear(config.dim, config.dim)
-        self.k = nn.Linear(config.dim, config.dim)
-        self.v = nn.Linear(config.dim, config.dim)
-        self.out = nn.Linear(config.dim, config.dim)
+        self.q = Linear(config.dim, config.dim)
+        self.k = Linear(config.dim, config.dim)
+        self.v = Linear(config.dim, config.dim)
+        self.out = Linear(config.dim, config.dim)
 
     def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None, causal: bool = True) -> torch.Tensor:
         B, T, C = x.shape
@@ -113,8 +122,8 @@ class FeedForward(nn.Module):
 
     def __init__(self, config: XLMConfig):
         super().__init__()
-        self.lin1 = nn.Linear(config.dim, config.ffn_dim)
-        self.lin2 = nn.Linear(config.ffn_dim, config.dim)
+        self.lin1 = Linear(config.dim, config.ffn_dim)
+        self.lin2 = Linear(config.ffn_dim, config.dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lin2(F.gelu(self.lin1(x)))
@@ -148,7 +157,7 @@ class XLM(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         # Its own bias; the weight is the stored pred_layer.proj.weight (equal to, and shared with, the
         # token embeddings when the checkpoint's two copies agree).
-        self.proj = nn.Linear(config.dim, config.vocab_size)
+        self.proj = Linear(config.dim, config.vocab_size)
 
     def forward(
         self, input_ids: torch.Tensor, langs: torch.Tensor, cache: KVCache | None = None, causal: bool = True
@@ -185,4 +194,15 @@ class XLM(nn.Module):
 
 def quantize_int8(model: XLM) -> XLM:
     """Every linear layer, the output projection included, with int8 weights (dynamic quantization, CPU only)."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, Linear):
+                setattr(module, name, as_torch_linear(child))
     return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+
+
+def as_torch_linear(layer: Linear) -> nn.Linear:
+    """A plain nn.Linear sharing the layer's parameters, as torch's quantization requires."""
+    plain = nn.Linear(layer.in_features, layer.out_features, device="meta")
+    plain.weight, plain.bias = layer.weight, layer.bias
+    return plain
