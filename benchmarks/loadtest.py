@@ -4,10 +4,7 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import random
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,6 +14,7 @@ import httpx
 import psutil
 
 from benchmarks.run import MODEL_DIR, ROOT, write_checkpoint
+from benchmarks.server_process import free_port, start_server, stop, wait_until_up
 from xlm_demo.callbacks import CONTINUATION_TIME_LIMIT
 from xlm_demo.server import MODEL_CONCURRENCY, QUEUE_SIZE
 
@@ -55,48 +53,6 @@ class Answer:
     error: str | None = None
     seconds: float = 0.0
     first_seconds: float | None = None
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(model: Path, port: int) -> subprocess.Popen:
-    """The demo as `make run` starts it, on a loopback port, logging to build/loadtest-server.log."""
-    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "app.py", "--model", str(model), "--device", "cpu", "--host", "127.0.0.1"]
-    command += ["--port", str(port)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    with SERVER_LOG.open("w") as log:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-
-
-def wait_until_up(base: str, server: subprocess.Popen, seconds: float = 180.0) -> None:
-    """Poll the page until it answers; fail if the server exits or never answers."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with status {server.returncode}; see {SERVER_LOG}")
-        try:
-            if httpx.get(base, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the server did not answer within {seconds:.0f} s; see {SERVER_LOG}")
-
-
-def stop(server: subprocess.Popen) -> None:
-    """End the server this run started: politely, then for sure."""
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def resident_mb(pid: int) -> float:
@@ -256,9 +212,9 @@ def main() -> int:
         write_checkpoint(MODEL_DIR)
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    server = start_server(model, port)
+    server = start_server(model, port, SERVER_LOG)
     try:
-        wait_until_up(base, server)
+        wait_until_up(base, server, SERVER_LOG)
         asyncio.run(load(base, args.users, args.warmup, seed=args.seed + 10_000))
         warm = resident_mb(server.pid)
         start = time.monotonic()

@@ -163,15 +163,17 @@ def int8_max_difference(exact: Engine, quantized: Engine) -> float:
 
 
 def bench_room(folder: Path, users: int = 16, rounds: int = 3) -> dict:
-    """16 users asking /predict at once through the API, against the same requests one by one."""
+    """16 users asking /predict at once through the API of a server process, against the same requests one by one."""
     from gradio_client import Client
 
-    from xlm_demo.server import create_app
+    from benchmarks.server_process import free_port, start_server, stop, wait_until_up
 
-    demo = create_app(str(folder), device="cpu")
-    demo.launch(server_name="127.0.0.1", server_port=7899, prevent_thread_lock=True, quiet=True)
+    port, log_path = free_port(), RESULTS.parent / "room-server.log"
+    base = f"http://127.0.0.1:{port}/"
+    server = start_server(folder, port, log_path)
     try:
-        client = Client("http://127.0.0.1:7899/", verbose=False)
+        wait_until_up(base, server, log_path)
+        client = Client(base, verbose=False)
         texts = [" ".join(f"w{14 + i + j}" for j in range(24)) for i in range(users)]
 
         def ask(text: str) -> float:
@@ -191,7 +193,7 @@ def bench_room(folder: Path, users: int = 16, rounds: int = 3) -> dict:
                 latencies += list(pool.map(ask, texts))
         together = (time.perf_counter() - start) / (users * rounds)
     finally:
-        demo.close()
+        stop(server)
     latencies.sort()
     return {"users": users, "sequential_req_per_s": 1 / one_by_one, "concurrent_req_per_s": 1 / together,
             "throughput_gain": one_by_one / together, "p50_ms": latencies[len(latencies) // 2] * 1e3,
