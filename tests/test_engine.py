@@ -6,7 +6,7 @@ from transformers import XLMTokenizer
 
 from tests.checkpoints import write_hub_checkpoint
 from tests.reference import reference_logits
-from xlm_demo.engine import START_ID, Engine
+from xlm_demo.engine import START_ID, Engine, padded_groups
 from xlm_demo.sampling import GREEDY, SamplingParams
 
 TEXTS = {
@@ -232,3 +232,21 @@ def test_int8_stays_close_to_float32(folder, engine):
 def test_int8_is_refused_off_the_cpu_path(folder):
     with pytest.raises(ValueError, match="quantize must be none or int8"):
         Engine.load(str(folder[0]), device="cpu", quantize="int4")
+
+
+def test_predict_many_equals_one_by_one_across_lengths(engine):
+    texts = ["Die", "The cat sat on the mat and looked at the dog", "Das Wetter in Berlin ist " * 40, ""]
+    encodings = [engine.encode(text, lang) for text in texts for lang in ("en", "de")]
+    together = engine.predict_many([(encoded, 5) for encoded in encodings])
+    for encoded, batched in zip(encodings, together, strict=True):
+        alone = engine.predict_encoded(encoded, top_k=5)
+        assert [c.id for c in batched.candidates] == [c.id for c in alone.candidates]
+        assert [c.prob for c in batched.candidates] == pytest.approx([c.prob for c in alone.candidates], abs=1e-5)
+
+
+@pytest.mark.parametrize("lengths", [[5, 500, 7, 6, 300, 2], [512] * 4, [1], []])
+def test_padded_groups_cover_every_request_within_the_budget(lengths):
+    groups = padded_groups(lengths, budget=1024)
+    assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
+    for group in groups:
+        assert len(group) == 1 or len(group) * max(lengths[i] for i in group) <= 1024
