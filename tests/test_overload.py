@@ -98,6 +98,24 @@ def test_a_full_queue_answers_busy_at_once(busy_server, client):
             job.cancel()
 
 
+def test_every_model_event_shares_one_concurrency_limit(busy_server, client):
+    jobs = [start_streaming(client) for _ in range(MODEL_CONCURRENCY)]  # the model's slots, taken by /generate
+    try:
+        comparison = client.submit(prompt="Hallo", api_name="/compare")
+
+        def compare_waits():
+            return waiting(busy_server) == 1
+
+        wait_until(compare_waits)  # another endpoint, yet it waits for the same slots...
+        time.sleep(1.0)
+        assert compare_waits() and not comparison.done()  # ...for as long as they are taken
+        jobs[0].cancel()
+        assert set(comparison.result(timeout=30)["distributions"]) == {"de", "en"}
+    finally:
+        for job in jobs:
+            job.cancel()
+
+
 def test_stop_stops_the_tokens_and_frees_the_worker(busy_server, client):
     jobs = [start_streaming(client) for _ in range(MODEL_CONCURRENCY)]  # every worker busy
     for job in jobs:

@@ -13,6 +13,9 @@ from .payloads import compare_payload, generate_payload, predict_payload, score_
 from .sampling import SamplingParams
 
 MAX_BATCH = 16
+# Every page event and endpoint that runs the model, except /predict's batches, shares one concurrency limit
+# (the queue's default_concurrency_limit): two at once on two cores, the rest wait in the queue.
+MODEL_GROUP = "model"
 
 
 def register_api(engine: Engine) -> None:
@@ -61,4 +64,4 @@ def register_api(engine: Engine) -> None:
     # Concurrent predictions wait together in the micro-batcher: one forward pass serves up to MAX_BATCH of them.
     gr.api(predict, api_name="predict", concurrency_limit=MAX_BATCH, concurrency_id="predict")
     for endpoint in (score, generate, compare):
-        gr.api(endpoint, api_name=endpoint.__name__)
+        gr.api(endpoint, api_name=endpoint.__name__, concurrency_id=MODEL_GROUP)

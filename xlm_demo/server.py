@@ -9,7 +9,7 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 QUEUE_SIZE = 64  # requests waiting beyond this are told at once that the demo is busy (HTTP 503)
-MODEL_CONCURRENCY = 2  # runs of one event at once; each event has its own limit (/predict batches up to 16)
+MODEL_CONCURRENCY = 2  # model runs at once, shared by every event in api.MODEL_GROUP (/predict batches up to 16)
 # Gradio keeps every session's state, about 130 KB each, and each API call is a session of its own: by default
 # up to 10,000 of them (1.3 GB). Beyond this many, the least recently used session is forgotten (its page starts
 # its continuation again).

@@ -7,7 +7,7 @@ from functools import partial
 import gradio as gr
 
 from . import callbacks
-from .api import register_api
+from .api import MODEL_GROUP, register_api
 from .engine import Engine
 
 TITLE = "XLM English/German explorer"
@@ -90,25 +90,28 @@ def build_demo(engine: Engine) -> gr.Blocks:
         settings = [prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state]
         view = [candidates_plot, candidate_list, output, timeline, inspector, status, state]
 
+        model = {"concurrency_id": MODEL_GROUP}  # every event that runs the model shares one limit
         for control in (prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed):  # typed or pasted
-            control.change(bind(callbacks.refresh), settings, view, trigger_mode="always_last", show_progress="hidden")
-        step.click(bind(callbacks.step), settings, view, show_progress="hidden")
-        candidate_list.input(bind(callbacks.pick), [*settings, candidate_list], view, show_progress="hidden")
-        undo.click(bind(callbacks.undo), settings, view, show_progress="hidden")
-        reset.click(bind(callbacks.reset), settings, view, show_progress="hidden")
-        streaming = go_on.click(bind(callbacks.continue_), [*settings, n_tokens], view, show_progress="hidden")
+            control.change(
+                bind(callbacks.refresh), settings, view, trigger_mode="always_last", show_progress="hidden", **model
+            )
+        step.click(bind(callbacks.step), settings, view, show_progress="hidden", **model)
+        candidate_list.input(bind(callbacks.pick), [*settings, candidate_list], view, show_progress="hidden", **model)
+        undo.click(bind(callbacks.undo), settings, view, show_progress="hidden", **model)
+        reset.click(bind(callbacks.reset), settings, view, show_progress="hidden", **model)
+        streaming = go_on.click(bind(callbacks.continue_), [*settings, n_tokens], view, show_progress="hidden", **model)
         stop.click(None, cancels=[streaming])
-        compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary])
-        export.click(bind(callbacks.export), settings, exported)
+        compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary], **model)
+        export.click(bind(callbacks.export), settings, exported, **model)
         fidelity_button.click(
-            bind(callbacks.fidelity), [prompt, lang, top_k], [faithful_plot, defaults_plot, fidelity_summary]
+            bind(callbacks.fidelity), [prompt, lang, top_k], [faithful_plot, defaults_plot, fidelity_summary], **model
         )
 
         def restore_from_url(request: gr.Request) -> tuple:  # a plain function: Gradio sees the Request hint
             return callbacks.from_url(request, engine=engine)
 
         demo.load(restore_from_url, None, [prompt, lang, top_k, state], show_progress="hidden").then(
-            bind(callbacks.refresh), settings, view, show_progress="hidden"
+            bind(callbacks.refresh), settings, view, show_progress="hidden", **model
         )
         register_api(engine)
     return demo
