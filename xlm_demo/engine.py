@@ -231,13 +231,12 @@ class Engine:
     def predict_many(self, requests: list[tuple[Encoded, int]]) -> list[Distribution]:
         """Next-token distributions for several (encoding, top_k) requests, in batches of similar length."""
         encodings = [encoded for encoded, _ in requests]
-        logits: list[torch.Tensor] = [torch.empty(0)] * len(requests)  # (vocab,) each, filled group by group
+        rows: dict[int, torch.Tensor] = {}  # request index -> (vocab,) logits
         for group in padded_groups([len(e.input_ids) for e in encodings]):
-            for index, row in zip(group, self._last_logits([encodings[i] for i in group]), strict=True):
-                logits[index] = row
+            rows.update(zip(group, self._last_logits([encodings[i] for i in group]), strict=True))
         return [
-            self.distribution(row, encoded, top_k, SamplingParams())
-            for (encoded, top_k), row in zip(requests, logits, strict=True)
+            self.distribution(rows[index], encoded, top_k, SamplingParams())
+            for index, (encoded, top_k) in enumerate(requests)
         ]
 
     def transformers_defaults(self, text: str, lang: str, top_k: int = 10) -> Distribution:
