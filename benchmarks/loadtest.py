@@ -226,7 +226,7 @@ def main() -> int:
     results = {
         "model": str(model), "users": args.users, "duration_s": args.duration, "warmup_s": args.warmup,
         "wall_s": wall, "longest_queue": longest_queue,
-        "server": {"queue_size": QUEUE_SIZE, "concurrency_per_event": MODEL_CONCURRENCY,
+        "server": {"queue_size": QUEUE_SIZE, "model_concurrency": MODEL_CONCURRENCY,
                    "continuation_time_limit_s": CONTINUATION_TIME_LIMIT},
         "endpoints": {name: summary(tally, wall) for name, tally in tallies.items()},
         "resident_mb": {"after_warmup": warm, "after_run": after, "growth": after / warm - 1},
