@@ -90,28 +90,41 @@ def build_demo(engine: Engine) -> gr.Blocks:
         settings = [prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state]
         view = [candidates_plot, candidate_list, output, timeline, inspector, status, state]
 
-        model = {"concurrency_id": MODEL_GROUP}  # every event that runs the model shares one limit
+        # Every event that runs the model shares one limit; the page's own events are not part of the public API.
+        page_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private"}
         for control in (prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed):  # typed or pasted
             control.change(
-                bind(callbacks.refresh), settings, view, trigger_mode="always_last", show_progress="hidden", **model
+                bind(callbacks.refresh),
+                settings,
+                view,
+                trigger_mode="always_last",
+                show_progress="hidden",
+                **page_event,
             )
-        step.click(bind(callbacks.step), settings, view, show_progress="hidden", **model)
-        candidate_list.input(bind(callbacks.pick), [*settings, candidate_list], view, show_progress="hidden", **model)
-        undo.click(bind(callbacks.undo), settings, view, show_progress="hidden", **model)
-        reset.click(bind(callbacks.reset), settings, view, show_progress="hidden", **model)
-        streaming = go_on.click(bind(callbacks.continue_), [*settings, n_tokens], view, show_progress="hidden", **model)
+        step.click(bind(callbacks.step), settings, view, show_progress="hidden", **page_event)
+        candidate_list.input(
+            bind(callbacks.pick), [*settings, candidate_list], view, show_progress="hidden", **page_event
+        )
+        undo.click(bind(callbacks.undo), settings, view, show_progress="hidden", **page_event)
+        reset.click(bind(callbacks.reset), settings, view, show_progress="hidden", **page_event)
+        streaming = go_on.click(
+            bind(callbacks.continue_), [*settings, n_tokens], view, show_progress="hidden", **page_event
+        )
         stop.click(None, cancels=[streaming])
-        compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary], **model)
-        export.click(bind(callbacks.export), settings, exported, **model)
+        compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary], **page_event)
+        export.click(bind(callbacks.export), settings, exported, **page_event)
         fidelity_button.click(
-            bind(callbacks.fidelity), [prompt, lang, top_k], [faithful_plot, defaults_plot, fidelity_summary], **model
+            bind(callbacks.fidelity),
+            [prompt, lang, top_k],
+            [faithful_plot, defaults_plot, fidelity_summary],
+            **page_event,
         )
 
         def restore_from_url(request: gr.Request) -> tuple:  # a plain function: Gradio sees the Request hint
             return callbacks.from_url(request, engine=engine)
 
-        demo.load(restore_from_url, None, [prompt, lang, top_k, state], show_progress="hidden").then(
-            bind(callbacks.refresh), settings, view, show_progress="hidden", **model
-        )
+        demo.load(
+            restore_from_url, None, [prompt, lang, top_k, state], show_progress="hidden", api_visibility="private"
+        ).then(bind(callbacks.refresh), settings, view, show_progress="hidden", **page_event)
         register_api(engine)
     return demo
