@@ -8,11 +8,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="xlm-demo-hf-home-")  # never the user's cache
 
-import socket
 from contextlib import contextmanager
 
 import pytest
 
+from benchmarks.server_process import free_port
 from tests.checkpoints import write_hub_checkpoint
 
 
@@ -21,12 +21,6 @@ def tiny_model(tmp_path_factory):
     """A random-weight checkpoint in the hub layout, and the reference model holding its weights."""
     folder = tmp_path_factory.mktemp("tiny-model")
     return folder, write_hub_checkpoint(folder)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -159,7 +159,7 @@ def test_app_py_serves_the_page_in_a_real_process(checkpoint):
     import time
     import urllib.request
 
-    from tests.conftest import free_port
+    from benchmarks.server_process import free_port
 
     port = free_port()
     app = subprocess.Popen(
