@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -162,7 +162,41 @@ def int8_max_difference(exact: Engine, quantized: Engine) -> float:
     return worst
 
 
-def bench_room(folder: Path, users: int = 16, rounds: int = 3) -> dict:
+def cpu_ms_per_call(run: Callable[[], object], calls: int = 20, pause: float = 0.05) -> float:
+    """This process's CPU time per call, pauses between calls included (where idle threads spin)."""
+    run()
+    time.sleep(0.3)
+    start = time.process_time()
+    for _ in range(calls):
+        run()
+        time.sleep(pause)
+    time.sleep(0.3)  # the last call's spinning threads
+    return (time.process_time() - start) / calls * 1e3
+
+
+def bench_thread_setup(folder: Path, repeats: int) -> list[dict]:
+    """Each product library and thread setup the engine could run with, and the one it chose here."""
+    encoded = Encoded(prompt_ids(8), "en", truncated=False)
+    chosen = Engine.load(str(folder), device="cpu").products
+    setups = (("torch's own products and threads", "torch", False),
+              ("OpenBLAS, torch at 1 thread in the engine's calls", "openblas", False),
+              ("OpenBLAS beside torch's own threads", "openblas", True))  # fmt: skip
+    rows = []
+    for name, products, unscoped in setups:
+        engine = Engine.load(str(folder), device="cpu", products=products)
+        if unscoped:
+            engine.thread_scope = nullcontext
+
+        def predict(engine=engine):
+            return engine.predict_encoded(encoded)
+
+        rows.append({"setup": name, "chosen": products == chosen and not unscoped,
+                     "predict_ms": median_seconds(predict, repeats) * 1e3, "predict_cpu_ms": cpu_ms_per_call(predict),
+                     "decode_ms": decode_seconds_per_token(engine, 16, max(2, repeats // 2)) * 1e3})  # fmt: skip
+    return rows
+
+
+def bench_room(folder: Path, users: int = 16, rounds: int = 3, extra_env: dict[str, str] | None = None) -> dict:
     """16 users asking /predict at once through the API of a server process, against the same requests one by one."""
     from gradio_client import Client
 
@@ -170,7 +204,7 @@ def bench_room(folder: Path, users: int = 16, rounds: int = 3) -> dict:
 
     port, log_path = free_port(), RESULTS.parent / "room-server.log"
     base = f"http://127.0.0.1:{port}/"
-    server = start_server(folder, port, log_path)
+    server = start_server(folder, port, log_path, extra_env)
     try:
         wait_until_up(base, server, log_path)
         client = Client(base, verbose=False)
@@ -230,7 +264,7 @@ def main() -> int:
     reference = reference_model(MODEL_DIR)
 
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-               "threads": args.threads, "torch": torch.__version__}  # fmt: skip
+               "threads": args.threads, "torch": torch.__version__, "products": engine.products}  # fmt: skip
     results["predict"] = bench_predict(engine, reference, args.repeats, args.threads)
     n, r = args.decode_tokens, max(2, args.repeats // 2)
     ours = decode_seconds_per_token(engine, n, r)
@@ -245,7 +279,9 @@ def main() -> int:
         "ours_vs_floor": ours / (decode_bytes(REAL, 4) / bandwidth), "speedup": theirs / ours,
         "int8_speedup": theirs / ours_int8, "int8_max_prob_diff": int8_max_difference(engine, quantized),
     }  # fmt: skip
+    results["thread_setup"] = bench_thread_setup(MODEL_DIR, args.repeats)
     results["room"] = bench_room(MODEL_DIR)
+    results["room_one_openblas_thread"] = bench_room(MODEL_DIR, extra_env={"OPENBLAS_NUM_THREADS": "1"})
     results["startup"] = startup
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
@@ -257,7 +293,7 @@ def report(results: dict) -> str:
     """The README's table."""
     d, room, start = results["decode"], results["room"], results["startup"]
     lines = [f"CPU: {results['machine']}, torch {results['torch']}, float32; transformers and int8 on "
-             f"{results['threads']} torch threads, this demo's float32 products on OpenBLAS", "",
+             f"{results['threads']} torch threads, this demo's float32 products on {results['products']}", "",
              "| measure | this demo | transformers | ratio |", "|---|---|---|---|"]  # fmt: skip
     for row in results["predict"]:
         lines.append(f"| next-token distribution, {row['tokens']} tokens | {row['ours_ms']:.1f} ms | "
@@ -276,7 +312,19 @@ def report(results: dict) -> str:
         f"one by one | {room['throughput_gain']:.2f}× the throughput |",
         f"| start-up to first distribution (CLI process) | {start['first_distribution_s']:.1f} s, "
         f"peak RSS {start['peak_rss_mb']:.0f} MB | | |",
+        "",
+        "| thread setup | next token, 8 tokens | CPU per request | continuation, per token | 16 users at once |",
+        "|---|---|---|---|---|",
     ]
+    for row in results["thread_setup"]:
+        chosen = " (chosen here)" if row["chosen"] else ""
+        lines.append(f"| {row['setup']}{chosen} | {row['predict_ms']:.1f} ms | "
+                     f"{row['predict_cpu_ms']:.0f} ms | {row['decode_ms']:.1f} ms | |")  # fmt: skip
+    servers = (("OpenBLAS's threads (the default)", "room"), ("OPENBLAS_NUM_THREADS=1", "room_one_openblas_thread"))
+    for name, key in servers:
+        r = results[key]
+        lines.append(f"| server, its choice, {name} | | | | {r['concurrent_req_per_s']:.1f} req/s (one by one "
+                     f"{r['sequential_req_per_s']:.1f} req/s, p50 {r['p50_ms']:.0f} ms) |")  # fmt: skip
     return "\n".join(lines)
 
 

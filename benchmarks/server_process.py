@@ -19,12 +19,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: Path, port: int, log_path: Path) -> subprocess.Popen:
-    """The demo as `make run` starts it, on a loopback port, logging to log_path."""
+def start_server(model: Path, port: int, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The demo as `make run` starts it, on a loopback port, logging to log_path, with `extra_env` added to ours."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "app.py", "--model", str(model), "--device", "cpu", "--host", "127.0.0.1"]
     command += ["--port", str(port)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.update(extra_env or {})
     with log_path.open("w") as log:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
 

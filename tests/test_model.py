@@ -44,8 +44,10 @@ def test_language_id_changes_predictions(model):
 
 
 def test_attention_is_causal(model):
+    """Later tokens leave earlier logits as they were: within float32 rounding of products of other row counts,
+    far below the leak of bidirectional attention (above 1e-2, see the next test)."""
     changed = [*IDS[:5], 77, 78, 79]
-    torch.testing.assert_close(ours(model, changed, 1)[:5], ours(model, IDS, 1)[:5], atol=0, rtol=0)
+    torch.testing.assert_close(ours(model, changed, 1)[:5], ours(model, IDS, 1)[:5], atol=1e-5, rtol=0)
 
 
 def test_config_default_leaks_the_future():
@@ -149,7 +151,7 @@ def test_bidirectional_mode_matches_the_hub_configs_reference(reference):
 def test_openblas_products_equal_torch(shape):
     torch.manual_seed(0)
     layer, x = Linear(64, 96), torch.randn(shape)
-    blas.enable()
+    blas.route(layer)
     with torch.inference_mode():
         assert blas.handles(x)
         got = layer(x)
@@ -160,7 +162,7 @@ def test_openblas_products_equal_torch(shape):
 
 def test_training_keeps_torch_products_and_gradients():
     layer, x = Linear(8, 4), torch.randn(2, 8)
-    blas.enable()
-    assert not blas.handles(x)  # gradients enabled
+    blas.route(layer)
+    assert layer.openblas and not blas.handles(x)  # gradients enabled
     layer(x).sum().backward()
     assert layer.weight.grad is not None

@@ -1,27 +1,62 @@
-"""Float32 matrix products on the CPU through numpy's OpenBLAS, which reads weights at the memory's speed.
+"""Float32 matrix products on the CPU through numpy's OpenBLAS, where it is faster than torch's own.
 
 On the AMD EPYC CPUs measured here, torch's MKL runs a one-row product (every continued token) at about half the
-memory bandwidth; OpenBLAS runs it at the bandwidth floor. The two libraries' thread pools spin against each other
-on a small machine, so once OpenBLAS does the products, torch's own pool (the small element-wise work) gets one thread.
+memory bandwidth and OpenBLAS at the bandwidth floor; on the Intel Xeons, MKL is the faster. `faster_products`
+times one token's step both ways when an engine loads, and `route` switches only that engine's model: each of its
+linear layers, nothing else in the process.
+
+OpenBLAS's worker threads spin for a while after each product, so torch's own pool, which runs the small
+element-wise work between products, gets one thread while an engine computes; with both libraries at two threads
+on two cores the pools fight and a token took 110-300 ms. `OneTorchThread` limits that to the calling thread and
+to the duration of the call.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+
 import torch
+from threadpoolctl import ThreadpoolController
+from torch import nn
 
-_enabled = False
+TIMED_RUNS = 5  # of one token's step, each way, after a first run that warms caches and thread pools
 
 
-def enable() -> None:
-    """Send this process's float32 CPU inference products to OpenBLAS, and give torch's pool one thread."""
-    global _enabled
-    _enabled = True
-    torch.set_num_threads(1)
+def route(model: nn.Module, openblas: bool = True) -> None:
+    """Send this model's float32 CPU inference products to OpenBLAS, or back to torch (its `openblas` flags)."""
+    for module in model.modules():
+        if hasattr(module, "openblas"):
+            module.openblas = openblas
+
+
+def faster_products(model: nn.Module, step: Callable[[], object]) -> tuple[str, dict[str, float]]:
+    """ "openblas" or "torch", whichever runs `step` (one token through `model`) faster here; and each one's seconds."""
+    one_torch_thread = OneTorchThread()
+    seconds = {}
+    for name in ("torch", "openblas"):
+        route(model, openblas=name == "openblas")
+        with one_torch_thread() if name == "openblas" else nullcontext():
+            seconds[name] = fastest_run(step)
+    route(model, openblas=False)
+    return min(seconds, key=seconds.get), seconds
+
+
+def fastest_run(run: Callable[[], object]) -> float:
+    """The shortest of TIMED_RUNS timed calls, after one untimed."""
+    run()
+    times = []
+    for _ in range(TIMED_RUNS):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def handles(x: torch.Tensor) -> bool:
-    """Whether OpenBLAS computes this input's product: float32, on the CPU, no gradients wanted."""
-    return _enabled and x.dtype == torch.float32 and x.device.type == "cpu" and not torch.is_grad_enabled()
+    """Whether OpenBLAS can compute this input's product: float32, on the CPU, no gradients wanted."""
+    return x.dtype == torch.float32 and x.device.type == "cpu" and not torch.is_grad_enabled()
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -32,3 +67,17 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
     if bias is not None:
         product += bias.detach().numpy()  # in numpy: a torch call costs more than the add itself here
     return torch.from_numpy(product).view(*x.shape[:-1], weight.shape[0])
+
+
+class OneTorchThread:
+    """A context in which torch's OpenMP pool runs one thread, for the calling thread only, restored on exit."""
+
+    def __init__(self):
+        self.openmp = ThreadpoolController().select(user_api="openmp")
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        # torch sizes a thread's pool on its first parallel call; do that now, or it would undo the limit.
+        torch.get_num_threads()
+        with self.openmp.limit(limits=1):
+            yield

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -119,6 +121,17 @@ class Session:
     last_logits: torch.Tensor | None = None  # (vocab,) after the last fed token
 
 
+def thread_scoped(method: Callable) -> Callable:
+    """An engine method run inside the engine's thread scope (see blas.OneTorchThread), in the calling thread only."""
+
+    @functools.wraps(method)
+    def scoped(self: Engine, *args, **kwargs):
+        with self.thread_scope():
+            return method(self, *args, **kwargs)
+
+    return scoped
+
+
 class Engine:
     """A loaded checkpoint and tokenizer on one device, answering every question the demo asks."""
 
@@ -137,14 +150,24 @@ class Engine:
         self.lang2id = lang2id
         self.source = source
         self.notice = notice  # shown on the page, e.g. when the bundled model stands in for the real one
+        on_openblas = any(getattr(module, "openblas", False) for module in model.modules())
+        self.products = "openblas" if on_openblas else "torch"  # the library running the matrix products
+        self.thread_scope = blas.OneTorchThread() if on_openblas else nullcontext
 
     @classmethod
     def load(
-        cls, ref: str | None = None, device: str = "auto", dtype: str = "float32", quantize: str = "none"
+        cls,
+        ref: str | None = None,
+        device: str = "auto",
+        dtype: str = "float32",
+        quantize: str = "none",
+        products: str = "auto",
     ) -> Engine:
         """Read a checkpoint (None: the real one, else the bundled one) and place it on a device."""
         checkpoint, notice = (load_checkpoint(ref), None) if ref else load_default_checkpoint()
-        return cls.from_checkpoint(checkpoint, device=device, dtype=dtype, notice=notice, quantize=quantize)
+        return cls.from_checkpoint(
+            checkpoint, device=device, dtype=dtype, notice=notice, quantize=quantize, products=products
+        )
 
     @classmethod
     def from_checkpoint(
@@ -154,8 +177,10 @@ class Engine:
         dtype: str = "float32",
         notice: str | None = None,
         quantize: str = "none",
+        products: str = "auto",
     ) -> Engine:
-        """An engine for an already-read checkpoint."""
+        """An engine for an already-read checkpoint; `products` picks the CPU's float32 matrix-product library
+        (auto: whichever of openblas and torch runs a token faster here)."""
         target = resolve_device(device)
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype}")
@@ -166,10 +191,12 @@ class Engine:
         if quantize == "int8" and (target.type != "cpu" or dtype != "float32"):
             raise ValueError("int8 quantization is for the CPU in float32")
         model = build_model(checkpoint.config, checkpoint.state_dict).to(device=target, dtype=DTYPES[dtype])
+        if products not in ("auto", "openblas", "torch"):
+            raise ValueError(f"products must be auto, openblas or torch, got {products}")
         if quantize == "int8":
             model = quantize_int8(model)
         elif target.type == "cpu":
-            blas.enable()
+            blas.route(model, openblas=choose_products(model, products) == "openblas")
         lowercase = not vocab_is_cased(checkpoint.vocab)
         if checkpoint.config_lowercases and not lowercase:
             log.info(
@@ -221,6 +248,7 @@ class Engine:
         """The next-token distribution after a text."""
         return self.predict_encoded(self.encode(text, lang), top_k, sampling)
 
+    @thread_scoped
     def predict_encoded(
         self, encoded: Encoded, top_k: int = 10, sampling: SamplingParams | None = None
     ) -> Distribution:
@@ -228,6 +256,7 @@ class Engine:
         logits = self._last_logits([encoded])[0]
         return self.distribution(logits, encoded, top_k, sampling or SamplingParams())
 
+    @thread_scoped
     def predict_many(self, requests: list[tuple[Encoded, int]]) -> list[Distribution]:
         """Next-token distributions for several (encoding, top_k) requests, in batches of similar length."""
         encodings = [encoded for encoded, _ in requests]
@@ -239,6 +268,7 @@ class Engine:
             for index, (encoded, top_k) in enumerate(requests)
         ]
 
+    @thread_scoped
     def transformers_defaults(self, text: str, lang: str, top_k: int = 10) -> Distribution:
         """What the model card's recipe gets: lowercased, English Moses rules, <s> … </s>, bidirectional attention.
 
@@ -256,6 +286,7 @@ class Engine:
         """The next-token distributions under every language id, in one batched forward."""
         return self.compare_encoded([self.encode(text, lang) for lang in self.lang2id], top_k)
 
+    @thread_scoped
     def compare_encoded(self, encodings: list[Encoded], top_k: int = 10) -> Comparison:
         """The next-token distribution of each encoding (one per language id), in one batched forward."""
         logits = self._last_logits(encodings)  # (n_langs, vocab)
@@ -288,6 +319,7 @@ class Engine:
         encoded = self.encode(text, lang)
         return encoded, self.analyse(encoded).scores
 
+    @thread_scoped
     def analyse(self, encoded: Encoded, top_k: int = 10, sampling: SamplingParams | None = None) -> Analysis:
         """Every token's score and the next-token distribution, from one forward pass."""
         ids = torch.tensor([encoded.input_ids], device=self.device)  # (1, T)
@@ -330,6 +362,7 @@ class Engine:
         session.ids.extend(ids)
         session.pending.extend(ids)
 
+    @thread_scoped
     def next_logits(self, session: Session) -> torch.Tensor:
         """(vocab,) logits after everything in the session, running only the tokens not yet seen."""
         if session.pending:
@@ -362,6 +395,7 @@ class Engine:
         """Readable text for ids, the start token and other specials left out."""
         return self.tokenizer.decode(ids, lang)
 
+    @thread_scoped
     def step(
         self,
         session: Session,
@@ -431,6 +465,21 @@ class Engine:
             hidden = self.model(ids, langs)  # (B, T, C)
             picked = hidden[torch.arange(len(encodings), device=self.device), last]  # (B, C)
             return self.model.logits(picked).float()  # (B, V)
+
+
+def choose_products(model: XLM, products: str) -> str:
+    """The float32 CPU product library for a model: as asked, or for "auto" the faster for one token here."""
+    if products != "auto":
+        return products
+
+    def one_token() -> None:
+        with torch.inference_mode():
+            model.logits(model(torch.tensor([[START_ID]]), torch.tensor([[0]]))[:, -1])
+
+    chosen, seconds = blas.faster_products(model, one_token)
+    timings = ", ".join(f"{name} {value * 1e3:.1f} ms" for name, value in seconds.items())
+    log.info("matrix products on %s, the faster for one token here (%s)", chosen, timings)
+    return chosen
 
 
 def padded_groups(lengths: list[int], budget: int = BATCH_TOKENS) -> list[list[int]]:

@@ -76,10 +76,12 @@ class KVCache:
 
 
 class Linear(nn.Linear):
-    """nn.Linear whose float32 CPU inference runs on OpenBLAS once `blas.enable()` was called."""
+    """nn.Linear whose float32 CPU inference runs on OpenBLAS once `blas.route` switched this layer there."""
+
+    openblas = False  # set per layer by blas.route, never for the whole class
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return blas.linear(x, self.weight, self.bias) if blas.handles(x) else super().forward(x)
+        return blas.linear(x, self.weight, self.bias) if self.openblas and blas.handles(x) else super().forward(x)
 
 
 class Attention(nn.Module):
