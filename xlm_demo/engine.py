@@ -16,6 +16,7 @@ from . import blas
 from .bpe import load_bpe
 from .checkpoint import Checkpoint, load_checkpoint, load_default_checkpoint
 from .model import XLM, KVCache, quantize_int8
+from .prefix_cache import Key, Match, PrefixCache
 from .sampling import GREEDY, SamplingParams, choose, sampling_distribution
 from .subwords import mass_by_kind, subword_masks
 from .tokenizer import Tokenizer, vocab_is_cased
@@ -31,6 +32,9 @@ MAX_NEW_TOKENS = 256
 # Padded positions in one batched forward of predict_many: short prompts are not run at a long one's length.
 BATCH_TOKENS = 1024
 N_EXPECTED = 3  # alternatives kept per scored token
+# Keys and values of prefixes already run, shared by every session: 2,730 positions of the real model (48 KB
+# each), 16,000 of the bundled one.
+PREFIX_CACHE_BYTES = 128 << 20
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,8 @@ class Session:
     truncated: bool
     pending: list[int] = field(default_factory=list)  # ids not yet run through the model
     last_logits: torch.Tensor | None = None  # (vocab,) after the last fed token
+    cached: Match = field(default_factory=lambda: Match([]))  # its prefix held (pinned) in the prefix cache
+    scores: list[TokenScore] = field(default_factory=list)  # of its first positions, each given those before it
 
 
 def thread_scoped(method: Callable) -> Callable:
@@ -143,6 +149,7 @@ class Engine:
         source: str,
         notice: str | None = None,
         quantized: bool = False,
+        prefix_cache_bytes: int = PREFIX_CACHE_BYTES,
     ):
         self.model = model
         self.quantized = quantized  # int8 linear layers: faster on CPU, probabilities within a few 1e-3
@@ -153,6 +160,7 @@ class Engine:
         on_openblas = any(getattr(module, "openblas", False) for module in model.modules())
         self.products = "openblas" if on_openblas else "torch"  # the library running the matrix products
         self.thread_scope = blas.OneTorchThread() if on_openblas else nullcontext
+        self.prefix_cache = PrefixCache(model.config, prefix_cache_bytes, self.dtype, self.device)
 
     @classmethod
     def load(
@@ -178,6 +186,7 @@ class Engine:
         notice: str | None = None,
         quantize: str = "none",
         products: str = "auto",
+        prefix_cache_bytes: int = PREFIX_CACHE_BYTES,
     ) -> Engine:
         """An engine for an already-read checkpoint; `products` picks the CPU's float32 matrix-product library
         (auto: whichever of openblas and torch runs a token faster here)."""
@@ -204,7 +213,15 @@ class Engine:
                 "text keeps its case and accents, as in training"
             )
         tokenizer = Tokenizer(checkpoint.vocab, load_bpe(checkpoint.merges_path), lowercase=lowercase)
-        return cls(model, tokenizer, checkpoint.lang2id, checkpoint.source, notice, quantized=quantize == "int8")
+        return cls(
+            model,
+            tokenizer,
+            checkpoint.lang2id,
+            checkpoint.source,
+            notice,
+            quantized=quantize == "int8",
+            prefix_cache_bytes=prefix_cache_bytes,
+        )
 
     @property
     def device(self) -> torch.device:
@@ -321,40 +338,27 @@ class Engine:
 
     @thread_scoped
     def analyse(self, encoded: Encoded, top_k: int = 10, sampling: SamplingParams | None = None) -> Analysis:
-        """Every token's score and the next-token distribution, from one forward pass."""
-        ids = torch.tensor([encoded.input_ids], device=self.device)  # (1, T)
-        with torch.inference_mode():
-            hidden = self.model(ids, self._langs(encoded.lang, 1))  # (1, T, C)
-            logits = self.model.logits(hidden[0]).float()  # (T, V): row t predicts token t + 1
-        seen, targets = logits[:-1], ids[0, 1:]  # (T - 1, V), (T - 1,)
-        logprobs = seen.log_softmax(-1)
-        picked = logprobs.gather(-1, targets[:, None])[:, 0]  # (T - 1,)
-        ranks = (seen > seen.gather(-1, targets[:, None])).sum(-1) + 1  # (T - 1,)
-        expected = logprobs.topk(min(N_EXPECTED, logprobs.shape[-1]))  # (T - 1, N_EXPECTED)
-        scores = [TokenScore(START_ID, self.tokenizer.display(START_ID), None, None, None)]
-        rows = zip(
-            targets.tolist(),
-            picked.tolist(),
-            ranks.tolist(),
-            expected.indices.tolist(),
-            expected.values.tolist(),
-            strict=True,
-        )
-        for token_id, logprob, rank, alt_ids, alt_logprobs in rows:
-            alternatives = tuple(
-                (self.tokenizer.display(i), math.exp(lp)) for i, lp in zip(alt_ids, alt_logprobs, strict=True)
-            )
-            token = self.tokenizer.display(token_id)
-            scores.append(TokenScore(token_id, token, math.exp(logprob), logprob, rank, alternatives))
-        next_token = self.distribution(logits[-1], encoded, top_k, sampling or SamplingParams())
-        return Analysis(scores, next_token)
+        """Every token's score and the next-token distribution, running only the positions not already cached."""
+        session = self.start(encoded)
+        try:
+            logits = self.next_logits(session)
+            return Analysis(session.scores, self.distribution(logits, encoded, top_k, sampling or SamplingParams()))
+        finally:
+            self.close(session)
 
     def start(self, encoded: Encoded, reserve: int = 0) -> Session:
-        """A session holding an encoded text, with room for `reserve` more tokens."""
+        """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache."""
         capacity = min(self.max_positions, len(encoded.input_ids) + reserve)
         cache = self.model.new_cache(1, capacity)
-        session = Session(ids=[], lang=encoded.lang, cache=cache, truncated=encoded.truncated)
-        self.extend(session, encoded.input_ids)
+        keys = self._keys(encoded.input_ids, encoded.lang)
+        match = self.prefix_cache.match_prefix(keys)
+        session = Session(ids=list(encoded.input_ids), lang=encoded.lang, cache=cache, truncated=encoded.truncated)
+        session.cached, session.scores = match, [node.score for node in match.nodes]
+        session.last_logits = self.prefix_cache.last_logits(match)
+        # The logits after the last cached position score the first new one: kept, or run that position again.
+        rerun = 0 if session.last_logits is not None or not match.nodes else 1
+        self.prefix_cache.read(match, cache, n_positions=len(match) - rerun)
+        session.pending = session.ids[cache.length :]
         return session
 
     def extend(self, session: Session, ids: list[int]) -> None:
@@ -362,15 +366,56 @@ class Engine:
         session.ids.extend(ids)
         session.pending.extend(ids)
 
+    def close(self, session: Session) -> None:
+        """Let the prefix cache evict what the session held."""
+        self.prefix_cache.release(session.cached)
+
+    def _scores(self, rows: torch.Tensor, ids: list[int], first: bool) -> list[TokenScore]:
+        """Scores of `ids` from (len(ids), V) logits rows, each of the position before; `first`: ids[0] is the
+        start token, scored by nothing."""
+        scores = [TokenScore(START_ID, self.tokenizer.display(START_ID), None, None, None)] if first else []
+        targets = torch.tensor(ids[1:] if first else ids, device=rows.device)  # (N,)
+        logprobs = rows.log_softmax(-1)  # (N, V)
+        picked = logprobs.gather(-1, targets[:, None])[:, 0]  # (N,)
+        ranks = (rows > rows.gather(-1, targets[:, None])).sum(-1) + 1  # (N,)
+        expected = logprobs.topk(min(N_EXPECTED, logprobs.shape[-1]))  # (N, N_EXPECTED)
+        columns = (
+            targets.tolist(),
+            picked.tolist(),
+            ranks.tolist(),
+            expected.indices.tolist(),
+            expected.values.tolist(),
+        )
+        for token_id, logprob, rank, alt_ids, alt_logprobs in zip(*columns, strict=True):
+            alternatives = tuple(
+                (self.tokenizer.display(i), math.exp(lp)) for i, lp in zip(alt_ids, alt_logprobs, strict=True)
+            )
+            token = self.tokenizer.display(token_id)
+            scores.append(TokenScore(token_id, token, math.exp(logprob), logprob, rank, alternatives))
+        return scores
+
+    def _keys(self, ids: list[int], lang: str) -> list[Key]:
+        """The prefix cache's key of each position: its language id and token id."""
+        lang_id = self.lang2id[lang]
+        return [(lang_id, token_id) for token_id in ids]
+
     @thread_scoped
     def next_logits(self, session: Session) -> torch.Tensor:
         """(vocab,) logits after everything in the session, running only the tokens not yet seen."""
         if session.pending:
+            start = session.cache.length
             ids = torch.tensor([session.pending], device=self.device)  # (1, T)
             with torch.inference_mode():
                 hidden = self.model(ids, self._langs(session.lang, 1), cache=session.cache)  # (1, T, C)
-                session.last_logits = self.model.logits(hidden[:, -1])[0].float()  # (V,)
-            session.pending = []
+                logits = self.model.logits(hidden[0]).float()  # (T, V): row t predicts the token after it
+            if session.last_logits is not None and start == len(session.scores):
+                logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
+            first = not session.scores  # the start token's own score comes first
+            session.scores += self._scores(logits[:-1], session.ids[len(session.scores) :], first)
+            session.last_logits, session.pending = logits[-1], []
+            keys = self._keys(session.ids, session.lang)
+            session.cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores,
+                                                      session.last_logits)  # fmt: skip
         return session.last_logits
 
     def generate(
@@ -386,10 +431,13 @@ class Engine:
             raise ValueError(f"the text and {max_new_tokens} new tokens do not fit in {self.max_positions} positions")
         generator = None if sampling.greedy else torch.Generator().manual_seed(sampling.resolved().seed)
         session = self.start(encoded, reserve=max_new_tokens)
-        for _ in range(max_new_tokens):
-            step = self.step(session, sampling, generator, top_k)
-            yield step
-            self.extend(session, [step.id])
+        try:
+            for _ in range(max_new_tokens):
+                step = self.step(session, sampling, generator, top_k)
+                yield step
+                self.extend(session, [step.id])
+        finally:
+            self.close(session)
 
     def decode(self, ids: list[int], lang: str) -> str:
         """Readable text for ids, the start token and other specials left out."""
