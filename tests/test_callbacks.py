@@ -17,9 +17,11 @@ def engine(tiny_model):
 
 
 def settings(prompt="The house is", lang="en", state=None, **overrides):
+    """The page's settings and state, as the page passes them to every event."""
     values = {**GREEDY_SETTINGS, **overrides}
-    return (prompt, lang, values["top_k"], values["sample"], values["temperature"], values["sample_top_k"],
-            values["top_p"], values["seed"], state or callbacks.new_state(prompt))  # fmt: skip
+    page = callbacks.PageSettings.read(prompt, lang, values["top_k"], values["sample"], values["temperature"],
+                                       values["sample_top_k"], values["top_p"], values["seed"])  # fmt: skip
+    return page, state or callbacks.new_state(prompt)
 
 
 def shown(view):
@@ -68,9 +70,11 @@ def test_editing_the_text_starts_the_continuation_again(engine):
     assert edited["state"]["appended"] == [] and edited["state"]["prompt"] == "Another text"
 
 
-def test_continue_streams_one_view_per_token_then_settles(engine):
+def test_continue_streams_views_then_settles(engine, monkeypatch):
+    monkeypatch.setattr(callbacks, "STREAM_INTERVAL", 0.0)  # a view for every token
     views = [shown(v) for v in callbacks.continue_(*settings(), 5, engine=engine)]
     assert [len(v["state"]["appended"]) for v in views] == [1, 2, 3, 4, 5, 5]
+    assert all(v["timeline"] == gr.skip() for v in views[:-1])  # the timeline is drawn once, at the end
     greedy = [s.id for s in engine.generate(engine.encode("The house is", "en"), 5)]
     assert views[-1]["state"]["appended"] == greedy
     assert views[-1]["timeline"]["visible"] is True

@@ -67,9 +67,10 @@ def engine(tiny_model):
 
 def test_continue_on_the_page_stops_at_the_time_limit_and_keeps_what_came(engine, monkeypatch):
     monkeypatch.setattr(callbacks, "CONTINUATION_TIME_LIMIT", 0.0)
-    settings = ("The house is", "en", 10, False, 1.0, 0, 1.0, 0, callbacks.new_state("The house is"))
+    monkeypatch.setattr(callbacks, "STREAM_INTERVAL", 0.0)
+    settings = callbacks.PageSettings.read("The house is", "en", 10, False, 1.0, 0, 1.0, 0)
     with pytest.warns(UserWarning, match="Stopped after 0 seconds"):
-        views = list(callbacks.continue_(*settings, 5, engine=engine))
+        views = list(callbacks.continue_(settings, callbacks.new_state("The house is"), 5, engine=engine))
     assert [len(view[-1]["appended"]) for view in views] == [1, 1]  # one token streamed, then the settled view
 
 

@@ -1,12 +1,14 @@
 """What the page's events do, as plain functions of the inputs and the engine (testable without a browser)."""
 
+from __future__ import annotations
+
 import html
 import json
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from urllib.parse import urlencode
 
 import gradio as gr
@@ -28,6 +30,27 @@ RANK_BUCKETS = ((1, "r1"), (10, "r10"), (100, "r100"), (1000, "r1000"))  # GLTR-
 def new_state(prompt: str = DEFAULT_PROMPT) -> dict:
     """A session's continuation: ids chosen after the typed text, and the steps that chose them."""
     return {"prompt": prompt, "appended": [], "steps": []}
+
+
+@dataclass(frozen=True)
+class PageSettings:
+    """What the page's controls say: the text, its language id, how many candidates, and how to choose."""
+
+    prompt: str
+    lang: str
+    top_k: int
+    sampling: SamplingParams
+
+    @classmethod
+    def read(cls, prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed) -> PageSettings:
+        """The settings from the controls' values (PAGE_CONTROLS of them, in this order), checked."""
+        return cls(prompt or "", lang, int(top_k), sampling_params(sample, temperature, sample_top_k, top_p, seed))
+
+
+PAGE_CONTROLS = 8  # the values PageSettings.read takes, first among every page event's inputs
+# A streamed continuation sends the page a view at most this often (tokens in between arrive together): the
+# browser draws a chart in tens of milliseconds, longer than the engine takes for a token.
+STREAM_INTERVAL = 0.1  # seconds
 
 
 def for_prompt(state: dict, prompt: str) -> dict:
@@ -121,28 +144,56 @@ def current(engine: Engine, prompt: str, lang: str, state: dict, reserve: int = 
         return engine.append(encoded, state["appended"], reserve=reserve)
 
 
-def view(engine: Engine, encoded: Encoded, analysis: Analysis, state: dict) -> tuple:
-    """Every output the page shows for the current sequence."""
+def view(
+    engine: Engine,
+    encoded: Encoded,
+    analysis: Analysis,
+    state: dict,
+    *,
+    inspector_open: bool,
+    timeline_changed: bool,
+) -> tuple:
+    """Every output the page shows for the current sequence; the closed inspector and an unchanged timeline skipped."""
     distribution = analysis.next_token
     choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in distribution.candidates]
+    n_typed = len(encoded.input_ids) - len(state["appended"])
+    timeline = gr.update(
+        value=charts.timeline_figure(state["steps"]) if state["steps"] else None, visible=bool(state["steps"])
+    )
+    return (
+        charts.candidates_figure(distribution),
+        gr.update(choices=choices, value=None),
+        token_html(analysis.scores, n_typed),
+        timeline if timeline_changed else gr.skip(),
+        inspector_rows(engine, encoded, analysis.scores) if inspector_open else gr.skip(),
+        status_line(engine, encoded, distribution, state),
+        state,
+    )
+
+
+def streamed_view(engine: Engine, encoded: Encoded, analysis: Analysis, state: dict) -> tuple:
+    """What a streamed token changes: the chart it was drawn from, the coloured text and the status line."""
+    n_typed = len(encoded.input_ids) - len(state["appended"])
+    return (
+        charts.candidates_figure(analysis.next_token),
+        gr.skip(),
+        token_html(analysis.scores, n_typed),
+        gr.skip(),
+        gr.skip(),
+        status_line(engine, encoded, analysis.next_token, state),
+        state,
+    )
+
+
+def status_line(engine: Engine, encoded: Encoded, distribution: Distribution, state: dict) -> str:
+    """Entropy, the positions the model sees, what was cut or reshaped, and the link to this view."""
     notes = [f"Entropy **{distribution.entropy:.2f}** nats · {len(encoded.input_ids)} positions"]
     if encoded.truncated:
         notes.append(f"The text was longer than {engine.max_positions} positions: only its last tokens are used.")
     if distribution.sampling.reshapes:
         notes.append(f"Sampling keeps {distribution.kept_mass:.1%} of the probability, renormalised.")
     notes.append(f"[Link to this view]({share_query(state, encoded.lang, len(distribution.candidates))})")
-    n_typed = len(encoded.input_ids) - len(state["appended"])
-    return (
-        charts.candidates_figure(distribution),
-        gr.update(choices=choices, value=None),
-        token_html(analysis.scores, n_typed),
-        gr.update(
-            value=charts.timeline_figure(state["steps"]) if state["steps"] else None, visible=bool(state["steps"])
-        ),
-        inspector_rows(engine, encoded, analysis.scores),
-        " · ".join(notes),
-        state,
-    )
+    return " · ".join(notes)
 
 
 def share_query(state: dict, lang: str, top_k: int) -> str:
@@ -205,13 +256,15 @@ def word_of(pieces: list[str], position: int) -> str:
     return "".join(pieces[start : end + 1]).removesuffix("</w>")
 
 
-def refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> tuple:
-    """Recompute everything shown for the text, language and settings."""
-    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
-    state = for_prompt(state, prompt)
-    encoded = current(engine, prompt, lang, state)
-    analysis = engine.analyse(encoded, int(top_k), sampling)
-    return view(engine, encoded, analysis, state)
+def refresh(
+    settings: PageSettings, state: dict, *, inspector_open: bool = True, engine: Engine, steps_changed: bool = False
+) -> tuple:
+    """Everything shown for the text, language and settings; the model runs only on what the cache lacks."""
+    fresh = for_prompt(state, settings.prompt)
+    encoded = current(engine, settings.prompt, settings.lang, fresh)
+    analysis = engine.analyse(encoded, settings.top_k, settings.sampling)
+    steps_changed = steps_changed or len(fresh["steps"]) != len(state.get("steps", []))
+    return view(engine, encoded, analysis, fresh, inspector_open=inspector_open, timeline_changed=steps_changed)
 
 
 def append(state: dict, distribution: Distribution, token_id: int) -> dict:
@@ -223,60 +276,62 @@ def append(state: dict, distribution: Distribution, token_id: int) -> dict:
     return {**state, "appended": [*state["appended"], token_id], "steps": [*state["steps"], step]}
 
 
-def step(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> tuple:
+def next_distribution(engine: Engine, settings: PageSettings, state: dict) -> Distribution:
+    """The distribution after the current sequence, with room for one more token (cached when just shown)."""
+    encoded = current(engine, settings.prompt, settings.lang, state, reserve=1)
+    return engine.analyse(encoded, settings.top_k, settings.sampling).next_token
+
+
+def step(settings: PageSettings, state: dict, *, inspector_open: bool = True, engine: Engine) -> tuple:
     """Append the most probable next token."""
-    state = for_prompt(state, prompt)
-    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
-    encoded = current(engine, prompt, lang, state, reserve=1)
-    distribution = engine.predict_encoded(encoded, int(top_k), sampling)
+    state = for_prompt(state, settings.prompt)
+    distribution = next_distribution(engine, settings, state)
     state = append(state, distribution, distribution.candidates[0].id)
-    return refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
+    return refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
-def pick(
-    prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, choice, *, engine: Engine
-) -> tuple:
+def pick(settings: PageSettings, state: dict, choice, *, inspector_open: bool = True, engine: Engine) -> tuple:
     """Append the candidate a person picked."""
-    state = for_prompt(state, prompt)
+    state = for_prompt(state, settings.prompt)
     if not choice:
         raise gr.Error("Pick one of the candidates listed.")
-    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
-    encoded = current(engine, prompt, lang, state, reserve=1)
-    state = append(state, engine.predict_encoded(encoded, int(top_k), sampling), int(choice))
-    return refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
+    state = append(state, next_distribution(engine, settings, state), int(choice))
+    return refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
-def undo(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> tuple:
+def undo(settings: PageSettings, state: dict, *, inspector_open: bool = True, engine: Engine) -> tuple:
     """Remove the last chosen token."""
-    state = for_prompt(state, prompt)
+    state = for_prompt(state, settings.prompt)
     state = {**state, "appended": state["appended"][:-1], "steps": state["steps"][:-1]}
-    return refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
+    return refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
-def reset(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> tuple:
+def reset(settings: PageSettings, state: dict, *, inspector_open: bool = True, engine: Engine) -> tuple:
     """Forget the whole continuation, keeping the typed text."""
-    return refresh(
-        prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, new_state(prompt), engine=engine
-    )
+    state = new_state(settings.prompt)
+    return refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
 def continue_(
-    prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, n_tokens, *, engine: Engine
+    settings: PageSettings, state: dict, n_tokens, *, inspector_open: bool = True, engine: Engine
 ) -> Iterator[tuple]:
-    """Stream n tokens, greedy or sampled, one view per token; Stop keeps what came so far."""
-    state = for_prompt(state, prompt)
-    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
+    """Stream n tokens, greedy or sampled, a view every STREAM_INTERVAL at most; Stop keeps what came so far."""
+    state = for_prompt(state, settings.prompt)
     n_tokens = int(n_tokens)
-    encoded = current(engine, prompt, lang, state, reserve=n_tokens)
-    analysis = engine.analyse(encoded, int(top_k), sampling)
-    scores, new_ids = list(analysis.scores), []
-    for chosen in time_limited(engine.generate(encoded, n_tokens, sampling, top_k=int(top_k))):
+    encoded = current(engine, settings.prompt, settings.lang, state, reserve=n_tokens)
+    scores, new_ids = list(engine.analyse(encoded, settings.top_k, settings.sampling).scores), []
+    shown_at = time.monotonic()
+    steps = engine.generate(encoded, n_tokens, settings.sampling, top_k=settings.top_k)
+    for chosen in time_limited(steps):
         new_ids.append(chosen.id)
         state = {**state, "appended": [*state["appended"], chosen.id], "steps": [*state["steps"], chosen]}
         scores.append(TokenScore(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank))
-        # While streaming, the chart shows the distribution each token was drawn from.
-        yield view(engine, engine.append(encoded, new_ids), Analysis(scores, chosen.distribution), state)
-    yield refresh(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, engine=engine)
+        if time.monotonic() - shown_at >= STREAM_INTERVAL:
+            # While streaming, the chart shows the distribution each token was drawn from.
+            analysis = Analysis(scores, chosen.distribution)
+            yield streamed_view(engine, engine.append(encoded, new_ids), analysis, state)
+            shown_at = time.monotonic()
+    yield refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
 def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
@@ -320,20 +375,23 @@ def fidelity(prompt, lang, top_k, *, engine: Engine) -> tuple:
     )
 
 
-def export(prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, *, engine: Engine) -> dict:
+def export(settings: PageSettings, state: dict, *, engine: Engine) -> dict:
     """The whole exploration as a JSON file: settings, ids, every step's distribution, the next one."""
-    state = for_prompt(state, prompt)
-    sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
-    encoded = current(engine, prompt, lang, state)
+    state = for_prompt(state, settings.prompt)
+    encoded = current(engine, settings.prompt, settings.lang, state)
     record = {
         "model": engine.source,
-        "prompt": prompt,
-        "lang": lang,
-        "settings": {"candidates_shown": int(top_k), "sample": bool(sample), "sampling": asdict(sampling)},
+        "prompt": settings.prompt,
+        "lang": settings.lang,
+        "settings": {
+            "candidates_shown": settings.top_k,
+            "sample": settings.sampling != GREEDY,
+            "sampling": asdict(settings.sampling),
+        },
         "input_ids": encoded.input_ids,
-        "text": engine.decode(encoded.input_ids, lang),
+        "text": engine.decode(encoded.input_ids, settings.lang),
         "steps": [step_payload(step) for step in state["steps"]],
-        "next": predict_payload(engine.predict_encoded(encoded, int(top_k), sampling)),
+        "next": predict_payload(engine.analyse(encoded, settings.top_k, settings.sampling).next_token),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="xlm-exploration-", delete=False) as file:
         json.dump(record, file, ensure_ascii=False, indent=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from functools import partial
 
 import gradio as gr
@@ -20,8 +21,35 @@ def build_demo(engine: Engine) -> gr.Blocks:
     def bind(callback):
         return partial(callback, engine=engine)
 
+    def on_page(callback):
+        """A page event: the controls' values read into PageSettings, then the state, whether the inspector is
+        open, and the event's own inputs."""
+
+        wants_inspector = "inspector_open" in inspect.signature(callback).parameters
+
+        def read(values: tuple) -> tuple:
+            settings = callbacks.PageSettings.read(*values[: callbacks.PAGE_CONTROLS])
+            state, inspector_open, *rest = values[callbacks.PAGE_CONTROLS :]
+            extra = {"inspector_open": inspector_open} if wants_inspector else {}
+            return (settings, state, *rest), {**extra, "engine": engine}
+
+        if inspect.isgeneratorfunction(callback):
+
+            def streamed(*values):
+                args, kwargs = read(values)
+                yield from callback(*args, **kwargs)
+
+            return streamed
+
+        def run(*values):
+            args, kwargs = read(values)
+            return callback(*args, **kwargs)
+
+        return run
+
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         state = gr.State(callbacks.new_state())
+        inspector_open = gr.State(False)  # the table is built only while a person can see it
         gr.Markdown(f"# {TITLE}\n{callbacks.model_line(engine)}", elem_id="header")
         if engine.notice:
             gr.Markdown(f"⚠️ {engine.notice}", elem_id="notice", elem_classes=["notice"])
@@ -80,39 +108,43 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 faithful_plot = gr.Plot(elem_id="faithful-plot", show_label=False)
                 defaults_plot = gr.Plot(elem_id="defaults-plot", show_label=False)
             fidelity_summary = gr.Markdown(elem_id="fidelity-summary")
-        with gr.Accordion("Tokens as the model sees them", open=False):
+        with gr.Accordion("Tokens as the model sees them", open=False) as inspector_section:
             inspector = gr.Dataframe(
                 headers=callbacks.INSPECTOR_HEADERS, elem_id="inspector", interactive=False, wrap=True
             )
         with gr.Accordion("Model", open=False):
             gr.Markdown(callbacks.model_panel(engine), elem_id="model-panel")
 
-        settings = [prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state]
+        settings = [prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, inspector_open]
         view = [candidates_plot, candidate_list, output, timeline, inspector, status, state]
 
         # Every event that runs the model shares one limit; the page's own events are not part of the public API.
         page_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private"}
         for control in (prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed):  # typed or pasted
             control.change(
-                bind(callbacks.refresh),
+                on_page(callbacks.refresh),
                 settings,
                 view,
                 trigger_mode="always_last",
                 show_progress="hidden",
                 **page_event,
             )
-        step.click(bind(callbacks.step), settings, view, show_progress="hidden", **page_event)
+        step.click(on_page(callbacks.step), settings, view, show_progress="hidden", **page_event)
         candidate_list.input(
-            bind(callbacks.pick), [*settings, candidate_list], view, show_progress="hidden", **page_event
+            on_page(callbacks.pick), [*settings, candidate_list], view, show_progress="hidden", **page_event
         )
-        undo.click(bind(callbacks.undo), settings, view, show_progress="hidden", **page_event)
-        reset.click(bind(callbacks.reset), settings, view, show_progress="hidden", **page_event)
+        undo.click(on_page(callbacks.undo), settings, view, show_progress="hidden", **page_event)
+        reset.click(on_page(callbacks.reset), settings, view, show_progress="hidden", **page_event)
         streaming = go_on.click(
-            bind(callbacks.continue_), [*settings, n_tokens], view, show_progress="hidden", **page_event
+            on_page(callbacks.continue_), [*settings, n_tokens], view, show_progress="hidden", **page_event
         )
+        inspector_section.expand(lambda: True, None, inspector_open, api_visibility="private").then(
+            on_page(callbacks.refresh), settings, view, show_progress="hidden", **page_event
+        )
+        inspector_section.collapse(lambda: False, None, inspector_open, api_visibility="private")
         stop.click(None, cancels=[streaming])
         compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary], **page_event)
-        export.click(bind(callbacks.export), settings, exported, **page_event)
+        export.click(on_page(callbacks.export), settings, exported, **page_event)
         fidelity_button.click(
             bind(callbacks.fidelity),
             [prompt, lang, top_k],
@@ -125,6 +157,6 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         demo.load(
             restore_from_url, None, [prompt, lang, top_k, state], show_progress="hidden", api_visibility="private"
-        ).then(bind(callbacks.refresh), settings, view, show_progress="hidden", **page_event)
+        ).then(on_page(callbacks.refresh), settings, view, show_progress="hidden", **page_event)
         register_api(engine)
     return demo
