@@ -1,0 +1,227 @@
+"""make bench's interaction section: what a person does on the page, timed in the server's callbacks and in Chromium.
+
+Server: the page's callbacks in this process on the real-size checkpoint, as Gradio calls them, without Gradio.
+Browser: the demo as a separate server process, driven in Debian's Chromium through Playwright; each time runs from
+the keystroke or click to the page showing its result.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.server_process import free_port, start_server, stop, wait_until_up
+from xlm_demo import callbacks
+from xlm_demo.engine import Engine
+
+PASSAGE = str.split(
+    "The weather in Berlin was cold that winter, and the trains ran late almost every morning. People waited on "
+    "the platforms with their hands in their pockets, reading the news on their phones or talking quietly about "
+    "the prices of bread and coal. In the evenings the streets were dark early, and the small shops near the "
+    "river closed before six. My grandmother lived in a narrow house on the corner, where she had lived since the "
+    "war. She kept a garden behind the house, with apple trees and a bench under the window, and in summer she "
+    "sold the apples to the neighbours for a few coins. She told us stories about the city as it had been, when "
+    "the wall still stood and her brother lived on the other side. Every Sunday we visited her, took the long "
+    "tram ride across the city, and ate cake at the table by the stove. She asked about school, about our "
+    "friends, and about the books we were reading. When we left she stood at the door and waved until the tram "
+    "turned the corner. Years later, when the house was sold, I found a box of her letters in the attic. They "
+    "were written in a careful hand, on thin blue paper, and most of them were addressed to her brother. She "
+    "wrote about the garden, the weather, the price of coal and the long winters, and she always ended with the "
+    "same sentence: we will see each other again when the spring comes. I read them slowly, one each evening, "
+    "and I thought about how much of a life fits into a few pages, and how little of it we ever say aloud to "
+    "the people we love. The letters are on my desk now, beside the window, and when the trains run late in "
+    "winter I think of her waiting on the platform with her basket of apples and her patient smile."
+)
+WORD_COUNTS = (8, 32, 128, 300)
+TYPED_WORD = "weather"  # typed a letter at a time after each text
+CONTINUE_TOKENS = 32
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def text_of(n_words: int) -> str:
+    return " ".join(PASSAGE[:n_words])
+
+
+def settings(prompt: str) -> callbacks.PageSettings:
+    """The page's default controls around a text."""
+    return callbacks.PageSettings.read(prompt, "en", 10, False, 1.0, 0, 1.0, 0)
+
+
+def summary(seconds: list[float]) -> dict:
+    """Median and 95th percentile (nearest rank) in milliseconds."""
+    ordered = sorted(seconds)
+    return {"p50_ms": statistics.median(ordered) * 1e3, "p95_ms": ordered[math.ceil(0.95 * len(ordered)) - 1] * 1e3}
+
+
+def timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def bench_server(engine: Engine, repeats: int = 3) -> dict:
+    """Each interaction through the page's callbacks, at each text length, the prefix cache as the page leaves it."""
+    rows = {}
+    for n_words in WORD_COUNTS:
+        times = {name: [] for name in ("keystroke", "edit", "step", "pick", "undo")}
+        for _ in range(repeats):
+            time_one_text(engine, text_of(n_words), times)
+        rows[n_words] = {name: summary(values) for name, values in times.items()}
+    text = text_of(300)
+    state = callbacks.new_state(text)
+    callbacks.refresh(settings(text), state, engine=engine)
+    start = time.perf_counter()
+    for _ in callbacks.continue_(settings(text), state, CONTINUE_TOKENS, engine=engine):
+        pass
+    continue_tokens_per_s = CONTINUE_TOKENS / (time.perf_counter() - start)
+    compare = summary([timed(lambda: callbacks.compare(text, 10, state, engine=engine)) for _ in range(repeats)])
+    cache = engine.prefix_cache
+    held = {"positions": cache.positions, "capacity": cache.capacity, "hits": cache.hits, "misses": cache.misses,
+            "megabytes": cache.positions * cache.bytes_per_position / 1e6,
+            "budget_megabytes": cache.budget_bytes / 1e6}  # fmt: skip
+    return {"by_words": rows, "continue_tokens_per_s": continue_tokens_per_s, "compare": compare, "prefix_cache": held}
+
+
+def time_one_text(engine: Engine, text: str, times: dict[str, list[float]]) -> None:
+    """Paste a text, type a word after it, edit its middle word; then Step, pick the second candidate, Undo."""
+    state = callbacks.new_state(text)
+    callbacks.refresh(settings(text), state, engine=engine)  # the text as pasted
+    for end in range(1, len(TYPED_WORD) + 1):
+        typed = f"{text} {TYPED_WORD[:end]}"
+        times["keystroke"].append(timed(lambda: callbacks.refresh(settings(typed), state, engine=engine)))  # noqa: B023
+    words = text.split()
+    edited = " ".join([*words[: len(words) // 2], "snow", *words[len(words) // 2 + 1 :]])
+    times["edit"].append(timed(lambda: callbacks.refresh(settings(edited), state, engine=engine)))
+    page = settings(text)
+    state = callbacks.refresh(page, callbacks.new_state(text), engine=engine)[-1]
+    state = run_and_keep(times["step"], lambda: callbacks.step(page, state, engine=engine))
+    second = callbacks.refresh(page, state, engine=engine)[1]["choices"][1][1]
+    state = run_and_keep(times["pick"], lambda: callbacks.pick(page, state, second, engine=engine))
+    run_and_keep(times["undo"], lambda: callbacks.undo(page, state, engine=engine))
+
+
+def run_and_keep(times: list[float], event: Callable[[], tuple]) -> dict:
+    """Time an event, keep its time, and return the state it leaves."""
+    start = time.perf_counter()
+    view = event()
+    times.append(time.perf_counter() - start)
+    return view[-1]
+
+
+def bench_browser(model: Path, log_path: Path, repeats: int = 2) -> dict:
+    """The same interactions in Chromium against a server process: keystroke or click to the updated page."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    server = start_server(model, port, log_path)
+    try:
+        wait_until_up(base, server, log_path)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(base)
+            page.wait_for_selector("#output .tok", timeout=120_000)
+            rows = {n: browse_text(page, text_of(n), repeats) for n in WORD_COUNTS}
+            continued = browse_continue(page, text_of(300))
+            browser.close()
+    finally:
+        stop(server)
+    return {"by_words": rows, "continue_tokens_per_s": continued}
+
+
+def positions(page) -> int:
+    """The count of positions the status line reports."""
+    return int(re.search(r"(\d+) positions", page.inner_text("#status")).group(1))
+
+
+def wait_positions(page, expected: int) -> None:
+    page.wait_for_function(
+        "n => /(\\d+) positions/.test(document.querySelector('#status').innerText) && "
+        "+document.querySelector('#status').innerText.match(/(\\d+) positions/)[1] === n",
+        arg=expected,
+        timeout=60_000,
+        polling="raf",
+    )
+
+
+def paste(page, text: str) -> None:
+    """Put a text in the box as a paste would, and wait until the page shows it."""
+    box = page.locator("#prompt textarea")
+    box.fill(text)
+    last = text.split()[-1]
+    page.wait_for_function(
+        "w => document.querySelector('#output .tokens').innerText.trim().endsWith(w)", arg=last, timeout=60_000
+    )
+    box.press("End")
+
+
+def browse_text(page, text: str, repeats: int) -> dict:
+    """Keystrokes at the end, an edit in the middle, Step, pick and Undo on one text, each to its visible result."""
+    times = {name: [] for name in ("keystroke", "step", "pick", "undo")}
+    for _ in range(repeats):
+        paste(page, text)
+        page.keyboard.type(" ")
+        for end in range(1, len(TYPED_WORD) + 1):
+            start = time.perf_counter()
+            page.keyboard.type(TYPED_WORD[end - 1])
+            page.wait_for_function(
+                "w => document.querySelector('#output .tokens').innerText.trim().endsWith(w)",
+                arg=TYPED_WORD[:end],
+                timeout=60_000,
+                polling="raf",
+            )
+            times["keystroke"].append(time.perf_counter() - start)
+        paste(page, text)
+        n = positions(page)
+        for name, action, expected in (
+            ("step", lambda: page.click("#step"), n + 1),
+            ("pick", lambda: page.locator("#candidate-list label").nth(1).click(), n + 2),
+            ("undo", lambda: page.click("#undo"), n + 1),
+        ):
+            start = time.perf_counter()
+            action()
+            wait_positions(page, expected)
+            times[name].append(time.perf_counter() - start)
+        page.click("#reset")
+        wait_positions(page, n)
+    return {name: summary(values) for name, values in times.items()}
+
+
+def browse_continue(page, text: str) -> float:
+    """Tokens per second that Continue shows on the page, from the click to the last token on screen."""
+    paste(page, text)
+    n = positions(page)
+    page.locator("#n-tokens input[type=number]").fill(str(CONTINUE_TOKENS))
+    page.locator("#n-tokens input[type=number]").press("Enter")
+    start = time.perf_counter()
+    page.click("#continue")
+    wait_positions(page, n + CONTINUE_TOKENS)
+    return CONTINUE_TOKENS / (time.perf_counter() - start)
+
+
+def report(server: dict, browser: dict | None) -> str:
+    """The README's interaction table: server callbacks and Chromium, median (p95) in ms."""
+    lines = ["| words | interaction | server p50 (p95) | browser p50 (p95) |", "|---|---|---|---|"]
+    for n_words, row in server["by_words"].items():
+        for name, times in row.items():
+            seen = (browser or {}).get("by_words", {}).get(n_words, {}).get(name)
+            shown = f"{seen['p50_ms']:.0f} ({seen['p95_ms']:.0f})" if seen else ""
+            lines.append(f"| {n_words} | {name} | {times['p50_ms']:.0f} ({times['p95_ms']:.0f}) | {shown} |")
+    page_rate = f"{browser['continue_tokens_per_s']:.1f}" if browser else ""
+    lines.append(f"| 300 | Continue, tokens/s | {server['continue_tokens_per_s']:.1f} | {page_rate} |")
+    compare = server["compare"]
+    lines.append(f"| 300 | Compare | {compare['p50_ms']:.0f} ({compare['p95_ms']:.0f}) | |")
+    cache = server["prefix_cache"]
+    lines += ["", f"Prefix cache after the run: {cache['positions']:,} of {cache['capacity']:,} positions "
+              f"({cache['megabytes']:.0f} of {cache['budget_megabytes']:.0f} MB), {cache['hits']:,} positions "
+              f"found and {cache['misses']:,} run."]  # fmt: skip
+    return "\n".join(lines)
