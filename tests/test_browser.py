@@ -238,3 +238,18 @@ def test_clicking_a_bar_picks_that_candidate(page, server):
     page.mouse.up()
     page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     assert new_tokens(page) == [third]
+
+
+def test_the_inspector_fills_when_opened_and_follows_the_text_while_open(page, server):
+    open_demo(page, server)
+    table = page.locator("#inspector")
+    shown = page.evaluate("() => document.querySelector('#inspector')?.innerText ?? ''")
+    assert "</s>" not in shown  # built only while someone can see it
+    page.get_by_text("Tokens as the model sees them").click()
+    page.wait_for_function("() => document.querySelector('#inspector').innerText.includes('</s>')", timeout=30_000)
+    assert "weather" in table.inner_text()
+    page.locator("#prompt textarea").fill("Die Regierung hat gestern beschlossen")
+    page.wait_for_function("() => document.querySelector('#inspector').innerText.includes('Regierung')", timeout=30_000)
+    assert "weather" not in table.inner_text()
+    shot(page, "10-inspector-open")
+    no_error_toasts(page)

@@ -150,3 +150,13 @@ def test_neutral_sampling_draws_no_second_distribution(engine):
     faithful, defaults, _ = callbacks.fidelity("Die Katze schläft", "de", 5, engine=engine)
     assert len(faithful.data) == 1 and len(defaults.data) == 1  # temperature 1, no top-k/top-p: nothing reshaped
     assert "&lt;/s&gt;" in faithful.layout.title.text
+
+
+def test_a_keystroke_sends_only_what_changed(engine):
+    first = shown(callbacks.refresh(*settings(), engine=engine))
+    typed = shown(callbacks.refresh(*settings(prompt="The house is b", state=first["state"]), engine=engine))
+    assert typed["timeline"] == gr.skip()  # no continuation before or after: nothing to redraw
+    closed = shown(callbacks.refresh(*settings(), inspector_open=False, engine=engine))
+    assert closed["rows"] == gr.skip()  # the inspector is built only while open
+    stepped = shown(callbacks.step(*settings(), inspector_open=False, engine=engine))
+    assert stepped["timeline"]["visible"] is True and stepped["rows"] == gr.skip()
