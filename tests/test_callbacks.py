@@ -160,3 +160,21 @@ def test_a_keystroke_sends_only_what_changed(engine):
     assert closed["rows"] == gr.skip()  # the inspector is built only while open
     stepped = shown(callbacks.step(*settings(), inspector_open=False, engine=engine))
     assert stepped["timeline"]["visible"] is True and stepped["rows"] == gr.skip()
+
+
+def test_chosen_tokens_keep_the_language_id_they_were_fed_with(engine):
+    german = callbacks.PageSettings.read("The house is", "en", 10, False, 1.0, 0, 1.0, 0, "de")
+    stepped = shown(callbacks.step(german, callbacks.new_state("The house is"), engine=engine))
+    state = stepped["state"]
+    assert state["appended_langs"] == ["de"]
+    assert stepped["rows"][-1][4] == "de (0)" and stepped["rows"][-2][4] == "en (1)"
+    assert 'class="tok' in stepped["html"] and 'data-lang="de"' in stepped["html"]
+    # The text switched to German later: the chosen token keeps the id it was fed with, and the link keeps it.
+    switched = shown(callbacks.refresh(*settings(lang="de", state=state), engine=engine))
+    assert switched["rows"][-1][4] == "de (0)" and "data-lang" not in switched["html"]
+    query = callbacks.share_query(state, "en", 10)
+    assert "langs=de" in query
+    from urllib.parse import parse_qsl
+
+    request = gr.Request(query_params=dict(parse_qsl(query[1:])))
+    assert callbacks.from_url(request, engine=engine)[3]["appended_langs"] == ["de"]

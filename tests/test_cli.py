@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.checkpoints import write_hub_checkpoint
 from tests.reference import reference_logits
@@ -194,3 +195,21 @@ def test_without_a_model_offline_the_bundled_one_answers(capsys):
     assert json.loads(out)["text"].startswith("Das Wetter ist")
     for command in ("predict", "score"):
         assert cli(capsys, command, "--lang", "en", "--json", "The weather")[0] == 0
+
+
+def test_generate_continues_under_another_language_id(capsys, checkpoint):
+    folder, reference = checkpoint
+    argv = ["generate", "--model", str(folder), "--max-new-tokens", "4", "--continue-lang", "de", "--json", "The house"]
+    code, out, _ = cli(capsys, *argv)
+    payload = json.loads(out)
+    assert code == 0 and payload["lang"] == "en" and payload["continue_lang"] == "de"
+    ids = list(payload["input_ids"])
+    langs = [1] * len(ids)
+    for _ in range(4):
+        with torch.no_grad():
+            logits = reference(input_ids=torch.tensor([ids]), langs=torch.tensor([langs])).logits[0, -1]
+        ids.append(int(logits.argmax()))
+        langs.append(0)  # de: every new token is fed with the German id
+    assert payload["new_ids"] == ids[len(payload["input_ids"]) :]
+    code, _, err = cli(capsys, *argv[:-4], "--continue-lang", "fr", "The house")
+    assert code == 2 and "language must be one of" in err

@@ -250,3 +250,32 @@ def test_padded_groups_cover_every_request_within_the_budget(lengths):
     assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
     for group in groups:
         assert len(group) == 1 or len(group) * max(lengths[i] for i in group) <= 1024
+
+
+def test_a_continuation_under_another_language_id_matches_the_reference(engine, reference):
+    text = engine.encode(TEXTS["en"], "en")
+    mixed = engine.append(text, [20, 21, 22], id_langs=["de"] * 3)
+    assert mixed.position_langs == ["en"] * len(text.input_ids) + ["de"] * 3
+    langs = torch.tensor([[engine.lang2id[lang] for lang in mixed.position_langs]])
+    with torch.no_grad():
+        expected = reference(input_ids=torch.tensor([mixed.input_ids]), langs=langs).logits[0]
+    analysis = engine.analyse(mixed, top_k=5)
+    probs = expected[-1].softmax(-1)
+    assert all(abs(c.prob - float(probs[c.id])) < 1e-5 for c in analysis.next_token.candidates)
+    logprobs = expected[:-1].log_softmax(-1)
+    for position, score in enumerate(analysis.scores[1:], start=1):
+        assert score.logprob == pytest.approx(float(logprobs[position - 1, mixed.input_ids[position]]), abs=1e-5)
+    uniform = engine.analyse(engine.append(text, [20, 21, 22]), top_k=5).next_token
+    assert abs(uniform.candidates[0].prob - probs[uniform.candidates[0].id]) > 1e-4  # the ids make a difference
+
+
+def test_generate_feeds_new_tokens_with_the_continuation_language(engine, reference):
+    text = engine.encode(TEXTS["en"], "en", reserve=4)
+    steps = list(engine.generate(text, 4, GREEDY, lang="de"))
+    ids = text.input_ids + [step.id for step in steps]
+    langs = [engine.lang2id["en"]] * len(text.input_ids) + [engine.lang2id["de"]] * len(steps)
+    with torch.no_grad():
+        expected = reference(input_ids=torch.tensor([ids]), langs=torch.tensor([langs])).logits[0]
+    for n, step in enumerate(steps):
+        probs = expected[len(text.input_ids) - 1 + n].softmax(-1)
+        assert step.prob == pytest.approx(float(probs[step.id]), abs=1e-5)

@@ -44,17 +44,20 @@ def register_api(engine: Engine) -> None:
         top_k: int = 0,
         top_p: float = 1.0,
         seed: int | None = None,
+        continue_lang: str | None = None,
     ) -> Iterator[dict]:
-        """Continue a text token by token (temperature 0 is greedy), streaming the result after each token."""
+        """Continue a text token by token (temperature 0 is greedy), streaming the result after each token; the new
+        tokens carry the language id continue_lang (default: lang)."""
         with user_errors():
             sampling = SamplingParams(temperature=temperature, top_k=int(top_k), top_p=top_p, seed=seed).resolved()
             n = check_max_new_tokens(int(max_new_tokens))
             encoded = engine.encode(checked_prompt(prompt), lang, reserve=n)
+            continue_lang = engine.check_lang(continue_lang or lang)
             steps = []
-            for step in time_limited(engine.generate(encoded, n, sampling)):
+            for step in time_limited(engine.generate(encoded, n, sampling, lang=continue_lang)):
                 steps.append(step)
                 text = engine.decode(encoded.input_ids + [s.id for s in steps], lang)
-                yield generate_payload(encoded, steps, text, sampling.seed)
+                yield generate_payload(encoded, steps, text, sampling.seed, continue_lang)
 
     def compare(prompt: str, top_k: int = 10) -> dict:
         """The next-token distribution under every language id for the same text, with KL divergences."""

@@ -29,7 +29,7 @@ RANK_BUCKETS = ((1, "r1"), (10, "r10"), (100, "r100"), (1000, "r1000"))  # GLTR-
 
 def new_state(prompt: str = DEFAULT_PROMPT) -> dict:
     """A session's continuation: ids chosen after the typed text, and the steps that chose them."""
-    return {"prompt": prompt, "appended": [], "steps": []}
+    return {"prompt": prompt, "appended": [], "appended_langs": [], "steps": []}
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,23 @@ class PageSettings:
     lang: str
     top_k: int
     sampling: SamplingParams
+    continue_lang: str = ""  # the language id chosen tokens are fed with; empty: the text's
 
     @classmethod
-    def read(cls, prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed) -> PageSettings:
+    def read(
+        cls, prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, continue_lang=""
+    ) -> PageSettings:
         """The settings from the controls' values (PAGE_CONTROLS of them, in this order), checked."""
-        return cls(prompt or "", lang, int(top_k), sampling_params(sample, temperature, sample_top_k, top_p, seed))
+        sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
+        return cls(prompt or "", lang, int(top_k), sampling, continue_lang or "")
+
+    @property
+    def fed_lang(self) -> str:
+        """The language id the next chosen token is fed with."""
+        return self.continue_lang or self.lang
 
 
-PAGE_CONTROLS = 8  # the values PageSettings.read takes, first among every page event's inputs
+PAGE_CONTROLS = 9  # the values PageSettings.read takes, first among every page event's inputs
 # A streamed continuation sends the page a view at most this often (tokens in between arrive together): the
 # browser draws a chart in tens of milliseconds, longer than the engine takes for a token.
 STREAM_INTERVAL = 0.1  # seconds
@@ -59,7 +68,8 @@ def for_prompt(state: dict, prompt: str) -> dict:
 
 
 def from_url(request: gr.Request, *, engine: Engine) -> tuple:
-    """Text, language, candidate count and continuation from the page's URL (?prompt=…&lang=de&top_k=…&ids=…)."""
+    """Text, language, candidate count and continuation from the page's URL (?prompt=…&lang=de&top_k=…&ids=…),
+    each chosen token with its language id (&langs=de,de,…; the text's where absent)."""
     params = request.query_params if request else {}
     prompt = params.get("prompt", DEFAULT_PROMPT)[:MAX_PROMPT_CHARS]
     lang = params.get("lang", "en")
@@ -67,7 +77,10 @@ def from_url(request: gr.Request, *, engine: Engine) -> tuple:
     top_k = min(50, max(5, int(params["top_k"]))) if params.get("top_k", "").isdigit() else 10
     vocab_size = engine.model.config.vocab_size
     ids = [int(i) for i in params.get("ids", "").split(",") if i.isdigit() and int(i) < vocab_size]
-    return prompt, lang, top_k, {"prompt": prompt, "appended": ids[: engine.max_positions], "steps": []}
+    ids = ids[: engine.max_positions]
+    given = [code if code in engine.lang2id else lang for code in params.get("langs", "").split(",") if code]
+    langs = (given + [lang] * len(ids))[: len(ids)]
+    return prompt, lang, top_k, {"prompt": prompt, "appended": ids, "appended_langs": langs, "steps": []}
 
 
 def model_line(engine: Engine) -> str:
@@ -141,7 +154,7 @@ def current(engine: Engine, prompt: str, lang: str, state: dict, reserve: int = 
     """What the model is fed: the start token, the typed text's tokens, then the chosen continuation."""
     with user_errors():
         encoded = engine.encode(checked_prompt(prompt), lang)
-        return engine.append(encoded, state["appended"], reserve=reserve)
+        return engine.append(encoded, state["appended"], reserve=reserve, id_langs=state["appended_langs"])
 
 
 def view(
@@ -163,7 +176,7 @@ def view(
     return (
         charts.candidates_figure(distribution),
         gr.update(choices=choices, value=None),
-        token_html(analysis.scores, n_typed),
+        token_html(analysis.scores, n_typed, encoded),
         timeline if timeline_changed else gr.skip(),
         inspector_rows(engine, encoded, analysis.scores) if inspector_open else gr.skip(),
         status_line(engine, encoded, distribution, state),
@@ -177,7 +190,7 @@ def streamed_view(engine: Engine, encoded: Encoded, analysis: Analysis, state: d
     return (
         charts.candidates_figure(analysis.next_token),
         gr.skip(),
-        token_html(analysis.scores, n_typed),
+        token_html(analysis.scores, n_typed, encoded),
         gr.skip(),
         gr.skip(),
         status_line(engine, encoded, analysis.next_token, state),
@@ -201,20 +214,28 @@ def share_query(state: dict, lang: str, top_k: int) -> str:
     params = {"prompt": state["prompt"], "lang": lang, "top_k": top_k}
     if state["appended"]:
         params["ids"] = ",".join(map(str, state["appended"]))
+    if any(code != lang for code in state["appended_langs"]):
+        params["langs"] = ",".join(state["appended_langs"])
     return "?" + urlencode(params)
 
 
-def token_html(scores: list[TokenScore], n_typed: int) -> str:
-    """The text token by token, coloured by rank given its prefix; hover shows what was expected instead."""
+def token_html(scores: list[TokenScore], n_typed: int, encoded: Encoded) -> str:
+    """The text token by token, coloured by rank given its prefix; hover shows what was expected instead. A token
+    fed with another language id than the text's is marked with it."""
     spans = []
+    langs = encoded.position_langs
     for position, score in enumerate(scores[1:], start=1):
         bucket = next((name for limit, name in RANK_BUCKETS if score.rank <= limit), "rlow")
         expected = ", ".join(f"{token} {prob:.0%}" for token, prob in score.expected)
-        tip = f"p = {score.prob:.3f} · rank {score.rank} · expected: {expected}"
+        tip = f"p = {score.prob:.3f} · rank {score.rank} · expected: {expected} · language id {langs[position]}"
         new = " new" if position >= n_typed else ""
+        other = langs[position] != encoded.lang
+        new += " other-lang" if other else ""
+        data = f' data-lang="{html.escape(langs[position])}"' if other else ""
         text = score.token.removesuffix("@@")
         gap = "" if score.token.endswith("@@") else " "  # pieces of one word stay together, as a word
-        spans.append(f'<span class="tok {bucket}{new}" title="{html.escape(tip)}">{html.escape(text)}</span>{gap}')
+        attributes = f'class="tok {bucket}{new}"{data} title="{html.escape(tip)}"'
+        spans.append(f"<span {attributes}>{html.escape(text)}</span>{gap}")
     legend = (
         '<div class="legend"><span class="tok r1">rank 1</span><span class="tok r10">top 10</span>'
         '<span class="tok r100">top 100</span><span class="tok r1000">top 1000</span>'
@@ -228,19 +249,19 @@ INSPECTOR_HEADERS = ["position", "id", "BPE piece", "word (Moses token)", "langu
 
 def inspector_rows(engine: Engine, encoded: Encoded, scores: list[TokenScore]) -> list[list]:
     """One row per position: id, BPE piece, the Moses token it belongs to, language id, probability and rank."""
-    lang_id = engine.lang2id[encoded.lang]
     pieces = [engine.tokenizer.piece(token_id) for token_id in encoded.input_ids]
+    rows = zip(encoded.input_ids, pieces, encoded.position_langs, scores, strict=True)
     return [
         [
             position,
             token_id,
             piece,
             word_of(pieces, position),
-            f"{encoded.lang} ({lang_id})",
+            f"{lang} ({engine.lang2id[lang]})",
             "" if score.prob is None else f"{score.prob:.4f}",
             "" if score.rank is None else score.rank,
         ]
-        for position, (token_id, piece, score) in enumerate(zip(encoded.input_ids, pieces, scores, strict=True))
+        for position, (token_id, piece, lang, score) in enumerate(rows)
     ]
 
 
@@ -267,13 +288,20 @@ def refresh(
     return view(engine, encoded, analysis, fresh, inspector_open=inspector_open, timeline_changed=steps_changed)
 
 
-def append(state: dict, distribution: Distribution, token_id: int) -> dict:
-    """The state with one more chosen token, recorded as a step of the distribution it came from."""
+def append(state: dict, distribution: Distribution, token_id: int, lang: str) -> dict:
+    """The state with one more chosen token, fed with `lang`, recorded as a step of the distribution it came from."""
     chosen = next((c for c in distribution.candidates if c.id == token_id), None)
     if chosen is None:
         raise gr.Error("That candidate is no longer on the chart; pick one of those shown.")
-    step = Step(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank, distribution)
-    return {**state, "appended": [*state["appended"], token_id], "steps": [*state["steps"], step]}
+    return with_token(
+        state, Step(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank, distribution), lang
+    )
+
+
+def with_token(state: dict, step: Step, lang: str) -> dict:
+    """The state with one more chosen token, fed with the language id `lang`."""
+    appended, appended_langs = [*state["appended"], step.id], [*state["appended_langs"], lang]
+    return {**state, "appended": appended, "appended_langs": appended_langs, "steps": [*state["steps"], step]}
 
 
 def next_distribution(engine: Engine, settings: PageSettings, state: dict) -> Distribution:
@@ -286,7 +314,7 @@ def step(settings: PageSettings, state: dict, *, inspector_open: bool = True, en
     """Append the most probable next token."""
     state = for_prompt(state, settings.prompt)
     distribution = next_distribution(engine, settings, state)
-    state = append(state, distribution, distribution.candidates[0].id)
+    state = append(state, distribution, distribution.candidates[0].id, settings.fed_lang)
     return refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
@@ -295,14 +323,15 @@ def pick(settings: PageSettings, state: dict, choice, *, inspector_open: bool = 
     state = for_prompt(state, settings.prompt)
     if not choice:
         raise gr.Error("Pick one of the candidates listed.")
-    state = append(state, next_distribution(engine, settings, state), int(choice))
+    state = append(state, next_distribution(engine, settings, state), int(choice), settings.fed_lang)
     return refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
 def undo(settings: PageSettings, state: dict, *, inspector_open: bool = True, engine: Engine) -> tuple:
     """Remove the last chosen token."""
     state = for_prompt(state, settings.prompt)
-    state = {**state, "appended": state["appended"][:-1], "steps": state["steps"][:-1]}
+    state = {**state, "appended": state["appended"][:-1], "appended_langs": state["appended_langs"][:-1],
+             "steps": state["steps"][:-1]}  # fmt: skip
     return refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
@@ -321,15 +350,17 @@ def continue_(
     encoded = current(engine, settings.prompt, settings.lang, state, reserve=n_tokens)
     scores, new_ids = list(engine.analyse(encoded, settings.top_k, settings.sampling).scores), []
     shown_at = time.monotonic()
-    steps = engine.generate(encoded, n_tokens, settings.sampling, top_k=settings.top_k)
+    with user_errors():
+        steps = engine.generate(encoded, n_tokens, settings.sampling, top_k=settings.top_k, lang=settings.fed_lang)
     for chosen in time_limited(steps):
         new_ids.append(chosen.id)
-        state = {**state, "appended": [*state["appended"], chosen.id], "steps": [*state["steps"], chosen]}
+        state = with_token(state, chosen, settings.fed_lang)
         scores.append(TokenScore(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank))
         if time.monotonic() - shown_at >= STREAM_INTERVAL:
             # While streaming, the chart shows the distribution each token was drawn from.
             analysis = Analysis(scores, chosen.distribution)
-            yield streamed_view(engine, engine.append(encoded, new_ids), analysis, state)
+            now = engine.append(encoded, new_ids, id_langs=[settings.fed_lang] * len(new_ids))
+            yield streamed_view(engine, now, analysis, state)
             shown_at = time.monotonic()
     yield refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
@@ -389,6 +420,7 @@ def export(settings: PageSettings, state: dict, *, engine: Engine) -> dict:
             "sampling": asdict(settings.sampling),
         },
         "input_ids": encoded.input_ids,
+        "langs": encoded.position_langs,
         "text": engine.decode(encoded.input_ids, settings.lang),
         "steps": [step_payload(step) for step in state["steps"]],
         "next": predict_payload(engine.analyse(encoded, settings.top_k, settings.sampling).next_token),

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-k", type=int, help="sample among the k most probable tokens only")
     generate.add_argument("--top-p", type=float, help="sample among the most probable tokens holding mass p")
     generate.add_argument("--seed", type=int, help="seed for sampling, for a repeatable continuation")
+    generate.add_argument(
+        "--continue-lang", help="language id the new tokens are fed with (default: --lang, the text's)"
+    )
     serve = commands.add_parser("serve", parents=[model_options], help="start the web demo")
     serve.add_argument("--host", default=None, help="default 127.0.0.1 (0.0.0.0 on a Hugging Face Space)")
     serve.add_argument("--port", type=int, default=7860)
@@ -92,9 +95,10 @@ def run(args: argparse.Namespace) -> dict | str:
     if args.command == "predict":
         return predict_payload(engine.predict(text, lang, top_k=args.top_k))
     encoded = engine.encode(text, lang, reserve=check_max_new_tokens(args.max_new_tokens))
-    steps = list(engine.generate(encoded, args.max_new_tokens, sampling))
+    continue_lang = engine.check_lang(args.continue_lang or lang)
+    steps = list(engine.generate(encoded, args.max_new_tokens, sampling, lang=continue_lang))
     continued = engine.decode(encoded.input_ids + [s.id for s in steps], lang)
-    return generate_payload(encoded, steps, continued, sampling.seed)
+    return generate_payload(encoded, steps, continued, sampling.seed, continue_lang)
 
 
 def render(command: str, payload: dict) -> str:

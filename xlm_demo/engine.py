@@ -42,8 +42,14 @@ class Encoded:
     """What the model is fed for a text: the start token, then the text's last tokens that fit."""
 
     input_ids: list[int]
-    lang: str
+    lang: str  # the typed text's language id
     truncated: bool
+    langs: tuple[str, ...] = ()  # each position's language id where they differ (a continuation under another)
+
+    @property
+    def position_langs(self) -> list[str]:
+        """The language id each position is fed with."""
+        return list(self.langs) if self.langs else [self.lang] * len(self.input_ids)
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,8 @@ class Session:
     """A growing token sequence and its KV cache, owned by one caller."""
 
     ids: list[int]
-    lang: str
+    lang: str  # the typed text's
+    langs: list[str]  # each position's language id
     cache: KVCache
     truncated: bool
     pending: list[int] = field(default_factory=list)  # ids not yet run through the model
@@ -245,20 +252,26 @@ class Engine:
         """The start token and the text's ids, keeping the last ones that fit with `reserve` more positions."""
         return self.fit(self.tokenizer.encode(text, self.check_lang(lang)), lang, reserve)
 
-    def fit(self, ids: list[int], lang: str, reserve: int = 0) -> Encoded:
-        """The start token and the last of `ids` that fit in the model's positions, `reserve` left free."""
+    def fit(self, ids: list[int], lang: str, reserve: int = 0, id_langs: list[str] | None = None) -> Encoded:
+        """The start token and the last of `ids` that fit in the model's positions, `reserve` left free; `id_langs`
+        gives each id its own language id (default: `lang` for all)."""
         room = self.max_positions - 1 - reserve
         if room < 1:
             raise ValueError(f"{reserve} new tokens leave no room for the text in {self.max_positions} positions")
         truncated = len(ids) > room
         if truncated:
             log.warning("the text has %d tokens; keeping its last %d", len(ids), room)
-            ids = ids[len(ids) - room :]
-        return Encoded([START_ID, *ids], lang, truncated)
+            ids, id_langs = ids[len(ids) - room :], id_langs and id_langs[len(id_langs) - room :]
+        langs = (lang, *id_langs) if id_langs and set(id_langs) != {lang} else ()
+        return Encoded([START_ID, *ids], lang, truncated, langs)
 
-    def append(self, encoded: Encoded, ids: list[int], reserve: int = 0) -> Encoded:
-        """An encoding with more tokens after it, still within the model's positions."""
-        fitted = self.fit([*encoded.input_ids[1:], *ids], encoded.lang, reserve)
+    def append(self, encoded: Encoded, ids: list[int], reserve: int = 0, id_langs: list[str] | None = None) -> Encoded:
+        """An encoding with more tokens after it, within the model's positions; `id_langs` gives each new token its
+        language id (default: the text's)."""
+        new_langs = [self.check_lang(lang) for lang in id_langs] if id_langs else [encoded.lang] * len(ids)
+        fitted = self.fit(
+            [*encoded.input_ids[1:], *ids], encoded.lang, reserve, [*encoded.position_langs[1:], *new_langs]
+        )
         return replace(fitted, truncated=fitted.truncated or encoded.truncated)
 
     def predict(self, text: str, lang: str, top_k: int = 10, sampling: SamplingParams | None = None) -> Distribution:
@@ -350,9 +363,15 @@ class Engine:
         """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache."""
         capacity = min(self.max_positions, len(encoded.input_ids) + reserve)
         cache = self.model.new_cache(1, capacity)
-        keys = self._keys(encoded.input_ids, encoded.lang)
+        keys = self._keys(encoded.input_ids, encoded.position_langs)
         match = self.prefix_cache.match_prefix(keys)
-        session = Session(ids=list(encoded.input_ids), lang=encoded.lang, cache=cache, truncated=encoded.truncated)
+        session = Session(
+            ids=list(encoded.input_ids),
+            lang=encoded.lang,
+            langs=encoded.position_langs,
+            cache=cache,
+            truncated=encoded.truncated,
+        )
         session.cached, session.scores = match, [node.score for node in match.nodes]
         session.last_logits = self.prefix_cache.last_logits(match)
         # The logits after the last cached position score the first new one: kept, or run that position again.
@@ -361,9 +380,10 @@ class Engine:
         session.pending = session.ids[cache.length :]
         return session
 
-    def extend(self, session: Session, ids: list[int]) -> None:
-        """Append tokens to a session; the model reads them when the next distribution is asked for."""
+    def extend(self, session: Session, ids: list[int], lang: str | None = None) -> None:
+        """Append tokens fed with `lang` (default: the text's); the model reads them when next asked."""
         session.ids.extend(ids)
+        session.langs.extend([lang or session.lang] * len(ids))
         session.pending.extend(ids)
 
     def close(self, session: Session) -> None:
@@ -394,10 +414,9 @@ class Engine:
             scores.append(TokenScore(token_id, token, math.exp(logprob), logprob, rank, alternatives))
         return scores
 
-    def _keys(self, ids: list[int], lang: str) -> list[Key]:
+    def _keys(self, ids: list[int], langs: list[str]) -> list[Key]:
         """The prefix cache's key of each position: its language id and token id."""
-        lang_id = self.lang2id[lang]
-        return [(lang_id, token_id) for token_id in ids]
+        return [(self.lang2id[lang], token_id) for lang, token_id in zip(langs, ids, strict=True)]
 
     @thread_scoped
     def next_logits(self, session: Session) -> torch.Tensor:
@@ -406,14 +425,15 @@ class Engine:
             start = session.cache.length
             ids = torch.tensor([session.pending], device=self.device)  # (1, T)
             with torch.inference_mode():
-                hidden = self.model(ids, self._langs(session.lang, 1), cache=session.cache)  # (1, T, C)
+                langs = self._lang_ids([session.langs[start:]])  # (1, T)
+                hidden = self.model(ids, langs, cache=session.cache)  # (1, T, C)
                 logits = self.model.logits(hidden[0]).float()  # (T, V): row t predicts the token after it
             if session.last_logits is not None and start == len(session.scores):
                 logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
             first = not session.scores  # the start token's own score comes first
             session.scores += self._scores(logits[:-1], session.ids[len(session.scores) :], first)
             session.last_logits, session.pending = logits[-1], []
-            keys = self._keys(session.ids, session.lang)
+            keys = self._keys(session.ids, session.langs)
             session.cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores,
                                                       session.last_logits)  # fmt: skip
         return session.last_logits
@@ -424,9 +444,12 @@ class Engine:
         max_new_tokens: int = 20,
         sampling: SamplingParams = GREEDY,
         top_k: int = 10,
+        lang: str | None = None,
     ) -> Iterator[Step]:
-        """Continue an encoded text token by token, feeding each chosen token back in."""
+        """Continue an encoded text token by token, feeding each chosen token back in with the language id `lang`
+        (default: the text's)."""
         check_max_new_tokens(max_new_tokens)
+        lang = self.check_lang(lang or encoded.lang)
         if len(encoded.input_ids) + max_new_tokens > self.max_positions:
             raise ValueError(f"the text and {max_new_tokens} new tokens do not fit in {self.max_positions} positions")
         generator = None if sampling.greedy else torch.Generator().manual_seed(sampling.resolved().seed)
@@ -435,7 +458,7 @@ class Engine:
             for _ in range(max_new_tokens):
                 step = self.step(session, sampling, generator, top_k)
                 yield step
-                self.extend(session, [step.id])
+                self.extend(session, [step.id], lang)
         finally:
             self.close(session)
 
@@ -453,7 +476,8 @@ class Engine:
     ) -> Step:
         """Choose the next token of a session (without appending it)."""
         logits = self.next_logits(session).float()
-        now = Encoded(list(session.ids), session.lang, session.truncated)
+        langs = tuple(session.langs) if set(session.langs) != {session.lang} else ()
+        now = Encoded(list(session.ids), session.lang, session.truncated, langs)
         logprobs, after = logits.log_softmax(-1), sampling_distribution(logits, sampling)
         distribution = self._distribution(logprobs, after, now, top_k, sampling)
         token_id = choose(after, generator)
@@ -500,13 +524,17 @@ class Engine:
         """(B, 1) language ids, broadcast over every position."""
         return torch.full((batch_size, 1), self.lang2id[lang], device=self.device)
 
+    def _lang_ids(self, rows: list[list[str]]) -> torch.Tensor:
+        """(B, T) language ids of equally long rows of language codes."""
+        return torch.tensor([[self.lang2id[lang] for lang in row] for row in rows], device=self.device)
+
     def _last_logits(self, encodings: list[Encoded]) -> torch.Tensor:
         """(B, vocab) logits after each encoding's last token, right-padded into one batch."""
         lengths = [len(e.input_ids) for e in encodings]
         width = max(lengths)
         padded = [e.input_ids + [PAD_ID] * (width - len(e.input_ids)) for e in encodings]
         ids = torch.tensor(padded, device=self.device)  # (B, T)
-        langs = torch.tensor([[self.lang2id[e.lang]] for e in encodings], device=self.device)  # (B, 1)
+        langs = self._lang_ids([e.position_langs + [e.lang] * (width - len(e.input_ids)) for e in encodings])  # (B, T)
         last = torch.tensor(lengths, device=self.device) - 1  # (B,)
         with torch.inference_mode():
             # Causal attention: padding on the right never reaches the real positions before it.

@@ -69,11 +69,14 @@ def step_payload(step: Step) -> dict:
     }
 
 
-def generate_payload(encoded: Encoded, steps: list[Step], text: str, seed: int | None) -> dict:
-    """A continuation: what was fed, what was added, the resulting text, and every step."""
+def generate_payload(
+    encoded: Encoded, steps: list[Step], text: str, seed: int | None, continue_lang: str | None = None
+) -> dict:
+    """A continuation: what was fed, what was added (with the language id it was fed with), the text, every step."""
     return {
         "input_ids": encoded.input_ids,
         "lang": encoded.lang,
+        "continue_lang": continue_lang or encoded.lang,
         "new_ids": [s.id for s in steps],
         "text": text,
         "seed": seed,

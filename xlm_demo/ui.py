@@ -82,7 +82,14 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 with gr.Row():
                     export = gr.Button("Export JSON", elem_id="export", size="sm")
                     exported = gr.File(elem_id="export-file", show_label=False, visible=False, height=60)
-                n_tokens = gr.Slider(1, 64, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
+                with gr.Row():
+                    n_tokens = gr.Slider(1, 64, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
+                    continue_lang = gr.Radio(
+                        [("the text's", ""), *[c for c in LANG_CHOICES if c[1] in engine.lang2id]],
+                        value="",
+                        label="Chosen tokens carry the language id",
+                        elem_id="continue-lang",
+                    )
                 with gr.Accordion("Sampling", open=False, elem_id="sampling"):
                     sample = gr.Checkbox(False, label="Sample (off: always the most probable token)", elem_id="sample")
                     temperature = gr.Slider(0, 2, value=1, step=0.05, label="Temperature", elem_id="temperature")
@@ -115,12 +122,13 @@ def build_demo(engine: Engine) -> gr.Blocks:
         with gr.Accordion("Model", open=False):
             gr.Markdown(callbacks.model_panel(engine), elem_id="model-panel")
 
-        settings = [prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, state, inspector_open]
+        controls = [prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, continue_lang]
+        settings = [*controls, state, inspector_open]
         view = [candidates_plot, candidate_list, output, timeline, inspector, status, state]
 
         # Every event that runs the model shares one limit; the page's own events are not part of the public API.
         page_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private"}
-        for control in (prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed):  # typed or pasted
+        for control in controls:  # typed or pasted
             control.change(
                 on_page(callbacks.refresh),
                 settings,
