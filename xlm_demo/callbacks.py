@@ -102,6 +102,9 @@ def model_panel(engine: Engine) -> str:
             "- **Attention:** causal, as the model was trained (the hub config's `causal: false` is overridden).",
             "- **Start token:** `</s>`, as in training; no `<s>`, no trailing `</s>`.",
             f"- **Text:** Moses-tokenized with the chosen language's rules, {case}, then BPE.",
+            f"- **Speed:** matrix products on {engine.products}; a prefix cache of up to "
+            f"{engine.prefix_cache.budget_bytes / 2**20:.0f} MB ({engine.prefix_cache.capacity:,} positions), shared "
+            "by every session, keeps what texts already ran, so an event runs only what is new.",
             "- **Intended use:** exploring a causal language model of English and German (Lample & Conneau 2019).",
             "- **Out of scope:** facts, advice or any text presented as true; it continues text, nothing more.",
             "- **Known limitations:** trained on news and Wikipedia-style text; it repeats itself, mixes languages "

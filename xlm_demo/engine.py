@@ -168,6 +168,12 @@ class Engine:
         self.products = "openblas" if on_openblas else "torch"  # the library running the matrix products
         self.thread_scope = blas.OneTorchThread() if on_openblas else nullcontext
         self.prefix_cache = PrefixCache(model.config, prefix_cache_bytes, self.dtype, self.device)
+        log.info(
+            "prefix cache: up to %d MB, %d positions of %d KB",
+            self.prefix_cache.budget_bytes >> 20,
+            self.prefix_cache.capacity,
+            self.prefix_cache.bytes_per_position >> 10,
+        )
 
     @classmethod
     def load(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ import torch
 from .model import KVCache, XLMConfig
 
 Key = tuple[int, int]  # (language id, token id) of one position
+LOG_EVERY = 500  # inserts between two log lines saying what the cache holds
+
+log = logging.getLogger("xlm_demo")
 
 
 @dataclass(eq=False)
@@ -96,6 +100,7 @@ class PrefixCache:
         self.lock = threading.Lock()
         self.clock = itertools.count(1)
         self.hits = self.misses = 0  # positions found and not found, for the log and the model panel
+        self.inserts = 0
 
     @property
     def positions(self) -> int:
@@ -104,6 +109,14 @@ class PrefixCache:
     @property
     def budget_bytes(self) -> int:
         return self.capacity * self.bytes_per_position
+
+    def describe(self) -> str:
+        """One line: what the cache holds and how often it helped."""
+        held_mb, budget_mb = self.positions * self.bytes_per_position / 2**20, self.budget_bytes / 2**20
+        return (
+            f"prefix cache: {self.positions:,} of {self.capacity:,} positions ({held_mb:.0f} of {budget_mb:.0f} MB), "
+            f"{self.hits:,} positions found, {self.misses:,} not"
+        )
 
     def match_prefix(self, keys: list[Key]) -> Match:
         """The cached nodes along `keys` from the start, pinned against eviction until `release`."""
@@ -169,6 +182,9 @@ class PrefixCache:
                 node = child
             if new_slots:
                 self.pool.write(new_slots, cache, first_new)
+            self.inserts += 1
+            if self.inserts % LOG_EVERY == 0:
+                log.info("%s", self.describe())
             if last_logits is not None and nodes and len(nodes) == len(keys):
                 self.logits[nodes[-1]] = last_logits
                 self.logits.move_to_end(nodes[-1])
