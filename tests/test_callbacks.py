@@ -89,8 +89,8 @@ def test_compare_returns_both_ids(engine):
 
 def test_url_restores_text_language_and_continuation(engine):
     request = gr.Request(query_params={"prompt": "Heute ist", "lang": "de", "top_k": "7", "ids": "20,21,x,999999"})
-    prompt, lang, top_k, state = callbacks.from_url(request, engine=engine)
-    assert (prompt, lang, top_k) == ("Heute ist", "de", 7)
+    prompt, lang, top_k, literal, state = callbacks.from_url(request, engine=engine)
+    assert (prompt, lang, top_k, literal) == ("Heute ist", "de", 7, False)
     assert state["appended"] == [20, 21] and state["prompt"] == "Heute ist"
 
 
@@ -110,7 +110,7 @@ def test_mistakes_become_one_sentence(engine, call, message):
 
 
 def test_fidelity_view_runs_both_ways(engine):
-    faithful, defaults, summary = callbacks.fidelity("Die Katze schläft", "de", 5, engine=engine)
+    faithful, defaults, summary = callbacks.fidelity("Die Katze schläft", "de", 5, callbacks.new_state(), engine=engine)
     assert faithful.data[0].x != defaults.data[0].x
     assert "<s>" in summary and "</s>" in summary
 
@@ -133,7 +133,8 @@ def test_share_link_restores_the_view(engine):
     query = callbacks.share_query(stepped["state"], "de", 7)
     from urllib.parse import parse_qsl
 
-    prompt, lang, top_k, state = callbacks.from_url(gr.Request(query_params=dict(parse_qsl(query[1:]))), engine=engine)
+    request = gr.Request(query_params=dict(parse_qsl(query[1:])))
+    prompt, lang, top_k, _literal, state = callbacks.from_url(request, engine=engine)
     assert (prompt, lang, top_k, state["appended"]) == ("Es war", "de", 7, stepped["state"]["appended"])
 
 
@@ -147,7 +148,7 @@ def test_inspector_names_the_word_of_every_piece(engine):
 
 
 def test_neutral_sampling_draws_no_second_distribution(engine):
-    faithful, defaults, _ = callbacks.fidelity("Die Katze schläft", "de", 5, engine=engine)
+    faithful, defaults, _ = callbacks.fidelity("Die Katze schläft", "de", 5, callbacks.new_state(), engine=engine)
     assert len(faithful.data) == 1 and len(defaults.data) == 1  # temperature 1, no top-k/top-p: nothing reshaped
     assert "&lt;/s&gt;" in faithful.layout.title.text
 

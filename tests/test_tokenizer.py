@@ -1,6 +1,9 @@
 """The tokenizer against transformers' XLMTokenizer._tokenize(text, lang=...), on test-made and real BPE files."""
 
+import copy
+import functools
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +13,7 @@ from transformers.models.xlm import tokenization_xlm
 
 from tests.bpe_files import (
     BILINGUAL_CORPUS,
+    SPECIALS,
     learn_codes,
     moses_words,
     real_bpe_dir,
@@ -56,10 +60,12 @@ def reference(vocab_json, merges_txt, lowercase) -> XLMTokenizer:
 
 
 def assert_matches(ours: Tokenizer, theirs: XLMTokenizer, text: str, lang: str) -> None:
-    """Pieces and ids equal to transformers' _tokenize(text, lang=...) (tokenize() would drop lang)."""
+    """Pieces and literal ids equal to transformers' _tokenize(text, lang=...) (tokenize() would drop lang);
+    ids with specials read equal to its tokenize() with `lang` bound (the same where no special is written)."""
     pieces = theirs._tokenize(text, lang=lang)
     assert ours.tokenize(text, lang) == pieces, (text, lang)
-    assert ours.encode(text, lang) == theirs.convert_tokens_to_ids(pieces), (text, lang)
+    assert ours.encode(text, lang, literal=True) == theirs.convert_tokens_to_ids(pieces), (text, lang)
+    assert ours.encode(text, lang) == reference_ids(theirs, text, lang), (text, lang)
 
 
 def pairs(vocab_json, merges_txt, backend="auto") -> dict[bool, tuple[Tokenizer, XLMTokenizer]]:
@@ -230,24 +236,28 @@ def test_decode_gives_back_the_words(toy, lang, text, decoded):
     ours = toy[False][0]
     ids = ours.encode(text, lang)
     assert 3 not in ids
-    assert ours.decode([1, *ids], lang) == ours.decode(ids, lang) == (decoded or text)
+    assert ours.decode(ids, lang) == ours.decode([1, *ids], lang, literal=True) == (decoded or text)
+    assert ours.decode([1, *ids], lang) == "</s> " + (decoded or text)
 
 
-def test_decode_splits_sentences_at_eos(toy):
+def test_decode_shows_eos_between_sentences(toy):
     ours = toy[False][0]
     ids = [1, *ours.encode("Es war einmal.", "de"), 1, *ours.encode("Once upon a time", "en"), 1]
-    assert ours.decode(ids, "de") == "Es war einmal. Once upon a time"
+    assert ours.decode(ids, "de") == "</s> Es war einmal. </s> Once upon a time </s>"
+    assert ours.decode(ids, "de", literal=True) == "Es war einmal. Once upon a time"
 
 
-def test_decode_shows_unknown_tokens_and_drops_other_specials(toy):
+def test_decode_shows_specials_unless_literal(toy):
     ours = toy[False][0]
-    assert ours.decode([0, *ours.encode("Das 漢 Wetter", "de"), 2, 5], "de") == "Das <unk> Wetter"
+    ids = [0, *ours.encode("Das 漢 Wetter", "de"), 2, 5]
+    assert ours.decode(ids, "de") == "<s> Das <unk> Wetter <pad> <special1>"
+    assert ours.decode(ids, "de", literal=True) == "Das <unk> Wetter"
 
 
 def test_decode_ends_an_unfinished_word(toy):
     ours = toy[False][0]
     inner = next(i for i, piece in enumerate(ours.pieces) if i >= 14 and not piece.endswith("</w>") and len(piece) > 1)
-    assert ours.decode([1, inner], "en") == ours.piece(inner)
+    assert ours.decode([inner], "en") == ours.decode([1, inner], "en", literal=True) == ours.piece(inner)
 
 
 def test_display_shows_word_boundaries(toy):
@@ -264,3 +274,109 @@ def test_display_of_real_pieces(real):
     ours = real[True][0]
     assert [ours.display(i) for i in ours.encode("Wikipedia was", "en")] == ["wi@@", "ki@@", "pedia", "was"]
     assert ours.vocab_size == 64_699
+
+
+BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "xlm-mini-ende"
+# Specials at the start, in the middle, at the end, against punctuation and each other, and near misses that are not.
+WITH_SPECIALS = [
+    "</s> The President's house was built in 1792.",
+    "The house is old. </s> Das Haus ist alt.",
+    "Die Katze schläft über dem Ofen </s>",
+    "Hallo.</s>Welt!<special1>, sagte er: (<unk>) „<s>“",
+    "</s></s><special1><s><pad><unk><special0><special9>",
+    "Wikipedia was <special1> to train </s>",
+    "Das ist's:<special1>der President's Cup</s>findet statt.",
+    "x<special2>y z<pad>",
+    " <s> ",
+    "<special10> <S> </ s> <special> <special1 > < /s> </S>",  # none of these is a special
+    "„Ich weiß es nicht“</s>sagte er – und ging.<special1>",
+]
+WITH_SPECIALS_TEXT = st.lists(st.one_of(TYPED_TEXT, st.sampled_from(SPECIALS)), max_size=6).map("".join)
+
+
+def reference_ids(theirs: XLMTokenizer, text: str, lang: str) -> list[int]:
+    """transformers' tokenize(): its own split of the specials, and `lang`'s Moses rules for the text between them.
+
+    transformers 5's tokenize() calls _tokenize(segment) without `lang`, so a copy has `lang` bound into it.
+    """
+    bound = copy.copy(theirs)
+    bound._tokenize = functools.partial(XLMTokenizer._tokenize, bound, lang=lang)
+    return bound.convert_tokens_to_ids(bound.tokenize(text))
+
+
+def assert_specials_match(ours: Tokenizer, theirs: XLMTokenizer, text: str, lang: str) -> None:
+    """Specials read as transformers reads them; literal, the text's ids as before (_tokenize of all of it)."""
+    assert ours.encode(text, lang) == reference_ids(theirs, text, lang), (text, lang)
+    literal = theirs.convert_tokens_to_ids(theirs._tokenize(text, lang=lang))
+    assert ours.encode(text, lang, literal=True) == literal, (text, lang)
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    files = BUNDLED / "vocab.json", BUNDLED / "merges.txt"
+    return Tokenizer.from_files(*files, lowercase=False), reference(*files, lowercase=False)
+
+
+def test_the_reference_binds_the_language(toy):
+    """The reference itself: with `lang` bound, German rules apply between the specials (unbound, they would not)."""
+    theirs = toy[False][1]
+    text = "The President's </s> house"
+    assert reference_ids(theirs, text, "de") != reference_ids(theirs, text, "en")
+    assert reference_ids(theirs, text, "en") == theirs.convert_tokens_to_ids(theirs.tokenize(text))
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+@pytest.mark.parametrize("lang", LANGS)
+def test_specials_in_text_match_reference(toy, lang, lowercase):
+    for text in WITH_SPECIALS:
+        assert_specials_match(*toy[lowercase], text, lang)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_specials_in_text_match_reference_on_the_bundled_files(bundled, lang):
+    for text in WITH_SPECIALS:
+        assert_specials_match(*bundled, text, lang)
+    ours = bundled[0]
+    assert ours.encode("a <special1> b", lang) == [ours.vocab["a</w>"], 5, ours.vocab["b</w>"]]
+    assert 5 not in ours.encode("a <special1> b", lang, literal=True)
+
+
+@pytest.mark.real_vocab
+@pytest.mark.parametrize("lowercase", [False, True])
+@pytest.mark.parametrize("lang", LANGS)
+def test_specials_in_text_match_reference_on_the_real_files(real, lang, lowercase):
+    for text in WITH_SPECIALS:
+        assert_specials_match(*real[lowercase], text, lang)
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+@settings(max_examples=150, deadline=None, database=None)
+@given(text=WITH_SPECIALS_TEXT, lang=st.sampled_from(LANGS))
+def test_specials_anywhere_match_reference(toy, lowercase, text, lang):
+    assert_specials_match(*toy[lowercase], text, lang)
+
+
+def test_literal_is_transformers_split_special_tokens(toy):
+    """transformers' own literal mode (split_special_tokens=True, English rules in tokenize()) gives the same ids."""
+    ours, theirs = toy[False]
+    for text in WITH_SPECIALS:
+        pieces = theirs.tokenize(text, split_special_tokens=True)
+        assert ours.encode(text, "en", literal=True) == theirs.convert_tokens_to_ids(pieces), text
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(text=WITH_SPECIALS_TEXT, lang=st.sampled_from(LANGS))
+def test_decoded_specials_encode_back_to_themselves(toy, text, lang):
+    """Whatever the words do through Moses and back, the specials come back, in order (<unk> aside: text makes it)."""
+    ours = toy[False][0]
+    ids = ours.encode(text, lang)
+    back = ours.encode(ours.decode(ids, lang), lang)
+    assert [i for i in back if i < 14 and i != 3] == [i for i in ids if i < 14 and i != 3]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_text_with_specials_decodes_and_encodes_back_to_the_same_ids(toy, lang):
+    ours = toy[False][0]
+    for text in ["</s> Es war einmal. </s> Once upon a time <special1> there was a king. </s>", "<s> a <pad> b"]:
+        ids = ours.encode(text, lang)
+        assert ours.encode(ours.decode(ids, lang), lang) == ids

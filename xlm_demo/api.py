@@ -23,18 +23,18 @@ def register_api(engine: Engine) -> None:
 
     batcher = MicroBatcher(engine.predict_many, max_batch=MAX_BATCH)
 
-    def predict(prompt: str, lang: str = "en", top_k: int = 10) -> dict:
+    def predict(prompt: str, lang: str = "en", top_k: int = 10, literal_specials: bool = False) -> dict:
         """The next-token distribution after a text: top-k candidates, entropy, the ids fed to the model."""
         with user_errors():
-            encoded = engine.encode(checked_prompt(prompt), lang)
+            encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
             check_top_k(int(top_k))
             return predict_payload(batcher.submit((encoded, int(top_k))))
 
-    def score(prompt: str, lang: str = "en") -> dict:
+    def score(prompt: str, lang: str = "en", literal_specials: bool = False) -> dict:
         """Each token's probability, log-probability and rank given the tokens before it."""
         with user_errors():
-            encoded, scores = engine.score(checked_prompt(prompt), lang)
-            return score_payload(encoded, scores, engine.model.config.vocab_size)
+            encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
+            return score_payload(encoded, engine.analyse(encoded).scores, engine.model.config.vocab_size)
 
     def generate(
         prompt: str,
@@ -45,24 +45,27 @@ def register_api(engine: Engine) -> None:
         top_p: float = 1.0,
         seed: int | None = None,
         continue_lang: str | None = None,
+        literal_specials: bool = False,
     ) -> Iterator[dict]:
         """Continue a text token by token (temperature 0 is greedy), streaming the result after each token; the new
         tokens carry the language id continue_lang (default: lang)."""
         with user_errors():
             sampling = SamplingParams(temperature=temperature, top_k=int(top_k), top_p=top_p, seed=seed).resolved()
             n = check_max_new_tokens(int(max_new_tokens))
-            encoded = engine.encode(checked_prompt(prompt), lang, reserve=n)
+            encoded = engine.encode(checked_prompt(prompt), lang, reserve=n, literal=literal_specials)
             continue_lang = engine.check_lang(continue_lang or lang)
             steps = []
             for step in time_limited(engine.generate(encoded, n, sampling, lang=continue_lang)):
                 steps.append(step)
-                text = engine.decode(encoded.input_ids + [s.id for s in steps], lang)
+                text = engine.decode(encoded.input_ids + [s.id for s in steps], lang, literal=literal_specials)
                 yield generate_payload(encoded, steps, text, sampling.seed, continue_lang)
 
-    def compare(prompt: str, top_k: int = 10) -> dict:
+    def compare(prompt: str, top_k: int = 10, literal_specials: bool = False) -> dict:
         """The next-token distribution under every language id for the same text, with KL divergences."""
         with user_errors():
-            return compare_payload(engine.compare(checked_prompt(prompt), top_k=int(top_k)))
+            typed = checked_prompt(prompt)
+            encodings = [engine.encode(typed, lang, literal=literal_specials) for lang in engine.lang2id]
+            return compare_payload(engine.compare_encoded(encodings, top_k=int(top_k)))
 
     # Concurrent predictions wait together in the micro-batcher: one forward pass serves up to MAX_BATCH of them.
     gr.api(predict, api_name="predict", concurrency_limit=MAX_BATCH, concurrency_id="predict")

@@ -17,6 +17,7 @@ from . import charts
 from .engine import Analysis, Distribution, Encoded, Engine, Step, TokenScore
 from .payloads import predict_payload, step_payload
 from .sampling import GREEDY, SamplingParams
+from .tokenizer import N_SPECIAL, SPECIAL_ROLES
 
 DEFAULT_PROMPT = "The weather in Berlin is"
 MAX_PROMPT_CHARS = 20_000
@@ -27,9 +28,9 @@ CONTINUATION_TIME_LIMIT = 30.0  # seconds; the real model streams 256 tokens in 
 RANK_BUCKETS = ((1, "r1"), (10, "r10"), (100, "r100"), (1000, "r1000"))  # GLTR-style colour classes
 
 
-def new_state(prompt: str = DEFAULT_PROMPT) -> dict:
-    """A session's continuation: ids chosen after the typed text, and the steps that chose them."""
-    return {"prompt": prompt, "appended": [], "appended_langs": [], "steps": []}
+def new_state(prompt: str = DEFAULT_PROMPT, literal: bool = False) -> dict:
+    """A session's continuation: ids chosen after the typed text, the steps that chose them, how specials read."""
+    return {"prompt": prompt, "appended": [], "appended_langs": [], "steps": [], "literal": literal}
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,12 @@ STREAM_INTERVAL = 0.1  # seconds
 
 def for_prompt(state: dict, prompt: str) -> dict:
     """The state if it belongs to this text; a continuation of another text starts again."""
-    return state if state.get("prompt") == prompt else new_state(prompt)
+    return state if state.get("prompt") == prompt else new_state(prompt, state.get("literal", False))
+
+
+def with_literal(literal: bool, state: dict) -> dict:
+    """The state with the page's setting for specials: literal, `</s>` typed is four characters, not id 1."""
+    return {**state, "literal": bool(literal)}
 
 
 def from_url(request: gr.Request, *, engine: Engine) -> tuple:
@@ -80,7 +86,8 @@ def from_url(request: gr.Request, *, engine: Engine) -> tuple:
     ids = ids[: engine.max_positions]
     given = [code if code in engine.lang2id else lang for code in params.get("langs", "").split(",") if code]
     langs = (given + [lang] * len(ids))[: len(ids)]
-    return prompt, lang, top_k, {"prompt": prompt, "appended": ids, "appended_langs": langs, "steps": []}
+    literal = params.get("literal_specials") == "1"
+    return prompt, lang, top_k, literal, {**new_state(prompt, literal), "appended": ids, "appended_langs": langs}
 
 
 def model_line(engine: Engine) -> str:
@@ -102,6 +109,9 @@ def model_panel(engine: Engine) -> str:
             "- **Attention:** causal, as the model was trained (the hub config's `causal: false` is overridden).",
             "- **Start token:** `</s>`, as in training; no `<s>`, no trailing `</s>`.",
             f"- **Text:** Moses-tokenized with the chosen language's rules, {case}, then BPE.",
+            "- **Special tokens**, typed as written (unless *literal* is ticked): "
+            + "; ".join(f"`{name}` = {ids}, {role}" for ids, name, role in SPECIAL_ROLES)
+            + ".",
             f"- **Speed:** matrix products on {engine.products}; a prefix cache of up to "
             f"{engine.prefix_cache.budget_bytes / 2**20:.0f} MB ({engine.prefix_cache.capacity:,} positions), shared "
             "by every session, keeps what texts already ran, so an event runs only what is new.",
@@ -156,7 +166,7 @@ def time_limited(steps: Iterable[Step]) -> Iterator[Step]:
 def current(engine: Engine, prompt: str, lang: str, state: dict, reserve: int = 0) -> Encoded:
     """What the model is fed: the start token, the typed text's tokens, then the chosen continuation."""
     with user_errors():
-        encoded = engine.encode(checked_prompt(prompt), lang)
+        encoded = engine.encode(checked_prompt(prompt), lang, literal=state.get("literal", False))
         return engine.append(encoded, state["appended"], reserve=reserve, id_langs=state["appended_langs"])
 
 
@@ -215,6 +225,8 @@ def status_line(engine: Engine, encoded: Encoded, distribution: Distribution, st
 def share_query(state: dict, lang: str, top_k: int) -> str:
     """A relative URL that restores the text, language, candidate count and continuation."""
     params = {"prompt": state["prompt"], "lang": lang, "top_k": top_k}
+    if state.get("literal"):
+        params["literal_specials"] = 1
     if state["appended"]:
         params["ids"] = ",".join(map(str, state["appended"]))
     if any(code != lang for code in state["appended_langs"]):
@@ -230,15 +242,18 @@ def token_html(scores: list[TokenScore], n_typed: int, encoded: Encoded) -> str:
     for position, score in enumerate(scores[1:], start=1):
         bucket = next((name for limit, name in RANK_BUCKETS if score.rank <= limit), "rlow")
         expected = ", ".join(f"{token} {prob:.0%}" for token, prob in score.expected)
-        tip = f"p = {score.prob:.3f} · rank {score.rank} · expected: {expected} · language id {langs[position]}"
+        tip = f"id {score.id} · p = {score.prob:.3f} · rank {score.rank} · expected: {expected} · "
+        tip += f"language id {langs[position]}"
         new = " new" if position >= n_typed else ""
         other = langs[position] != encoded.lang
         new += " other-lang" if other else ""
         data = f' data-lang="{html.escape(langs[position])}"' if other else ""
-        text = score.token.removesuffix("@@")
+        text = html.escape(score.token.removesuffix("@@"))
+        if score.id < N_SPECIAL:  # a special token: itself, with its id
+            new, text = f"{new} special", f"{text}<sub>{score.id}</sub>"
         gap = "" if score.token.endswith("@@") else " "  # pieces of one word stay together, as a word
         attributes = f'class="tok {bucket}{new}"{data} title="{html.escape(tip)}"'
-        spans.append(f"<span {attributes}>{html.escape(text)}</span>{gap}")
+        spans.append(f"<span {attributes}>{text}</span>{gap}")
     legend = (
         '<div class="legend"><span class="tok r1">rank 1</span><span class="tok r10">top 10</span>'
         '<span class="tok r100">top 100</span><span class="tok r1000">top 1000</span>'
@@ -340,7 +355,7 @@ def undo(settings: PageSettings, state: dict, *, inspector_open: bool = True, en
 
 def reset(settings: PageSettings, state: dict, *, inspector_open: bool = True, engine: Engine) -> tuple:
     """Forget the whole continuation, keeping the typed text."""
-    state = new_state(settings.prompt)
+    state = new_state(settings.prompt, state.get("literal", False))
     return refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
@@ -372,8 +387,10 @@ def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
     """The same text and continuation under every language id, side by side."""
     state = for_prompt(state, prompt)
     with user_errors():
-        typed = checked_prompt(prompt)
-        encodings = [engine.append(engine.encode(typed, lang), state["appended"]) for lang in engine.lang2id]
+        typed, literal = checked_prompt(prompt), state.get("literal", False)
+        encodings = [
+            engine.append(engine.encode(typed, lang, literal=literal), state["appended"]) for lang in engine.lang2id
+        ]
         comparison = engine.compare_encoded(encodings, int(top_k))
     kl = " · ".join(f"KL({pair.replace('||', ' ‖ ')}) = {value:.3f} nats" for pair, value in comparison.kl.items())
     tops = " · ".join(
@@ -389,11 +406,11 @@ def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
     return gr.update(value=charts.comparison_figure(comparison), visible=True), f"{kl}  \n{tops}  \n{mass}"
 
 
-def fidelity(prompt, lang, top_k, *, engine: Engine) -> tuple:
-    """The same text run faithfully and with transformers' defaults, side by side."""
+def fidelity(prompt, lang, top_k, state, *, engine: Engine) -> tuple:
+    """The same text run faithfully and with transformers' defaults (which always read specials), side by side."""
     with user_errors():
-        typed = checked_prompt(prompt)
-        faithful = engine.predict(typed, lang, top_k=int(top_k))
+        typed, literal = checked_prompt(prompt), state.get("literal", False)
+        faithful = engine.predict_encoded(engine.encode(typed, lang, literal=literal), int(top_k))
         defaults = engine.transformers_defaults(typed, lang, top_k=int(top_k))
     pieces = " ".join(engine.tokenizer.display(i) for i in faithful.input_ids)
     default_pieces = " ".join(engine.tokenizer.display(i) for i in defaults.input_ids)
@@ -412,7 +429,7 @@ def fidelity(prompt, lang, top_k, *, engine: Engine) -> tuple:
 def export(settings: PageSettings, state: dict, *, engine: Engine) -> dict:
     """The whole exploration as a JSON file: settings, ids, every step's distribution, the next one."""
     state = for_prompt(state, settings.prompt)
-    encoded = current(engine, settings.prompt, settings.lang, state)
+    encoded, literal = current(engine, settings.prompt, settings.lang, state), state.get("literal", False)
     record = {
         "model": engine.source,
         "prompt": settings.prompt,
@@ -421,10 +438,11 @@ def export(settings: PageSettings, state: dict, *, engine: Engine) -> dict:
             "candidates_shown": settings.top_k,
             "sample": settings.sampling != GREEDY,
             "sampling": asdict(settings.sampling),
+            "literal_specials": literal,
         },
         "input_ids": encoded.input_ids,
         "langs": encoded.position_langs,
-        "text": engine.decode(encoded.input_ids, settings.lang),
+        "text": engine.decode(encoded.input_ids, settings.lang, literal=literal),
         "steps": [step_payload(step) for step in state["steps"]],
         "next": predict_payload(engine.analyse(encoded, settings.top_k, settings.sampling).next_token),
     }

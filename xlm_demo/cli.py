@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     text_options = argparse.ArgumentParser(add_help=False, parents=[model_options])
     text_options.add_argument("--lang", default="en", help="language id the text is tokenized and run with")
     text_options.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    text_options.add_argument(
+        "--literal-specials",
+        action="store_true",
+        help="read <s>, </s>, <special1> ... in the text as plain characters (default: as the special tokens)",
+    )
     text_options.add_argument("text", help="the text; - reads it from standard input")
 
     parser = OneLineParser(prog="python -m xlm_demo", description=__doc__)
@@ -86,18 +91,18 @@ def run(args: argparse.Namespace) -> dict | str:
     text = sys.stdin.read() if args.text == "-" else args.text
     sampling = sampling_from(args) if args.command == "generate" else None
     engine = Engine.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
-    lang = engine.check_lang(args.lang)
+    lang, literal = engine.check_lang(args.lang), args.literal_specials
     if args.command == "tokenize":
-        return tokenize_payload(engine.encode(text, lang), engine.tokenizer)
+        return tokenize_payload(engine.encode(text, lang, literal=literal), engine.tokenizer)
     if args.command == "score":
-        encoded, scores = engine.score(text, lang)
-        return score_payload(encoded, scores, engine.model.config.vocab_size)
+        encoded = engine.encode(text, lang, literal=literal)
+        return score_payload(encoded, engine.analyse(encoded).scores, engine.model.config.vocab_size)
     if args.command == "predict":
-        return predict_payload(engine.predict(text, lang, top_k=args.top_k))
-    encoded = engine.encode(text, lang, reserve=check_max_new_tokens(args.max_new_tokens))
+        return predict_payload(engine.predict_encoded(engine.encode(text, lang, literal=literal), top_k=args.top_k))
+    encoded = engine.encode(text, lang, reserve=check_max_new_tokens(args.max_new_tokens), literal=literal)
     continue_lang = engine.check_lang(args.continue_lang or lang)
     steps = list(engine.generate(encoded, args.max_new_tokens, sampling, lang=continue_lang))
-    continued = engine.decode(encoded.input_ids + [s.id for s in steps], lang)
+    continued = engine.decode(encoded.input_ids + [s.id for s in steps], lang, literal=literal)
     return generate_payload(encoded, steps, continued, sampling.seed, continue_lang)
 
 

@@ -254,9 +254,12 @@ class Engine:
             raise ValueError(f"language must be one of {', '.join(self.lang2id)}, got {lang!r}")
         return lang
 
-    def encode(self, text: str, lang: str, reserve: int = 0) -> Encoded:
-        """The start token and the text's ids, keeping the last ones that fit with `reserve` more positions."""
-        return self.fit(self.tokenizer.encode(text, self.check_lang(lang)), lang, reserve)
+    def encode(self, text: str, lang: str, reserve: int = 0, literal: bool = False) -> Encoded:
+        """The start token and the text's ids, keeping the last ones that fit with `reserve` more positions.
+
+        Specials written in the text (`</s>`, `<special1>` ...) are their ids unless `literal`.
+        """
+        return self.fit(self.tokenizer.encode(text, self.check_lang(lang), literal=literal), lang, reserve)
 
     def fit(self, ids: list[int], lang: str, reserve: int = 0, id_langs: list[str] | None = None) -> Encoded:
         """The start token and the last of `ids` that fit in the model's positions, `reserve` left free; `id_langs`
@@ -468,9 +471,9 @@ class Engine:
         finally:
             self.close(session)
 
-    def decode(self, ids: list[int], lang: str) -> str:
-        """Readable text for ids, the start token and other specials left out."""
-        return self.tokenizer.decode(ids, lang)
+    def decode(self, ids: list[int], lang: str, literal: bool = False) -> str:
+        """Readable text for ids fed to the model, start token left out; typed back, its specials are the same ids."""
+        return self.tokenizer.decode(ids[1:] if ids[:1] == [START_ID] else ids, lang, literal=literal)
 
     @thread_scoped
     def step(

@@ -16,6 +16,16 @@ from .bpe import WORD_END, FastBPE, PythonBPE, load_bpe
 N_SPECIAL = 14  # <s> </s> <pad> <unk> <special0..9>, ids 0-13 in every XLM dictionary
 EOS_ID = 1  # </s>: XLM's sentence separator, and the start token the engine adds
 UNK_ID = 3
+# What each special token is for, in XLM's dictionary order: (ids, as written, role); the model panel lists them.
+SPECIAL_ROLES = (
+    ("0", "<s>", "what transformers' `encode` puts first; never in this model's training"),
+    ("1", "</s>", "starts every sequence and separates sentences in training; the demo's start token"),
+    ("2", "<pad>", "pads batches to one length; never a training target"),
+    ("3", "<unk>", "a BPE unit the vocabulary does not hold"),
+    ("4", "<special0>", "XLM's separator word, unused by causal training"),
+    ("5", "<special1>", "the mask token of XLM's masked-LM training; never seen by this causal model"),
+    ("6-13", "<special2> … <special9>", "reserved, never used"),
+)
 
 # Moses' replace-unicode-punctuation.perl: full-width and typographic punctuation to ASCII.
 UNICODE_PUNCT = {
@@ -49,6 +59,17 @@ def vocab_is_cased(vocab: dict[str, int]) -> bool:
     return sum(any(char.isupper() for char in unit) for unit in units) > 0.01 * len(units)
 
 
+def split_specials(text: str, specials: re.Pattern) -> list[str]:
+    """The text cut around the special tokens written in it: plain text at even indices, a special at odd ones."""
+    return specials.split(text)  # the pattern's one capturing group keeps each special between its neighbours
+
+
+def specials_pattern(specials: list[str]) -> re.Pattern:
+    """A pattern matching any of the special tokens literally (case-sensitive, as transformers' added tokens)."""
+    alternatives = "|".join(map(re.escape, sorted(filter(None, specials), key=len, reverse=True)))
+    return re.compile(f"({alternatives or '(?!)'})")  # (?!) matches nothing: a vocabulary without specials
+
+
 class Moses(NamedTuple):
     """sacremoses' tools for one language; slow to build, so built once."""
 
@@ -71,6 +92,7 @@ class Tokenizer:
         for piece, i in vocab.items():
             self.pieces[i] = piece
         self._moses: dict[str, Moses] = {}
+        self.specials = specials_pattern(self.pieces[:N_SPECIAL])
 
     @classmethod
     def from_files(
@@ -115,9 +137,14 @@ class Tokenizer:
         """BPE pieces in transformers' form: "xx" continues a word, "yy</w>" ends one."""
         return self.bpe.apply(self.moses_tokens(text, lang))
 
-    def encode(self, text: str, lang: str) -> list[int]:
-        """Ids of the text alone: no start token, no trailing </s>; unknown pieces become <unk>."""
-        return [self.vocab.get(piece, UNK_ID) for piece in self.tokenize(text, lang)]
+    def encode(self, text: str, lang: str, literal: bool = False) -> list[int]:
+        """Ids of the text alone: no start token, no trailing </s>; unknown pieces become <unk>.
+
+        Specials written in the text (`</s>`, `<special1>` ...) are their ids, as in transformers, unless `literal`.
+        """
+        parts = [text] if literal else split_specials(text, self.specials)
+        pieces = [piece for i, part in enumerate(parts) for piece in ([part] if i % 2 else self.tokenize(part, lang))]
+        return [self.vocab.get(piece, UNK_ID) for piece in pieces]
 
     def ids_of_words(self, words: list[str]) -> list[int]:
         """Ids of words that are already Moses tokens (no punctuation handling), lowercased if the vocab is."""
@@ -136,11 +163,20 @@ class Tokenizer:
             return piece
         return piece.removesuffix(WORD_END) if piece.endswith(WORD_END) else f"{piece}@@"
 
-    def decode(self, ids: list[int], lang: str) -> str:
-        """Readable text: each </s>-separated sentence's words Moses-detokenized; <unk> shown, other specials not."""
+    def decode(self, ids: list[int], lang: str, literal: bool = False) -> str:
+        """Readable text that encodes back to the same specials: words Moses-detokenized, specials as themselves.
+
+        `literal` text could not name a special, so there they are left out (but for <unk>) and </s> is a space.
+        """
         detokenizer = self.moses(lang).detokenizer
-        sentences = (self.words(list(group)) for is_eos, group in groupby(ids, lambda i: i == EOS_ID) if not is_eos)
-        return " ".join(detokenizer.detokenize(words, unescape=False) for words in sentences if words)  # never escaped
+        is_special = (lambda i: i == EOS_ID) if literal else (lambda i: i < N_SPECIAL and i != UNK_ID)
+        parts = []
+        for special, group in groupby(ids, is_special):
+            if not special:
+                parts.append(detokenizer.detokenize(self.words(list(group)), unescape=False))  # never escaped
+            elif not literal:
+                parts.extend(self.pieces[i] for i in group)
+        return " ".join(part for part in parts if part)
 
     def words(self, ids: list[int]) -> list[str]:
         """Pieces joined into words at each </w>; a word left open at the end still counts."""

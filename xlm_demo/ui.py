@@ -72,6 +72,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
                         scale=2,
                     )
                     top_k = gr.Slider(5, 50, value=10, step=1, label="Candidates shown", elem_id="top-k", scale=3)
+                literal = gr.Checkbox(
+                    False,
+                    label="Literal: <s>, </s>, <special1> … typed are plain characters, not special tokens",
+                    elem_id="literal-specials",
+                )
                 output = gr.HTML(elem_id="output")
                 with gr.Row():
                     step = gr.Button("Step →", elem_id="step", variant="primary", min_width=90)
@@ -153,9 +158,12 @@ def build_demo(engine: Engine) -> gr.Blocks:
         stop.click(None, cancels=[streaming])
         compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary], **page_event)
         export.click(on_page(callbacks.export), settings, exported, **page_event)
+        literal.change(
+            callbacks.with_literal, [literal, state], state, show_progress="hidden", api_visibility="private"
+        ).then(on_page(callbacks.refresh), settings, view, show_progress="hidden", **page_event)
         fidelity_button.click(
             bind(callbacks.fidelity),
-            [prompt, lang, top_k],
+            [prompt, lang, top_k, state],
             [faithful_plot, defaults_plot, fidelity_summary],
             **page_event,
         )
@@ -164,7 +172,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
             return callbacks.from_url(request, engine=engine)
 
         demo.load(
-            restore_from_url, None, [prompt, lang, top_k, state], show_progress="hidden", api_visibility="private"
+            restore_from_url,
+            None,
+            [prompt, lang, top_k, literal, state],
+            show_progress="hidden",
+            api_visibility="private",
         ).then(on_page(callbacks.refresh), settings, view, show_progress="hidden", **page_event)
         register_api(engine)
     return demo
