@@ -1,10 +1,14 @@
-"""The independent reference: transformers' XLMWithLMHeadModel with causal attention, random weights."""
+"""The independent reference: transformers' XLMWithLMHeadModel with causal attention, random weights, and
+XLMTokenizer's ids with each language's rules."""
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import torch
 from transformers import XLMConfig as HFConfig
-from transformers import XLMWithLMHeadModel
+from transformers import XLMTokenizer, XLMWithLMHeadModel
 
 from xlm_demo.model import XLMConfig
 
@@ -50,3 +54,13 @@ def reference_logits(model: XLMWithLMHeadModel, ids: list[int], lang_id: int) ->
 def hub_state_dict(model: XLMWithLMHeadModel) -> dict[str, torch.Tensor]:
     """The reference's tensors as the hub's pytorch_model.bin holds them: both copies of the tied matrix."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def reference_ids(theirs: XLMTokenizer, text: str, lang: str) -> list[int]:
+    """transformers' tokenize(): its own split of the specials, and `lang`'s Moses rules for the text between them.
+
+    transformers 5's tokenize() calls _tokenize(segment) without `lang`, so a copy has `lang` bound into it.
+    """
+    bound = copy.copy(theirs)
+    bound._tokenize = functools.partial(XLMTokenizer._tokenize, bound, lang=lang)
+    return bound.convert_tokens_to_ids(bound.tokenize(text))

@@ -67,3 +67,25 @@ def test_compare(client):
 def test_bad_requests_get_one_sentence(client, args, message):
     with pytest.raises(Exception, match=message):
         client.predict(**args)
+
+
+def test_typed_specials_are_their_ids_unless_literal_specials(client, tiny_model):
+    prompt = "Die Katze </s> schläft <special1>"
+    payload = client.predict(prompt=prompt, lang="de", top_k=5, api_name="/predict")
+    assert payload["input_ids"].count(1) == 2 and 5 in payload["input_ids"]
+    probs = reference_logits(tiny_model[1], payload["input_ids"], 0)[-1].softmax(-1)
+    assert [c["prob"] for c in payload["candidates"]] == pytest.approx(probs.topk(5).values.tolist(), abs=1e-5)
+    literal = client.predict(prompt=prompt, lang="de", top_k=5, literal_specials=True, api_name="/predict")
+    assert literal["input_ids"].count(1) == 1 and 5 not in literal["input_ids"]
+    scored = client.predict(prompt=prompt, lang="de", literal_specials=True, api_name="/score")
+    assert scored["input_ids"] == literal["input_ids"]
+    compared = client.predict(prompt=prompt, top_k=5, literal_specials=False, api_name="/compare")
+    assert compared["distributions"]["de"]["input_ids"] == payload["input_ids"]
+
+
+def test_generate_shows_specials_in_its_text_unless_literal(client):
+    prompt = "The house </s> is"
+    shown = client.predict(prompt=prompt, lang="en", max_new_tokens=2, api_name="/generate")
+    literal = client.predict(prompt=prompt, lang="en", max_new_tokens=2, literal_specials=True, api_name="/generate")
+    assert shown["text"].startswith("The house </s> is") and shown["input_ids"].count(1) == 2
+    assert literal["input_ids"].count(1) == 1

@@ -1,5 +1,7 @@
 """The page's callbacks as plain functions: what each event shows, and one sentence for every mistake."""
 
+import json
+
 import gradio as gr
 import plotly.graph_objects as go
 import pytest
@@ -7,6 +9,7 @@ import pytest
 from tests.reference import reference_logits
 from xlm_demo import callbacks
 from xlm_demo.engine import Engine
+from xlm_demo.tokenizer import SPECIAL_ROLES
 
 GREEDY_SETTINGS = {"top_k": 10, "sample": False, "temperature": 1.0, "sample_top_k": 0, "top_p": 1.0, "seed": 0}
 
@@ -178,4 +181,58 @@ def test_chosen_tokens_keep_the_language_id_they_were_fed_with(engine):
     from urllib.parse import parse_qsl
 
     request = gr.Request(query_params=dict(parse_qsl(query[1:])))
-    assert callbacks.from_url(request, engine=engine)[3]["appended_langs"] == ["de"]
+    assert callbacks.from_url(request, engine=engine)[-1]["appended_langs"] == ["de"]
+
+
+def test_typed_specials_show_as_themselves_with_their_ids(engine):
+    view = shown(callbacks.refresh(*settings(prompt="Es war. </s> Once <special1>", lang="de"), engine=engine))
+    rows = view["rows"]
+    assert [row[1:4] for row in rows if row[1] < 14] == [
+        [1, "</s>", "</s>"],  # the start token
+        [1, "</s>", "</s>"],  # the typed one
+        [5, "<special1>", "<special1>"],
+    ]
+    assert 'special" title="id 1 · ' in view["html"] and "&lt;/s&gt;<sub>1</sub>" in view["html"]
+    assert "&lt;special1&gt;<sub>5</sub>" in view["html"]
+
+
+def test_literal_setting_reads_the_characters_and_travels_with_the_link(engine):
+    prompt = "Es war. </s> Once"
+    state = callbacks.with_literal(True, callbacks.new_state(prompt))
+    view = shown(callbacks.refresh(*settings(prompt=prompt, lang="de", state=state), engine=engine))
+    ids = [row[1] for row in view["rows"]]
+    assert ids == engine.encode(prompt, "de", literal=True).input_ids and ids.count(1) == 1
+    assert "<sub>1</sub>" not in view["html"]  # (its <, / and > are <unk> in this vocabulary)
+    stepped = shown(callbacks.step(*settings(prompt=prompt, lang="de", state=view["state"]), engine=engine))
+    assert stepped["state"]["literal"] is True  # kept by a step, and by a reset
+    assert shown(callbacks.reset(*settings(prompt=prompt, state=stepped["state"]), engine=engine))["state"]["literal"]
+    query = callbacks.share_query(stepped["state"], "de", 7)
+    from urllib.parse import parse_qsl
+
+    assert "literal_specials=1" in query
+    restored = callbacks.from_url(gr.Request(query_params=dict(parse_qsl(query[1:]))), engine=engine)
+    assert restored[3] is True and restored[4]["literal"] is True
+    assert "literal_specials" not in callbacks.share_query(callbacks.new_state(prompt), "de", 7)
+
+
+def test_compare_fidelity_and_export_follow_the_literal_setting(engine):
+    prompt = "Die Katze </s> schläft"
+    for literal in (False, True):
+        state = callbacks.with_literal(literal, callbacks.new_state(prompt))
+        _, summary = callbacks.compare(prompt, 5, state, engine=engine)
+        assert "KL(de ‖ en)" in summary
+        _, _, fidelity = callbacks.fidelity(prompt, "de", 5, state, engine=engine)
+        as_trained = fidelity.split("  \n")[0]
+        assert as_trained.count("</s>") == (1 if literal else 2)
+        update = callbacks.export(*settings(prompt=prompt, lang="de", state=state), engine=engine)
+        with open(update["value"], encoding="utf-8") as file:
+            record = json.load(file)
+        assert record["settings"]["literal_specials"] is literal
+        assert (record["text"] == prompt) is not literal and record["text"].startswith("Die Katze")
+
+
+def test_model_panel_lists_the_specials_with_ids_and_roles(engine):
+    panel = callbacks.model_panel(engine)
+    for ids, name, role in SPECIAL_ROLES:
+        assert f"`{name}` = {ids}, {role}" in panel
+    assert "`<special1>` = 5, the mask token" in panel

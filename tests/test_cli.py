@@ -213,3 +213,39 @@ def test_generate_continues_under_another_language_id(capsys, checkpoint):
     assert payload["new_ids"] == ids[len(payload["input_ids"]) :]
     code, _, err = cli(capsys, *argv[:-4], "--continue-lang", "fr", "The house")
     assert code == 2 and "language must be one of" in err
+
+
+BUNDLED = str(Path(__file__).resolve().parents[1] / "assets" / "xlm-mini-ende")
+
+
+def test_typed_specials_are_their_ids_unless_literal(capsys):
+    """The issue's example: `a <special1> b` is a, the mask token, b; with --literal-specials, characters as before."""
+    code, out, _ = cli(capsys, "tokenize", "--model", BUNDLED, "--json", "a <special1> b </s>")
+    payload = json.loads(out)
+    assert code == 0 and payload["tokens"] == ["</s>", "a</w>", "<special1>", "b</w>", "</s>"]
+    assert payload["input_ids"][2] == 5 and payload["input_ids"][-1] == 1
+    code, out, _ = cli(capsys, "tokenize", "--model", BUNDLED, "--literal-specials", "--json", "a <special1> b")
+    literal = json.loads(out)["input_ids"]
+    assert code == 0 and 5 not in literal and literal.count(1) == 1
+    code, out, _ = cli(capsys, "tokenize", "--model", BUNDLED, "a <special1> b")
+    assert out.splitlines()[2].split() == ["5", "<special1>"]
+
+
+@pytest.mark.parametrize("literal", [[], ["--literal-specials"]])
+def test_predict_and_score_take_the_setting(capsys, literal):
+    args = ["--model", BUNDLED, "--lang", "de", "--json", *literal, "Es war einmal. </s>"]
+    _, predicted, _ = cli(capsys, "predict", *args)
+    _, scored, _ = cli(capsys, "score", *args)
+    ids = json.loads(predicted)["input_ids"]
+    assert json.loads(scored)["input_ids"] == ids and (ids[-1] == 1) is not bool(literal)
+
+
+def test_generated_text_tokenizes_back_to_the_same_ids(capsys):
+    """The round trip a person makes: copy the continuation's text back in, and the model is fed the same ids."""
+    code, out, _ = cli(
+        capsys, "generate", "--model", BUNDLED, "--lang", "de", "--max-new-tokens", "24", "--json", "Linux </s> Das"
+    )
+    generated = json.loads(out)
+    assert code == 0 and 1 in generated["new_ids"]
+    _, out, _ = cli(capsys, "tokenize", "--model", BUNDLED, "--lang", "de", "--json", generated["text"])
+    assert json.loads(out)["input_ids"] == generated["input_ids"] + generated["new_ids"]

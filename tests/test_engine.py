@@ -5,6 +5,7 @@ import torch
 from transformers import XLMTokenizer
 
 from tests.checkpoints import write_hub_checkpoint
+from tests.reference import reference_ids as reference_ids_with_specials
 from tests.reference import reference_logits
 from xlm_demo.engine import START_ID, Engine, padded_groups
 from xlm_demo.sampling import GREEDY, SamplingParams
@@ -165,7 +166,8 @@ def test_half_precision_on_cpu_is_refused(folder):
         Engine.load(str(folder[0]), device="cpu", dtype="bfloat16")
 
 
-def test_transformers_defaults_match_the_reference_run_as_the_card_says(folder, engine):
+@pytest.mark.parametrize("text", [TEXTS["de"], "Die Katze </s> schläft <special1>, weil<s>es kalt ist"])
+def test_transformers_defaults_match_the_reference_run_as_the_card_says(folder, engine, text):
     """The fidelity view's "wrong" run equals transformers' defaults: causal=false, encode(), lowercasing."""
     from tests.reference import random_reference
 
@@ -177,8 +179,7 @@ def test_transformers_defaults_match_the_reference_run_as_the_card_says(folder, 
         lang2id={"de": 0, "en": 1},
         id2lang={0: "de", 1: "en"},
     )
-    text = TEXTS["de"]
-    ids = tokenizer.encode(text)  # <s> … </s>, English rules, lowercased
+    ids = tokenizer.encode(text)  # <s> … </s>, English rules, lowercased, the specials in the text read
     bidirectional = random_reference(engine.model.config, seed=0, causal=False)
     bidirectional.load_state_dict(reference.state_dict())
     expected = reference_logits(bidirectional, ids, 0)[-1].softmax(-1)
@@ -279,3 +280,44 @@ def test_generate_feeds_new_tokens_with_the_continuation_language(engine, refere
     for n, step in enumerate(steps):
         probs = expected[len(text.input_ids) - 1 + n].softmax(-1)
         assert step.prob == pytest.approx(float(probs[step.id]), abs=1e-5)
+
+
+# A typed </s> between sentences, as in training, and the mask token <special1> where a word was.
+WITH_SPECIALS = {
+    "en": "The house was built in 1792. </s> It is still there, <special1> old.</s>",
+    "de": "</s>Die Katze schläft. </s> Sie ist <special1>, weil es kalt ist. </s>",
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_typed_specials_are_fed_as_the_reference_reads_them(engine, reference, reference_tokenizer, lang):
+    """The ids are transformers' (specials split out, the language's rules between); every probability,
+    the next token's after the typed </s> included, is the reference's for those ids."""
+    text = WITH_SPECIALS[lang]
+    encoded = engine.encode(text, lang)
+    assert encoded.input_ids == [START_ID, *reference_ids_with_specials(reference_tokenizer, text, lang)]
+    assert encoded.input_ids[-1] == 1 and 5 in encoded.input_ids
+    analysis = engine.analyse(encoded, top_k=20)
+    logprobs = reference_logits(reference, encoded.input_ids, engine.lang2id[lang]).log_softmax(-1)  # (T, V)
+    top = logprobs[-1].topk(20)
+    assert [c.id for c in analysis.next_token.candidates] == top.indices.tolist()
+    assert [c.prob for c in analysis.next_token.candidates] == pytest.approx(top.values.exp().tolist(), abs=1e-5)
+    targets = torch.tensor(encoded.input_ids[1:])
+    expected = logprobs[:-1].gather(-1, targets[:, None])[:, 0].exp()
+    assert [s.prob for s in analysis.scores[1:]] == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_literal_specials_are_the_characters(engine, reference_tokenizer, lang):
+    text = WITH_SPECIALS[lang]
+    encoded = engine.encode(text, lang, literal=True)
+    assert encoded.input_ids == reference_ids(reference_tokenizer, text, lang)  # _tokenize of the whole text
+    assert encoded.input_ids.count(1) == 1 and 5 not in encoded.input_ids
+
+
+def test_decode_leaves_out_the_start_token_and_shows_typed_specials(engine):
+    text = "Es war einmal. </s> Once upon a time <special1>"
+    encoded = engine.encode(text, "de")
+    assert engine.decode(encoded.input_ids, "de") == text
+    assert engine.encode(engine.decode(encoded.input_ids, "de"), "de") == encoded
+    assert engine.decode(engine.encode(text, "de", literal=True).input_ids, "de", literal=True).startswith("Es war")

@@ -1,7 +1,5 @@
 """The tokenizer against transformers' XLMTokenizer._tokenize(text, lang=...), on test-made and real BPE files."""
 
-import copy
-import functools
 import json
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from tests.bpe_files import (
     write_codes,
     write_vocab_json,
 )
+from tests.reference import reference_ids
 from xlm_demo.bpe import fastbpe_importable
 from xlm_demo.tokenizer import Tokenizer, lowercase_and_strip_accents, replace_unicode_punct, vocab_is_cased
 
@@ -292,16 +291,6 @@ WITH_SPECIALS = [
     "„Ich weiß es nicht“</s>sagte er – und ging.<special1>",
 ]
 WITH_SPECIALS_TEXT = st.lists(st.one_of(TYPED_TEXT, st.sampled_from(SPECIALS)), max_size=6).map("".join)
-
-
-def reference_ids(theirs: XLMTokenizer, text: str, lang: str) -> list[int]:
-    """transformers' tokenize(): its own split of the specials, and `lang`'s Moses rules for the text between them.
-
-    transformers 5's tokenize() calls _tokenize(segment) without `lang`, so a copy has `lang` bound into it.
-    """
-    bound = copy.copy(theirs)
-    bound._tokenize = functools.partial(XLMTokenizer._tokenize, bound, lang=lang)
-    return bound.convert_tokens_to_ids(bound.tokenize(text))
 
 
 def assert_specials_match(ours: Tokenizer, theirs: XLMTokenizer, text: str, lang: str) -> None:
