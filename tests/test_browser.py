@@ -253,3 +253,49 @@ def test_the_inspector_fills_when_opened_and_follows_the_text_while_open(page, s
     assert "weather" not in table.inner_text()
     shot(page, "10-inspector-open")
     no_error_toasts(page)
+
+
+def test_typed_specials_show_as_the_model_sees_them(page, server, api):
+    """</s> and <special1> typed become ids 1 and 5, shown with their ids; ticked literal, they are characters."""
+    open_demo(page, server)
+    text = "Es war einmal. </s> Once upon a <special1>"
+    box = page.locator("#prompt textarea")
+    box.fill("")
+    box.press_sequentially(text)
+    shows_prediction(page, api.predict(prompt=text, lang="en", top_k=10, api_name="/predict"))
+    specials = page.locator("#output .tokens .tok.special")
+    assert specials.all_inner_texts() == ["</s>1", "<special1>5"]
+    assert specials.first.get_attribute("title").startswith("id 1 ·")
+    page.get_by_text("Tokens as the model sees them").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#inspector [role=gridcell]')]"
+        ".some(cell => cell.innerText.trim() === '<special1>')"
+    )
+    rows = page.locator("#inspector [role=row]").evaluate_all(
+        "rows => rows.map(row => [...row.querySelectorAll('[role=gridcell]')].map(cell => cell.innerText.trim()))"
+    )
+    assert [row[1:3] for row in rows if row[2:3] in (["</s>"], ["<special1>"])] == [
+        ["1", "</s>"],  # the start token
+        ["1", "</s>"],  # the typed one
+        ["5", "<special1>"],
+    ]
+    shot(page, "11-specials")
+
+    page.locator("#literal-specials input").check()
+    shows_prediction(page, api.predict(prompt=text, lang="en", top_k=10, literal_specials=True, api_name="/predict"))
+    assert "</s>1" not in page.locator("#output .tokens").inner_text()
+    link = page.locator("#status a").get_attribute("href")
+    assert "literal_specials=1" in link
+    shot(page, "12-specials-literal")
+
+    open_demo(page, server, link)
+    assert page.locator("#literal-specials input").is_checked()
+    assert page.locator("#prompt textarea").input_value() == text
+    no_error_toasts(page)
+
+
+def test_model_panel_lists_the_special_tokens(page, server):
+    open_demo(page, server)
+    page.get_by_text("Model", exact=True).click()
+    panel = page.locator("#model-panel").inner_text()
+    assert "<special1> = 5, the mask token" in panel and "</s> = 1, starts every sequence" in panel
