@@ -22,7 +22,7 @@ SPECIAL_ROLES = (
     ("1", "</s>", "starts every sequence and separates sentences in training; the demo's start token"),
     ("2", "<pad>", "pads batches to one length; never a training target"),
     ("3", "<unk>", "a BPE unit the vocabulary does not hold"),
-    ("4", "<special0>", "XLM's separator word, unused by causal training"),
+    ("4", "<special0>", "SEP_WORD in XLM's dictionary; not in its causal-LM streams"),
     ("5", "<special1>", "the mask token of XLM's masked-LM training; never seen by this causal model"),
     ("6-13", "<special2> … <special9>", "reserved, never used"),
 )
