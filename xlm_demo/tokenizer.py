@@ -59,13 +59,11 @@ def vocab_is_cased(vocab: dict[str, int]) -> bool:
     return sum(any(char.isupper() for char in unit) for unit in units) > 0.01 * len(units)
 
 
-def split_specials(text: str, specials: re.Pattern) -> list[str]:
-    """The text cut around the special tokens written in it: plain text at even indices, a special at odd ones."""
-    return specials.split(text)  # the pattern's one capturing group keeps each special between its neighbours
-
-
 def specials_pattern(specials: list[str]) -> re.Pattern:
-    """A pattern matching any of the special tokens literally (case-sensitive, as transformers' added tokens)."""
+    """A pattern whose split() cuts text around the specials written in it (case-sensitive, as transformers does).
+
+    Its one capturing group keeps each special in the result: plain text at even indices, a special at odd ones.
+    """
     alternatives = "|".join(map(re.escape, sorted(filter(None, specials), key=len, reverse=True)))
     return re.compile(f"({alternatives or '(?!)'})")  # (?!) matches nothing: a vocabulary without specials
 
@@ -142,7 +140,7 @@ class Tokenizer:
 
         Specials written in the text (`</s>`, `<special1>` ...) are their ids, as in transformers, unless `literal`.
         """
-        parts = [text] if literal else split_specials(text, self.specials)
+        parts = [text] if literal else self.specials.split(text)  # text, special, text, ...
         pieces = [piece for i, part in enumerate(parts) for piece in ([part] if i % 2 else self.tokenize(part, lang))]
         return [self.vocab.get(piece, UNK_ID) for piece in pieces]
 
