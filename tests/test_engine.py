@@ -149,7 +149,7 @@ def test_cached_session_equals_fresh_prediction(engine):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda e: e.predict("x", "fr"), "language must be one of de (German), en (English)"),
+        (lambda e: e.predict("x", "fr"), r"language must be one of de \(German\), en \(English\)"),
         (lambda e: e.predict("x", "en", top_k=0), "top-k must be between 1 and 1000"),
         (lambda e: list(e.generate(e.encode("x", "en"), 0)), "max new tokens"),
         (lambda e: list(e.generate(e.encode("x", "en"), 10_000)), "max new tokens"),

@@ -1,6 +1,7 @@
 """Any XLM causal checkpoint: an English/French one (en = 0, fr = 1) against the reference, and what follows lang2id."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from tests.reference import reference_logits
 from xlm_demo import callbacks, charts, languages
 from xlm_demo.cli import main
 from xlm_demo.engine import START_ID, Engine
-from xlm_demo.subwords import subword_masks
+from xlm_demo.subwords import WORD_LISTS, read_words, subword_masks
 
 FRENCH = [
     "L'homme qu'il a vu n'est pas venu aujourd'hui.",
@@ -100,17 +101,25 @@ def test_compare_reports_english_and_french(engine):
     for mass in comparison.subword_mass.values():
         assert set(mass) == {"en", "fr", "shared"} and 0 < sum(mass.values()) <= 1 + 1e-6
     figure, summary = callbacks.compare(FRENCH[0], 5, callbacks.new_state(FRENCH[0]), engine=engine)
-    assert "French id:" in summary and "on French-only subwords" in summary.replace(" subwords", " subwords", 1)
+    assert "French id: " in summary and "on English-only subwords" in summary and "on French-only," in summary
     legend = [trace["name"] for trace in figure["value"]["data"]]
     assert legend == ["English id", "French id"]
 
 
-def test_french_word_list_sorts_french_subwords(engine):
+def test_word_lists_sort_english_and_french_subwords(engine, reference_tokenizer):
     masks = subword_masks(engine.tokenizer, ("en", "fr"))
-    french_only = set(masks["fr"].nonzero()[:, 0].tolist())
-    # A French-only word of the list, where the test vocabulary holds it whole, is a French-only subword.
-    whole = [engine.tokenizer.vocab[f"{word}</w>"] for word in ("aujourd'hui", "été") if f"{word}</w>" in engine.tokenizer.vocab]
-    assert whole and set(whole) <= french_only
+    used = {
+        lang: {
+            i
+            for word in read_words(WORD_LISTS / f"{lang}.txt")
+            for i in reference_tokenizer.convert_tokens_to_ids(reference_tokenizer._tokenize(word, lang=lang))
+        }
+        - {3}  # <unk>
+        for lang in ("en", "fr")
+    }
+    expected = {"en": used["en"] - used["fr"], "fr": used["fr"] - used["en"], "shared": used["en"] & used["fr"]}
+    for kind, ids in expected.items():
+        assert ids and set(masks[kind].nonzero()[:, 0].tolist()) == ids, kind
 
 
 def test_page_text_names_the_checkpoints_languages(engine):
@@ -120,12 +129,10 @@ def test_page_text_names_the_checkpoints_languages(engine):
 
 
 def test_share_link_and_url_follow_lang2id(engine):
-    class Request:
-        query_params = {"prompt": "Bonjour", "lang": "fr"}
-
-    assert callbacks.from_url(Request(), engine=engine)[1] == "fr"
-    Request.query_params = {"prompt": "Hallo", "lang": "de"}  # not a language of this checkpoint
-    assert callbacks.from_url(Request(), engine=engine)[1] == "en"
+    french = SimpleNamespace(query_params={"prompt": "Bonjour", "lang": "fr"})
+    assert callbacks.from_url(french, engine=engine)[1] == "fr"
+    german = SimpleNamespace(query_params={"prompt": "Hallo", "lang": "de"})  # not a language of this checkpoint
+    assert callbacks.from_url(german, engine=engine)[1] == "en"
 
 
 def test_cli_lang_follows_the_checkpoint(enfr, capsys):

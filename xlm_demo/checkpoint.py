@@ -99,9 +99,10 @@ def download(repo_id: str) -> Path:
     except CheckpointError:
         raise
     except Exception as error:  # the hub client's transport errors differ between its versions (requests, httpx)
+        reason = first_line(error).rstrip(".")
         raise CheckpointError(
-            f"the download of {repo_id} from {constants.ENDPOINT} failed ({first_line(error)}); run again to "
-            f"finish it: the files already complete stay in {constants.HF_HUB_CACHE}"
+            f"the download of {repo_id} from {constants.ENDPOINT} failed ({reason}); run again to finish it: "
+            f"the files already complete stay in {constants.HF_HUB_CACHE}"
         ) from error
     log.info("%s is in %s", repo_id, folder)
     return folder

@@ -129,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = args.verbose or args.command == "serve"
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="note: %(message)s", stream=sys.stderr, force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests are not news
+    for name in ("httpx", "httpx2"):  # Gradio's start-up requests and the hub client's are not news
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("huggingface_hub").propagate = False  # it prints its own warnings (a download's retries)
     try:
         payload = run(args)
     except USER_ERRORS as error:
