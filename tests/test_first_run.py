@@ -27,6 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 REPO, BIN_REPO = "test-org/xlm-tiny", "test-org/xlm-tiny-bin"
 NEEDED = {"config.json", "vocab.json", "merges.txt", "tokenizer_config.json"}
 TEXT = "The weather in Berlin is"
+# The page `make run` builds without --model, and the banner it shows.
+BANNER = """
+import logging, sys
+from xlm_demo.server import create_app
+logging.basicConfig(level=logging.INFO, format="note: %(message)s")
+demo = create_app(None, device="cpu")
+print("\\n".join(block.value for block in demo.blocks.values() if getattr(block, "elem_id", None) == "notice"))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +58,10 @@ def hub(repos):
         yield state
 
 
-def run(hub: Hub, hf_home: Path, *args: str, offline: bool = False) -> subprocess.CompletedProcess:
+def run(hub: Hub, hf_home: Path, *args: str, offline: bool = False, page: bool = False) -> subprocess.CompletedProcess:
     """`python -m xlm_demo predict -v --json ...` with HF_ENDPOINT on the local hub and its own HF_HOME.
+
+    With `page`, the process builds the page as `make run` does instead, and prints its banner.
 
     Its stderr is a terminal, as a user's is: huggingface_hub shows its progress bars only on one.
     """
@@ -60,6 +70,7 @@ def run(hub: Hub, hf_home: Path, *args: str, offline: bool = False) -> subproces
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
     command = [sys.executable, "-m", "xlm_demo", "predict", "-v", "--json", "--device", "cpu", "--top-k", "5"]
+    command = [sys.executable, "-c", BANNER] if page else [*command, *args, TEXT]
     terminal, stderr = pty.openpty()
     fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 120 columns, as a window has
     chunks = []
@@ -67,7 +78,7 @@ def run(hub: Hub, hf_home: Path, *args: str, offline: bool = False) -> subproces
     reader.start()
     try:
         result = subprocess.run(
-            [*command, *args, TEXT], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, timeout=180, check=False
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, timeout=180, check=False
         )
     finally:
         os.close(stderr)
@@ -152,8 +163,9 @@ def test_a_repository_that_does_not_exist_is_one_sentence(hub, tmp_path):
 
 
 def test_the_default_model_missing_gives_the_bundled_one_with_its_banner(hub, tmp_path):
-    result = run(hub, tmp_path)  # no --model: the real checkpoint, which this hub does not hold
-    assert prediction(result)["candidates"]
+    result = run(hub, tmp_path, page=True)  # no --model: the real checkpoint, which this hub does not hold
+    assert result.returncode == 0, result.stderr
     notice = f"Running the small bundled model, not {DEFAULT_MODEL}: {DEFAULT_MODEL} is not a model repository on"
-    assert notice in result.stderr
+    assert result.stdout.startswith(f"⚠️ {notice} {hub.url}")  # the page's banner
+    assert notice in result.stderr and "serving bundled: xlm-mini-ende" in result.stderr  # and the log
     assert hub.gets() == []  # the HEAD for its config said it is not there; nothing was fetched
