@@ -280,6 +280,8 @@ def test_an_english_french_checkpoint_offers_and_compares_english_and_french(bro
     api = Client(enfr_server, verbose=False)
     shows_prediction(page, api.predict(prompt=text, lang="fr", top_k=10, api_name="/predict"))
     assert "lang=fr" in page.locator("#status a").get_attribute("href")
+    with pytest.raises(Exception, match=r"language must be one of en \(English\), fr \(French\), got 'de'"):
+        api.predict(prompt=text, lang="de", top_k=10, api_name="/predict")
 
     page.locator("#compare").click()
     page.wait_for_selector("#compare-plot .bars path", timeout=30_000)

@@ -128,6 +128,14 @@ def test_page_text_names_the_checkpoints_languages(engine):
     assert "German" not in panel
 
 
+def test_fidelity_view_runs_french_text_both_ways(engine, reference_tokenizer):
+    faithful, defaults, summary = callbacks.fidelity(FRENCH[0], "fr", 5, engine=engine)
+    ids = reference_ids(reference_tokenizer, FRENCH[0], "fr")
+    assert f"`{' '.join(engine.tokenizer.display(i) for i in ids)}`" in summary  # French rules, the French id
+    assert faithful.data[0].marker.color == languages.colour("fr")
+    assert "**transformers' defaults:** `<s>" in summary and len(defaults.data[0].y) == 5
+
+
 def test_share_link_and_url_follow_lang2id(engine):
     french = SimpleNamespace(query_params={"prompt": "Bonjour", "lang": "fr"})
     assert callbacks.from_url(french, engine=engine)[1] == "fr"
