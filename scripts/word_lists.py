@@ -1,9 +1,9 @@
 """Write assets/word-lists/{de,en,fr}.txt: frequent words seen in one language's text and in no other's.
 
-German and English come from the Moses-tokenized training text that `make bundled-model` prepares
-(build/bundled-model/moses/train.{de,en}; made here from its Debian packages if missing), French from Debian's French
-documentation (scripts/french_text.py). The page uses the lists to sort a checkpoint's subwords into those of one
-language only and shared ones, in its language comparison.
+Run as `python -m scripts.word_lists` (`make word-lists`). German and English come from the Moses-tokenized training
+text that `make bundled-model` prepares (build/bundled-model/moses/train.{de,en}; made here from its Debian packages
+if missing), French from Debian's French documentation (scripts/french_text.py). The page uses the lists to sort a
+checkpoint's subwords into those of one language only and shared ones, in its language comparison.
 """
 
 import re
@@ -11,12 +11,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script: `python scripts/word_lists.py`
+from scripts import french_text
+from scripts.bundled_model import build, moses, sources
+from scripts.bundled_model.settings import FULL
 
-from scripts import french_text  # noqa: E402
-from scripts.bundled_model import build, moses, sources  # noqa: E402
-from scripts.bundled_model.settings import FULL  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 BUNDLED_TEXT = FULL.build_dir / "moses"
 BUILD = ROOT / "build" / "word-lists"
