@@ -292,7 +292,7 @@ def test_an_english_french_checkpoint_offers_and_compares_english_and_french(bro
     assert "French id: " in summary and "French-only" in summary and "German" not in summary
 
     page.get_by_text("Tokens as the model sees them").click()
-    assert "fr (1)" in page.locator("#inspector").inner_text()
+    page.wait_for_function("() => document.querySelector('#inspector').innerText.includes('fr (1)')")  # once opened
     page.get_by_text("Model", exact=True).click()
     assert "English (en) = 0, French (fr) = 1" in page.locator("#model-panel").inner_text()
     shot(page, "09-english-french")
