@@ -105,6 +105,13 @@ def prediction(result: subprocess.CompletedProcess) -> dict:
     return json.loads(result.stdout)
 
 
+def assert_same(a: dict, b: dict) -> None:
+    """The same ids and candidates, probabilities within float32 rounding (each process times its product library)."""
+    assert a["input_ids"] == b["input_ids"]
+    assert [c["id"] for c in a["candidates"]] == [c["id"] for c in b["candidates"]]
+    assert max(abs(x["prob"] - y["prob"]) for x, y in zip(a["candidates"], b["candidates"], strict=True)) < 1e-5
+
+
 def test_first_run_downloads_only_what_it_reads_then_runs_offline_from_the_cache(hub, repos, tmp_path):
     first = run(hub, tmp_path, "--model", REPO)
     expected = Engine.load(str(repos[REPO]), device="cpu").predict(TEXT, "en", top_k=5)
@@ -118,7 +125,7 @@ def test_first_run_downloads_only_what_it_reads_then_runs_offline_from_the_cache
 
     before = len(hub.requests)
     second = run(hub, tmp_path, "--model", REPO, offline=True)
-    assert prediction(second) == prediction(first)
+    assert_same(prediction(second), prediction(first))
     assert len(hub.requests) == before  # not one request
     assert "downloading" not in second.stderr
 
@@ -128,12 +135,12 @@ def test_a_repository_without_safetensors_falls_back_to_the_bin(hub, repos, tmp_
     expected = Engine.load(str(repos[BIN_REPO]), device="cpu").predict(TEXT, "en", top_k=5)
     got = prediction(first)["candidates"]
     assert [c["id"] for c in got] == [c.id for c in expected.candidates]
-    assert max(abs(c["prob"] - e.prob) for c, e in zip(got, expected.candidates, strict=True)) < 1e-6
+    assert max(abs(c["prob"] - e.prob) for c, e in zip(got, expected.candidates, strict=True)) < 1e-5
     assert sorted(hub.gets()) == sorted({*NEEDED, "pytorch_model.bin"})
     assert f"{BIN_REPO} has no model.safetensors: reading pytorch_model.bin with weights_only=True" in first.stderr
 
     before = len(hub.requests)
-    assert prediction(run(hub, tmp_path, "--model", BIN_REPO, offline=True)) == prediction(first)
+    assert_same(prediction(run(hub, tmp_path, "--model", BIN_REPO, offline=True)), prediction(first))
     assert len(hub.requests) == before
 
 
