@@ -84,7 +84,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 with gr.Row():
                     n_tokens = gr.Slider(1, 64, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
                     continue_lang = gr.Radio(
-                        [("the text's", ""), *[c for c in LANG_CHOICES if c[1] in engine.lang2id]],
+                        [("the text's", ""), *languages.choices(engine.lang2id)],
                         value="",
                         label="Chosen tokens carry the language id",
                         elem_id="continue-lang",
