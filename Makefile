@@ -54,7 +54,7 @@ bundled-model: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m scripts.bundled_model.build $(ARGS)
 
 word-lists: setup
-	$(PY) scripts/word_lists.py
+	$(PY) -m scripts.word_lists
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

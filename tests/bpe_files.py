@@ -52,6 +52,23 @@ In der Schule lernen die Kinder Englisch, Französisch und Mathematik.
 """.strip()
 
 
+# Written for these tests: French with élisions, guillemets, non-breaking spaces before ? ! : ; and ligatures.
+FRENCH_CORPUS = """
+L'homme qu'il a vu hier n'est pas venu aujourd'hui, mais c'est d'accord.
+« Je ne sais pas », dit l'enseignante, pendant que les élèves riaient.
+Le temps à Paris est froid et gris en novembre, mais chaud en juillet.
+Où vas-tu\u00a0? demanda le chauffeur, mais personne ne lui répondit\u00a0!
+Il a payé 4,50 € pour un café à la gare, près de la rivière.
+Les scientifiques ont trouvé que la nouvelle méthode fonctionne 20 % mieux.
+Il était une fois un roi qui avait trois filles et un grand jardin.
+Le cœur de l'œuvre : une sœur, un œil et des œufs ; voilà tout.
+L'Assemblée nationale a adopté hier une loi sur l'énergie et l'écologie.
+Jusqu'à présent, l'hôpital n'a jamais été fermé le dimanche.
+Les enfants jouaient dans le jardin pendant que leurs parents préparaient le dîner.
+Qu'est-ce que c'est\u00a0? C'est l'été, et il fait très beau\u00a0!
+""".strip()
+
+
 def moses_words(text: str) -> list[str]:
     """Moses tokens of each line of `text` (English rules, no escaping), as the learner counts them."""
     moses = sacremoses.MosesTokenizer(lang="en")

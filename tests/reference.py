@@ -15,8 +15,9 @@ from xlm_demo.model import XLMConfig
 TINY = XLMConfig(vocab_size=120, dim=64, n_layers=2, n_heads=4, n_langs=2, max_positions=48)
 
 
-def hf_config(config: XLMConfig = TINY, causal: bool = True) -> HFConfig:
-    """transformers' config for the same shape, with lang2id as in xlm-clm-ende-1024."""
+def hf_config(config: XLMConfig = TINY, causal: bool = True, lang2id: dict[str, int] | None = None) -> HFConfig:
+    """transformers' config for the same shape, with lang2id as in xlm-clm-ende-1024 unless given."""
+    lang2id = lang2id or {"de": 0, "en": 1}
     return HFConfig(
         vocab_size=config.vocab_size,
         emb_dim=config.dim,
@@ -26,17 +27,19 @@ def hf_config(config: XLMConfig = TINY, causal: bool = True) -> HFConfig:
         max_position_embeddings=config.max_positions,
         causal=causal,
         use_lang_emb=True,
-        lang2id={"de": 0, "en": 1},
-        id2lang={0: "de", 1: "en"},
+        lang2id=lang2id,
+        id2lang={i: lang for lang, i in lang2id.items()},
         dropout=0.0,
         attention_dropout=0.0,
     )
 
 
-def random_reference(config: XLMConfig = TINY, seed: int = 0, causal: bool = True) -> XLMWithLMHeadModel:
+def random_reference(
+    config: XLMConfig = TINY, seed: int = 0, causal: bool = True, lang2id: dict[str, int] | None = None
+) -> XLMWithLMHeadModel:
     """A reference model whose every parameter, LayerNorms and biases included, is random."""
     torch.manual_seed(seed)
-    model = XLMWithLMHeadModel(hf_config(config, causal=causal)).eval()
+    model = XLMWithLMHeadModel(hf_config(config, causal=causal, lang2id=lang2id)).eval()
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name != "pred_layer.proj.weight":  # tied to the embeddings

@@ -299,3 +299,48 @@ def test_model_panel_lists_the_special_tokens(page, server):
     page.get_by_text("Model", exact=True).click()
     panel = page.locator("#model-panel").inner_text()
     assert "<special1> = 5, the mask token" in panel and "</s> = 1, starts every sequence" in panel
+
+
+@pytest.fixture(scope="module")
+def enfr_server(tmp_path_factory):
+    """The demo on an English/French checkpoint (en = 0, fr = 1, as xlm-clm-enfr-1024 numbers them)."""
+    from tests.checkpoints import ENFR, write_hub_checkpoint
+    from tests.conftest import serving
+    from xlm_demo.server import create_app
+
+    folder = tmp_path_factory.mktemp("enfr")
+    write_hub_checkpoint(folder, lang2id=ENFR)
+    with serving(create_app(str(folder), device="cpu")) as url:
+        yield url
+
+
+def test_an_english_french_checkpoint_offers_and_compares_english_and_french(browser, enfr_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    open_demo(page, enfr_server)
+    assert page.locator("#lang label").all_inner_texts() == ["English", "French"]
+    assert "XLM English/French explorer" in page.locator("#header").inner_text()
+    text = "L'homme qu'il a vu aujourd'hui\u00a0?"
+    page.locator("#prompt textarea").fill(text)
+    page.locator("#lang label", has_text="French").click()
+    api = Client(enfr_server, verbose=False)
+    shows_prediction(page, api.predict(prompt=text, lang="fr", top_k=10, api_name="/predict"))
+    assert "lang=fr" in page.locator("#status a").get_attribute("href")
+    with pytest.raises(Exception, match=r"language must be one of en \(English\), fr \(French\), got 'de'"):
+        api.predict(prompt=text, lang="de", top_k=10, api_name="/predict")
+
+    page.locator("#compare").click()
+    page.wait_for_selector("#compare-plot .bars path", timeout=30_000)
+    legend = page.locator("#compare-plot .legendtext").evaluate_all("nodes => nodes.map(node => node.textContent)")
+    assert legend == ["English id", "French id"]
+    assert "KL(en‖fr)" in page.locator("#compare-plot .gtitle").text_content()
+    summary = page.locator("#compare-summary").inner_text()
+    assert "French id: " in summary and "French-only" in summary and "German" not in summary
+
+    page.get_by_text("Tokens as the model sees them").click()
+    page.wait_for_function("() => document.querySelector('#inspector').innerText.includes('fr (1)')")  # once opened
+    page.get_by_text("Model", exact=True).click()
+    assert "English (en) = 0, French (fr) = 1" in page.locator("#model-panel").inner_text()
+    shot(page, "09-english-french")
+    no_error_toasts(page)
+    context.close()

@@ -150,7 +150,7 @@ def test_cached_session_equals_fresh_prediction(engine):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda e: e.predict("x", "fr"), "language must be one of de, en"),
+        (lambda e: e.predict("x", "fr"), r"language must be one of de \(German\), en \(English\)"),
         (lambda e: e.predict("x", "en", top_k=0), "top-k must be between 1 and 1000"),
         (lambda e: list(e.generate(e.encode("x", "en"), 0)), "max new tokens"),
         (lambda e: list(e.generate(e.encode("x", "en"), 10_000)), "max new tokens"),
@@ -194,7 +194,7 @@ def test_subword_kinds_follow_the_word_lists(engine, reference_tokenizer, tmp_pa
 
     (tmp_path / "de.txt").write_text("Katze\nStraße\nRegierung\n", encoding="utf-8")
     (tmp_path / "en.txt").write_text("weather\nhouse\nRegierung\n", encoding="utf-8")
-    masks = subword_masks(engine.tokenizer, tmp_path)
+    masks = subword_masks(engine.tokenizer, ("de", "en"), tmp_path)
 
     def ids(words, lang):
         return {

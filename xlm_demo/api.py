@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from . import languages
 from .batching import MicroBatcher
 from .callbacks import checked_prompt, time_limited, user_errors
 from .engine import Engine, check_max_new_tokens, check_top_k
@@ -22,15 +23,16 @@ def register_api(engine: Engine) -> None:
     """Add the endpoints to the Blocks being built; parameter names follow the CLI's flags."""
 
     batcher = MicroBatcher(engine.predict_many, max_batch=MAX_BATCH)
+    default_lang = languages.default(engine.lang2id)  # every `lang` is checked against the checkpoint's lang2id
 
-    def predict(prompt: str, lang: str = "en", top_k: int = 10, literal_specials: bool = False) -> dict:
+    def predict(prompt: str, lang: str = default_lang, top_k: int = 10, literal_specials: bool = False) -> dict:
         """The next-token distribution after a text: top-k candidates, entropy, the ids fed to the model."""
         with user_errors():
             encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
             check_top_k(int(top_k))
             return predict_payload(batcher.submit((encoded, int(top_k))))
 
-    def score(prompt: str, lang: str = "en", literal_specials: bool = False) -> dict:
+    def score(prompt: str, lang: str = default_lang, literal_specials: bool = False) -> dict:
         """Each token's probability, log-probability and rank given the tokens before it."""
         with user_errors():
             encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
@@ -38,7 +40,7 @@ def register_api(engine: Engine) -> None:
 
     def generate(
         prompt: str,
-        lang: str = "en",
+        lang: str = default_lang,
         max_new_tokens: int = 20,
         temperature: float = 0.0,
         top_k: int = 0,

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import gradio as gr
 
-from . import charts
+from . import charts, languages
 from .engine import Analysis, Distribution, Encoded, Engine, Step, TokenScore
 from .payloads import predict_payload, step_payload
 from .sampling import GREEDY, SamplingParams
@@ -78,8 +78,8 @@ def from_url(request: gr.Request, *, engine: Engine) -> tuple:
     each chosen token with its language id (&langs=de,de,…; the text's where absent)."""
     params = request.query_params if request else {}
     prompt = params.get("prompt", DEFAULT_PROMPT)[:MAX_PROMPT_CHARS]
-    lang = params.get("lang", "en")
-    lang = lang if lang in engine.lang2id else next(iter(engine.lang2id))
+    lang = params.get("lang", "")
+    lang = lang if lang in engine.lang2id else languages.default(engine.lang2id)
     top_k = min(50, max(5, int(params["top_k"]))) if params.get("top_k", "").isdigit() else 10
     vocab_size = engine.model.config.vocab_size
     ids = [int(i) for i in params.get("ids", "").split(",") if i.isdigit() and int(i) < vocab_size]
@@ -100,12 +100,13 @@ def model_line(engine: Engine) -> str:
 def model_panel(engine: Engine) -> str:
     """The fidelity choices in force and the model card's intended use, a sentence each."""
     case = "lowercased and accent-stripped" if engine.tokenizer.lowercase else "kept cased, with accents"
-    langs = ", ".join(f"{lang} = {i}" for lang, i in engine.lang2id.items())
+    langs = ", ".join(f"{languages.name(lang)} (`{lang}`) = {i}" for lang, i in engine.lang2id.items())
+    named = languages.names(languages.ordered(engine.lang2id))
     return "\n".join(
         [
             f"- **Checkpoint:** {engine.source}; {engine.model.config.n_layers} layers, "
             f"{engine.model.config.dim} dimensions, {engine.tokenizer.vocab_size:,} tokens.",
-            f"- **Language ids:** {langs}; every position carries the chosen one.",
+            f"- **Languages:** {langs}, from the checkpoint's `lang2id`; every position carries the chosen one.",
             "- **Attention:** causal, as the model was trained (the hub config's `causal: false` is overridden).",
             "- **Start token:** `</s>`, as in training; no `<s>`, no trailing `</s>`.",
             f"- **Text:** Moses-tokenized with the chosen language's rules, {case}, then BPE.",
@@ -115,7 +116,7 @@ def model_panel(engine: Engine) -> str:
             f"- **Speed:** matrix products on {engine.products}; a prefix cache of up to "
             f"{engine.prefix_cache.budget_bytes / 2**20:.0f} MB ({engine.prefix_cache.capacity:,} positions), shared "
             "by every session, keeps what texts already ran, so an event runs only what is new.",
-            "- **Intended use:** exploring a causal language model of English and German (Lample & Conneau 2019).",
+            f"- **Intended use:** exploring a causal language model of {named} (Lample & Conneau 2019).",
             "- **Out of scope:** facts, advice or any text presented as true; it continues text, nothing more.",
             "- **Known limitations:** trained on news and Wikipedia-style text; it repeats itself, mixes languages "
             "and carries the biases of its data.",
@@ -397,13 +398,15 @@ def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
         f"{lang}: **{d.candidates[0].token}** {d.candidates[0].prob:.0%}, entropy {d.entropy:.2f}"
         for lang, d in comparison.distributions.items()
     )
-    names = {"de": "German", "en": "English"}
-    mass = "  \n".join(
-        f"{names.get(lang, lang)} id: probability on German-only subwords {m['de']:.0%}, "
-        f"English-only {m['en']:.0%}, shared {m['shared']:.0%}"
-        for lang, m in comparison.subword_mass.items()
-    )
+    mass = "  \n".join(mass_line(lang, m) for lang, m in comparison.subword_mass.items() if m)
     return gr.update(value=charts.comparison_figure(comparison), visible=True), f"{kl}  \n{tops}  \n{mass}"
+
+
+def mass_line(lang: str, mass: dict[str, float]) -> str:
+    """ "French id: 3% on English-only subwords, 40% on French-only, 20% on shared ones"."""
+    own = [f"{share:.0%} on {languages.name(kind)}-only" for kind, share in mass.items() if kind != "shared"]
+    own[0] += " subwords"
+    return f"{languages.name(lang)} id: {', '.join(own)}, {mass['shared']:.0%} on shared ones"
 
 
 def fidelity(prompt, lang, top_k, state, *, engine: Engine) -> tuple:

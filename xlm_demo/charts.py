@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
+from . import languages
 from .engine import Comparison, Distribution, Step
 
 FONT = {"family": "Inter, system-ui, sans-serif", "size": 16}
-BLUE, ORANGE, GREY = "#2563eb", "#ea580c", "#9ca3af"
-LANG_COLOURS = {"en": BLUE, "de": ORANGE}
-LANG_NAMES = {"en": "English", "de": "German"}
+BLUE, ORANGE = "#2563eb", "#ea580c"
 
 
 def _layout(fig: go.Figure, height: int, **extra) -> go.Figure:
@@ -42,7 +42,7 @@ def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
             y=ranks,
             orientation="h",
             name="model",
-            marker_color=LANG_COLOURS.get(distribution.lang, BLUE),
+            marker_color=languages.colour(distribution.lang),
             text=[f"{c.prob:.1%}" for c in candidates],
             textposition="outside",
             cliponaxis=False,
@@ -75,43 +75,66 @@ def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
 
 
 def comparison_figure(comparison: Comparison) -> go.Figure:
-    """Mirrored bars on a shared token axis: one language id to the left, the other to the right."""
-    (left_lang, left), (right_lang, right) = list(comparison.distributions.items())[:2]
-    prob = {lang: {c.id: c.prob for c in d.candidates} for lang, d in ((left_lang, left), (right_lang, right))}
-    label = {c.id: c.token for d in (right, left) for c in d.candidates}
-    order = sorted(label, key=lambda i: -max(prob[left_lang].get(i, 0.0), prob[right_lang].get(i, 0.0)))
-    fig = go.Figure()
-    for lang, sign in ((left_lang, -1), (right_lang, 1)):
+    """Mirrored bars on a shared token axis for each pair of language ids: one to the left, the other to the right."""
+    pairs = languages.pairs(comparison.distributions)
+    fig = make_subplots(rows=len(pairs), cols=1, subplot_titles=[pair_title(comparison, *pair) for pair in pairs])
+    rows = 0
+    for row, pair in enumerate(pairs, start=1):
+        rows += add_pair(fig, comparison, pair, row)
+        fig.update_yaxes(autorange="reversed", fixedrange=True, automargin=True, row=row, col=1)
+    fig.update_annotations(font_size=FONT["size"])
+    return _layout(
+        fig,
+        height=110 * len(pairs) + 26 * rows,
+        title={
+            "text": pair_title(comparison, *pairs[0]) if len(pairs) == 1 else "Same text, each pair of language ids"
+        },
+        barmode="overlay",
+        legend={"orientation": "h", "y": -0.05},
+    ).update_annotations(visible=len(pairs) > 1)
+
+
+def pair_title(comparison: Comparison, left: str, right: str) -> str:
+    """The title of one pair's bars, with the KL divergence between them."""
+    kl = comparison.kl.get(f"{left}||{right}", 0.0)
+    return f"Same text, both language ids · KL({left}‖{right}) = {kl:.3f} nats"
+
+
+def add_pair(fig: go.Figure, comparison: Comparison, pair: tuple[str, str], row: int) -> int:
+    """One pair's mirrored bars in a row of the figure; returns how many tokens the row lists."""
+    distributions = {lang: comparison.distributions[lang] for lang in pair}
+    prob = {lang: {c.id: c.prob for c in d.candidates} for lang, d in distributions.items()}
+    label = {c.id: c.token for d in reversed(distributions.values()) for c in d.candidates}
+    order = sorted(label, key=lambda i: -max(prob[lang].get(i, 0.0) for lang in pair))
+    for lang, sign in zip(pair, (-1, 1), strict=True):
         values = [prob[lang].get(i, 0.0) for i in order]
-        name = f"{LANG_NAMES.get(lang, lang)} id"
+        name = f"{languages.name(lang)} id"
         fig.add_bar(
             x=[sign * v for v in values],
             y=[label[i] for i in order],
             orientation="h",
             name=name,
-            marker_color=LANG_COLOURS.get(lang, GREY),
+            legendgroup=lang,
+            showlegend=lang not in {trace.legendgroup for trace in fig.data},
+            marker_color=languages.colour(lang),
             text=[f"{v:.1%}" if v else "" for v in values],
             textposition="outside",
             cliponaxis=False,
             hovertemplate="%{y}: %{text}<extra>" + name + "</extra>",
+            row=row,
+            col=1,
         )
-    widest = max([*prob[left_lang].values(), *prob[right_lang].values(), 0.05]) * 1.3 + 0.02
+    widest = max([*prob[pair[0]].values(), *prob[pair[1]].values(), 0.05]) * 1.3 + 0.02
     tick = widest * 0.75
-    kl = comparison.kl.get(f"{left_lang}||{right_lang}", 0.0)
-    return _layout(
-        fig,
-        height=110 + 26 * len(order),
-        title={"text": f"Same text, both language ids · KL({left_lang}‖{right_lang}) = {kl:.3f} nats"},
-        barmode="overlay",
-        legend={"orientation": "h", "y": -0.05},
-        xaxis={
-            "range": [-widest, widest],
-            "tickvals": [-tick, 0, tick],
-            "ticktext": [f"{tick:.0%}", "0", f"{tick:.0%}"],
-            "fixedrange": True,
-        },
-        yaxis={"autorange": "reversed", "fixedrange": True, "automargin": True},
+    fig.update_xaxes(
+        range=[-widest, widest],
+        tickvals=[-tick, 0, tick],
+        ticktext=[f"{tick:.0%}", "0", f"{tick:.0%}"],
+        fixedrange=True,
+        row=row,
+        col=1,
     )
+    return len(order)
 
 
 def timeline_figure(steps: list[Step]) -> go.Figure:

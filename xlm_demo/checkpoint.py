@@ -19,7 +19,8 @@ log = logging.getLogger("xlm_demo")
 
 DEFAULT_MODEL = "FacebookAI/xlm-clm-ende-1024"
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "xlm-mini-ende"
-HUB_FILES = ("config.json", "model.safetensors", "vocab.json", "merges.txt", "tokenizer_config.json")
+HUB_FILES = ("config.json", "vocab.json", "merges.txt", "tokenizer_config.json")  # and the weights:
+WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # the first the repository has
 N_SPECIAL_TOKENS = 14  # <s> </s> <pad> <unk> <special0..9>, ids 0-13 in every XLM dictionary
 
 
@@ -75,11 +76,11 @@ def load_default_checkpoint() -> tuple[Checkpoint, str | None]:
 def download(repo_id: str) -> Path:
     """The hub files this demo needs, from the local cache or else the hub; nothing else is fetched."""
     from huggingface_hub import constants
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
     try:
         return fetch(repo_id, local_files_only=True)
-    except LocalEntryNotFoundError:
+    except EntryNotFoundError:  # huggingface_hub's LocalEntryNotFoundError: not (wholly) in the cache yet
         pass
     if constants.HF_HUB_OFFLINE:
         raise CheckpointError(f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
@@ -87,19 +88,57 @@ def download(repo_id: str) -> Path:
         raise CheckpointError(
             f"{repo_id} is not in the local Hugging Face cache and {constants.ENDPOINT} is out of reach"
         )
-    log.info("downloading %s (about 840 MB, once) into the Hugging Face cache", repo_id)
+    size = " (about 840 MB, once)" if repo_id == DEFAULT_MODEL else ""
+    log.info("downloading %s%s from %s into %s", repo_id, size, constants.ENDPOINT, constants.HF_HUB_CACHE)
     try:
-        return fetch(repo_id, local_files_only=False)
-    except (HfHubHTTPError, LocalEntryNotFoundError) as error:
-        raise CheckpointError(f"{repo_id} could not be downloaded: {first_line(error)}") from error
+        folder = fetch(repo_id, local_files_only=False)
+    except RepositoryNotFoundError as error:
+        raise CheckpointError(
+            f"{repo_id} is not a model repository on {constants.ENDPOINT} (or it is private or gated)"
+        ) from error
+    except CheckpointError:
+        raise
+    except Exception as error:  # the hub client's transport errors differ between its versions (requests, httpx)
+        reason = first_line(error).rstrip(".")
+        raise CheckpointError(
+            f"the download of {repo_id} from {constants.ENDPOINT} failed ({reason}); run again to finish it: "
+            f"the files already complete stay in {constants.HF_HUB_CACHE}"
+        ) from error
+    log.info("%s is in %s", repo_id, folder)
+    return folder
 
 
 def fetch(repo_id: str, local_files_only: bool) -> Path:
-    """The folder holding every file of HUB_FILES for a hub repository."""
+    """The folder holding every file of HUB_FILES and the weights for a hub repository."""
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
 
-    paths = [Path(hf_hub_download(repo_id, name, local_files_only=local_files_only)) for name in HUB_FILES]
+    try:
+        paths = [Path(hf_hub_download(repo_id, name, local_files_only=local_files_only)) for name in HUB_FILES]
+    except EntryNotFoundError as error:
+        if local_files_only:
+            raise
+        raise CheckpointError(f"{repo_id} lacks a file this demo reads ({first_line(error)})") from error
+    fetch_weights(repo_id, local_files_only)
     return paths[0].parent
+
+
+def fetch_weights(repo_id: str, local_files_only: bool) -> Path:
+    """model.safetensors, or pytorch_model.bin where the repository has no safetensors (read with weights_only)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, WEIGHTS[0], local_files_only=local_files_only))
+    except EntryNotFoundError as missing:
+        try:
+            path = Path(hf_hub_download(repo_id, WEIGHTS[1], local_files_only=local_files_only))
+        except EntryNotFoundError as error:
+            if local_files_only:
+                raise missing from None
+            raise CheckpointError(f"{repo_id} has neither {WEIGHTS[0]} nor {WEIGHTS[1]}") from error
+    log.info("%s has no %s: reading %s with weights_only=True", repo_id, WEIGHTS[0], WEIGHTS[1])
+    return path
 
 
 def reachable(url: str, timeout: float = 3.0) -> bool:

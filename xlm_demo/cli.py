@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from . import languages
 from .checkpoint import DEFAULT_MODEL, CheckpointError
 from .engine import Engine, check_max_new_tokens
 from .payloads import generate_payload, predict_payload, score_payload, tokenize_payload
@@ -40,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     model_options.add_argument("-v", "--verbose", action="store_true", help="say which fidelity choices were made")
 
     text_options = argparse.ArgumentParser(add_help=False, parents=[model_options])
-    text_options.add_argument("--lang", default="en", help="language id the text is tokenized and run with")
+    text_options.add_argument(
+        "--lang",
+        default=None,
+        help="a language of the checkpoint's lang2id (de or en for the default model; en when it has English, "
+        "else its first), with whose Moses rules and id the text is run",
+    )
     text_options.add_argument("--json", action="store_true", help="print JSON instead of a table")
     text_options.add_argument(
         "--literal-specials",
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> dict | str:
     text = sys.stdin.read() if args.text == "-" else args.text
     sampling = sampling_from(args) if args.command == "generate" else None
     engine = Engine.load(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
-    lang, literal = engine.check_lang(args.lang), args.literal_specials
+    lang, literal = engine.check_lang(args.lang or languages.default(engine.lang2id)), args.literal_specials
     if args.command == "tokenize":
         return tokenize_payload(engine.encode(text, lang, literal=literal), engine.tokenizer)
     if args.command == "score":
@@ -128,7 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = args.verbose or args.command == "serve"
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="note: %(message)s", stream=sys.stderr, force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests are not news
+    for name in ("httpx", "httpx2"):  # Gradio's start-up requests and the hub client's are not news
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("huggingface_hub").propagate = False  # it prints its own warnings (a download's retries)
     try:
         payload = run(args)
     except USER_ERRORS as error:

@@ -15,6 +15,7 @@ import torch
 from . import blas
 from .bpe import load_bpe
 from .checkpoint import Checkpoint, load_checkpoint, load_default_checkpoint
+from .languages import listing, log_languages
 from .model import XLM, KVCache, quantize_int8
 from .prefix_cache import Key, Match, PrefixCache
 from .sampling import GREEDY, SamplingParams, choose, sampling_distribution
@@ -116,7 +117,7 @@ class Comparison:
 
     distributions: dict[str, Distribution]
     kl: dict[str, float]  # "de||en": KL(P_de || P_en), and the reverse
-    subword_mass: dict[str, dict[str, float]]  # per language id: probability on German-only, English-only, shared
+    subword_mass: dict[str, dict[str, float]]  # per language id: probability on each language's own subwords, shared
 
 
 @dataclass
@@ -225,7 +226,9 @@ class Engine:
                 "tokenizer_config.json asks to lowercase and strip accents, but the vocabulary is cased: "
                 "text keeps its case and accents, as in training"
             )
-        tokenizer = Tokenizer(checkpoint.vocab, load_bpe(checkpoint.merges_path), lowercase=lowercase)
+        bpe, langs = load_bpe(checkpoint.merges_path), tuple(checkpoint.lang2id)
+        tokenizer = Tokenizer(checkpoint.vocab, bpe, lowercase=lowercase, langs=langs)
+        log_languages(checkpoint.lang2id)
         return cls(
             model,
             tokenizer,
@@ -251,7 +254,7 @@ class Engine:
     def check_lang(self, lang: str) -> str:
         """The language code, if the checkpoint has it."""
         if lang not in self.lang2id:
-            raise ValueError(f"language must be one of {', '.join(self.lang2id)}, got {lang!r}")
+            raise ValueError(f"language must be one of {listing(self.lang2id)}, got {lang!r}")
         return lang
 
     def encode(self, text: str, lang: str, reserve: int = 0, literal: bool = False) -> Encoded:
@@ -346,12 +349,12 @@ class Engine:
     @cached_property
     def lowercasing_tokenizer(self) -> Tokenizer:
         """The same vocabulary and BPE with the hub config's lowercasing, for the fidelity view only."""
-        return Tokenizer(self.tokenizer.vocab, self.tokenizer.bpe, lowercase=True)
+        return Tokenizer(self.tokenizer.vocab, self.tokenizer.bpe, lowercase=True, langs=("en",))
 
     @cached_property
     def subword_masks(self) -> dict[str, torch.Tensor]:
-        """Which vocabulary units make German-only, English-only and shared words (from assets/word-lists)."""
-        return subword_masks(self.tokenizer)
+        """Which vocabulary units make words of one language only, or of several (from assets/word-lists)."""
+        return subword_masks(self.tokenizer, tuple(self.lang2id))
 
     def score(self, text: str, lang: str) -> tuple[Encoded, list[TokenScore]]:
         """Each token's probability and rank given the tokens before it, from one forward pass."""

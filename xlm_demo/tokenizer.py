@@ -12,6 +12,7 @@ from typing import NamedTuple
 import sacremoses
 
 from .bpe import WORD_END, FastBPE, PythonBPE, load_bpe
+from .languages import check_moses
 
 N_SPECIAL = 14  # <s> </s> <pad> <unk> <special0..9>, ids 0-13 in every XLM dictionary
 EOS_ID = 1  # </s>: XLM's sentence separator, and the start token the engine adds
@@ -115,6 +116,7 @@ class Tokenizer:
         if lang not in self.langs:
             raise ValueError(f"Language {lang!r} is not supported here; use one of: {', '.join(self.langs)}.")
         if lang not in self._moses:
+            check_moses(lang)
             self._moses[lang] = Moses(
                 sacremoses.MosesPunctNormalizer(lang=lang),
                 sacremoses.MosesTokenizer(lang=lang),

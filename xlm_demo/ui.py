@@ -7,12 +7,9 @@ from functools import partial
 
 import gradio as gr
 
-from . import callbacks
+from . import callbacks, languages
 from .api import MODEL_GROUP, register_api
 from .engine import Engine
-
-TITLE = "XLM English/German explorer"
-LANG_CHOICES = [("English", "en"), ("German", "de")]
 
 
 def build_demo(engine: Engine) -> gr.Blocks:
@@ -47,10 +44,12 @@ def build_demo(engine: Engine) -> gr.Blocks:
 
         return run
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    langs = languages.ordered(engine.lang2id)
+    title, named = f"XLM {'/'.join(map(languages.name, langs))} explorer", languages.names(langs)
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
         state = gr.State(callbacks.new_state())
         inspector_open = gr.State(False)  # the table is built only while a person can see it
-        gr.Markdown(f"# {TITLE}\n{callbacks.model_line(engine)}", elem_id="header")
+        gr.Markdown(f"# {title}\n{callbacks.model_line(engine)}", elem_id="header")
         if engine.notice:
             gr.Markdown(f"⚠️ {engine.notice}", elem_id="notice", elem_classes=["notice"])
         with gr.Row(equal_height=False):
@@ -61,12 +60,12 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     lines=3,
                     max_lines=12,
                     elem_id="prompt",
-                    placeholder="Type English or German text; the chart follows as you type.",
+                    placeholder=f"Type {named.replace(' and ', ' or ')} text; the chart follows as you type.",
                 )
                 with gr.Row():
                     lang = gr.Radio(
-                        [choice for choice in LANG_CHOICES if choice[1] in engine.lang2id],
-                        value="en" if "en" in engine.lang2id else next(iter(engine.lang2id)),
+                        languages.choices(engine.lang2id),
+                        value=languages.default(engine.lang2id),
                         label="Language id",
                         elem_id="lang",
                         scale=2,
@@ -90,7 +89,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 with gr.Row():
                     n_tokens = gr.Slider(1, 64, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
                     continue_lang = gr.Radio(
-                        [("the text's", ""), *[c for c in LANG_CHOICES if c[1] in engine.lang2id]],
+                        [("the text's", ""), *languages.choices(engine.lang2id)],
                         value="",
                         label="Chosen tokens carry the language id",
                         elem_id="continue-lang",
@@ -107,7 +106,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 status = gr.Markdown(elem_id="status")
         timeline = gr.Plot(elem_id="timeline-plot", show_label=False, visible=False)
         with gr.Accordion("Compare the language ids", open=True):
-            compare = gr.Button("Compare English and German ids", elem_id="compare")
+            compare = gr.Button(f"Compare the {named} ids", elem_id="compare")
             compare_plot = gr.Plot(elem_id="compare-plot", show_label=False, visible=False)
             compare_summary = gr.Markdown(elem_id="compare-summary")
         with gr.Accordion("Fidelity: the same text through transformers' defaults", open=False):

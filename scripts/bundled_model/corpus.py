@@ -132,15 +132,18 @@ def language_of(text: str) -> str | None:
 
 def keep(paragraph: str, lang: str, settings: Settings) -> bool:
     """Whether a paragraph is prose in the expected language, not code, markup, a URL or a fragment."""
+    return is_prose(paragraph, settings) and language_of(paragraph) == lang
+
+
+def is_prose(paragraph: str, settings: Settings) -> bool:
+    """Whether a paragraph is running text, not code, markup, a URL or a fragment."""
     if len(paragraph) > settings.max_chars or len(paragraph.split()) < settings.min_words:
         return False
     if URL.search(paragraph) or CODE.search(paragraph):
         return False
     visible = [c for c in paragraph if not c.isspace()]
     letters = sum(c.isalpha() for c in visible)
-    if letters < 0.75 * len(visible):
-        return False
-    return language_of(paragraph) == lang
+    return letters >= 0.75 * len(visible)
 
 
 def build(root: Path, out: Path, settings: Settings) -> dict:

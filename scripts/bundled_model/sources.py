@@ -61,19 +61,19 @@ SOURCES = (
 )
 
 
-def packages() -> list[str]:
-    """Each package once, in the order SOURCES names them."""
-    return list(dict.fromkeys(source.package for source in SOURCES))
+def packages(sources: tuple[Source, ...] = SOURCES) -> list[str]:
+    """Each package once, in the order the sources name them."""
+    return list(dict.fromkeys(source.package for source in sources))
 
 
-def fetch(root: Path) -> dict[str, dict[str, str]]:
+def fetch(root: Path, sources: tuple[Source, ...] = SOURCES) -> dict[str, dict[str, str]]:
     """Download and unpack every package under root/<package>/; their versions and licences, by package."""
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         raise SourceError("the bundled model's text comes from Debian packages, and apt-get/dpkg-deb are missing")
     debs = root / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     fetched = {}
-    for package in packages():
+    for package in packages(sources):
         deb = download(package, debs)
         version = subprocess.run(
             ["dpkg-deb", "--field", str(deb), "Version"], check=True, capture_output=True, text=True
@@ -83,7 +83,7 @@ def fetch(root: Path) -> dict[str, dict[str, str]]:
             shutil.rmtree(tree, ignore_errors=True)
             subprocess.run(["dpkg-deb", "--extract", str(deb), str(tree)], check=True)
             (tree / ".unpacked").write_text(version)
-        licences = sorted({s.licence for s in SOURCES if s.package == package})
+        licences = sorted({s.licence for s in sources if s.package == package})
         fetched[package] = {"version": version, "licence": "; ".join(licences)}
     (root / "packages.json").write_text(json.dumps(fetched, indent=2) + "\n")
     return fetched
