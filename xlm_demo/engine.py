@@ -446,8 +446,8 @@ class Engine:
             session.scores += self._scores(logits[:-1], session.ids[len(session.scores) :], first)
             session.last_logits, session.pending = logits[-1], []
             keys = self._keys(session.ids, session.langs)
-            session.cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores,
-                                                      session.last_logits)  # fmt: skip
+            cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, session.last_logits)
+            session.cached = cached  # the prefix cache now holds these positions too, pinned for this session
         return session.last_logits
 
     def generate(
