@@ -1,4 +1,4 @@
-"""python -m xlm_demo {tokenize,score,predict,generate,serve}: the engine from a terminal."""
+"""python -m xlm_demo {tokenize,score,predict,generate,attention,attribute,serve}: the engine from a terminal."""
 
 from __future__ import annotations
 
@@ -9,9 +9,18 @@ import sys
 from collections.abc import Sequence
 
 from . import languages
+from .attention import attention
+from .attribution import METHODS, attribute, token_id
 from .checkpoint import DEFAULT_MODEL, CheckpointError
 from .engine import Engine, check_max_new_tokens
-from .payloads import generate_payload, predict_payload, score_payload, tokenize_payload
+from .payloads import (
+    attention_payload,
+    attribution_payload,
+    generate_payload,
+    predict_payload,
+    score_payload,
+    tokenize_payload,
+)
 from .sampling import GREEDY, SamplingParams
 from .weights import WeightError
 
@@ -71,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--continue-lang", help="language id the new tokens are fed with (default: --lang, the text's)"
     )
+    attend = commands.add_parser("attention", parents=[text_options], help="each layer's and head's attention")
+    attend.add_argument("--position", type=int, help="the query position (default: the last; 0 is the start token)")
+    explain = commands.add_parser("attribute", parents=[text_options], help="what the next token rests on")
+    explain.add_argument("--target", help="id or token to explain (default: the top candidate)")
+    explain.add_argument("--contrast", help="id or token: explain the target rather than this one")
+    explain.add_argument("--method", default="grad_x_input", choices=METHODS)
+    explain.add_argument("--steps", type=int, default=16, help="integrated gradients' steps (1-64)")
     serve = commands.add_parser("serve", parents=[model_options], help="start the web demo")
     serve.add_argument("--host", default=None, help="default 127.0.0.1 (0.0.0.0 on a Hugging Face Space)")
     serve.add_argument("--port", type=int, default=7860)
@@ -105,6 +121,15 @@ def run(args: argparse.Namespace) -> dict | str:
         return score_payload(encoded, engine.analyse(encoded).scores, engine.model.config.vocab_size)
     if args.command == "predict":
         return predict_payload(engine.predict_encoded(engine.encode(text, lang, literal=literal), top_k=args.top_k))
+    if args.command == "attention":
+        encoded = engine.encode(text, lang, literal=literal)
+        return attention_payload(attention(engine, encoded, args.position), engine.tokenizer)
+    if args.command == "attribute":
+        target, contrast = token_id(engine, args.target, "target"), token_id(engine, args.contrast, "contrast")
+        encoded = engine.encode(text, lang, literal=literal)
+        return attribution_payload(
+            attribute(engine, encoded, target, contrast, args.method, args.steps), engine.tokenizer
+        )
     encoded = engine.encode(text, lang, reserve=check_max_new_tokens(args.max_new_tokens), literal=literal)
     continue_lang = engine.check_lang(args.continue_lang or lang)
     steps = list(engine.generate(encoded, args.max_new_tokens, sampling, lang=continue_lang))
@@ -120,12 +145,43 @@ def render(command: str, payload: dict) -> str:
         rows = [f"entropy {payload['entropy']:.3f} nats"]
         rows += [f"{c['rank']:>4}  {c['prob']:8.4f}  {c['token']}" for c in payload["candidates"]]
         return "\n".join(rows)
+    if command == "attention":
+        return render_attention(payload)
+    if command == "attribute":
+        return render_attribution(payload)
     if command == "score":
         return "\n".join(
             f"{t['token']:<20} " + ("-" if t["prob"] is None else f"{t['prob']:.4f}  rank {t['rank']}")
             for t in payload["tokens"]
         )
     return payload["text"]
+
+
+def render_attention(payload: dict, shown: int = 3) -> str:
+    """Each layer's and head's most attended positions."""
+    tokens = payload["tokens"]
+    rows = [f"query: position {payload['position']} ({tokens[-1]})"]
+    for layer, heads in enumerate(payload["weights"], start=1):
+        for head, weights in enumerate(heads, start=1):
+            top = sorted(range(len(weights)), key=lambda i: -weights[i])[:shown]
+            rows.append(f"layer {layer} head {head}:  " + "  ".join(f"{tokens[i]} {weights[i]:.2f}" for i in top))
+    return "\n".join(rows)
+
+
+def render_attribution(payload: dict) -> str:
+    """Each position's score and its token, position and language shares."""
+    target = payload["target"]["token"]
+    if payload["contrast"]:
+        target += f" rather than {payload['contrast']['token']}"
+    head = f"{payload['method']} for {target}: f = {payload['value']:.4f}"
+    if payload["completeness_error"] is not None:
+        head += f", completeness error {payload['completeness_error']:.2%}"
+    rows = [head, f"{'token':<20} {'score':>9} {'token':>9} {'position':>9} {'language':>9}"]
+    rows += [
+        f"{t['token']:<20} {t['score']:9.4f} {t['token_part']:9.4f} {t['position_part']:9.4f} {t['language_part']:9.4f}"
+        for t in payload["tokens"]
+    ]
+    return "\n".join(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .attention import AttentionMap
+from .attribution import Attribution
 from .engine import Comparison, Distribution, Encoded, Step, TokenScore
 from .tokenizer import Tokenizer
 
@@ -91,4 +93,49 @@ def compare_payload(comparison: Comparison) -> dict:
         "kl": comparison.kl,
         "subword_mass": comparison.subword_mass,
         "distributions": {lang: predict_payload(d) for lang, d in comparison.distributions.items()},
+    }
+
+
+def attention_payload(attention: AttentionMap, tokenizer: Tokenizer) -> dict:
+    """Every layer's and head's weights over the positions up to the query: layers × heads × (position + 1)."""
+    return {
+        "input_ids": attention.input_ids,
+        "tokens": [tokenizer.display(i) for i in attention.input_ids[: attention.position + 1]],
+        "lang": attention.lang,
+        "position": attention.position,
+        "truncated": attention.truncated,
+        "weights": attention.weights.tolist(),
+    }
+
+
+def token_ref(token_id: int | None, tokenizer: Tokenizer) -> dict | None:
+    """An id with its display form."""
+    return None if token_id is None else {"id": token_id, "token": tokenizer.display(token_id)}
+
+
+def attribution_payload(attribution: Attribution, tokenizer: Tokenizer) -> dict:
+    """Each position's share of the next token's log-probability, split into its three embeddings."""
+    rows = zip(attribution.input_ids, attribution.scores.tolist(), *attribution.parts.tolist(), strict=True)
+    return {
+        "input_ids": attribution.input_ids,
+        "lang": attribution.lang,
+        "target": token_ref(attribution.target, tokenizer),
+        "contrast": token_ref(attribution.contrast, tokenizer),
+        "method": attribution.method,
+        "steps": attribution.steps,
+        "value": attribution.value,
+        "baseline_value": attribution.baseline_value,
+        "completeness_error": attribution.completeness_error,
+        "truncated": attribution.truncated,
+        "tokens": [
+            {
+                "id": token_id,
+                "token": tokenizer.display(token_id),
+                "score": score,
+                "token_part": token_part,
+                "position_part": position_part,
+                "language_part": language_part,
+            }
+            for token_id, score, token_part, position_part, language_part in rows
+        ],
     }

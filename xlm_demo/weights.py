@@ -49,7 +49,7 @@ def hf_key_map(config: XLMConfig) -> dict[str, str]:
 
 
 def build_model(config: XLMConfig, state_dict: dict[str, torch.Tensor]) -> XLM:
-    """An XLM holding the checkpoint's tensors (no copies where they can be avoided), in eval mode."""
+    """An XLM holding the checkpoint's tensors (no copies where they can be avoided), in eval mode, frozen."""
     state_dict = {k: v for k, v in state_dict.items() if k not in IGNORED}
     share_projection = _resolve_tied_projection(state_dict)
     names = hf_key_map(config)
@@ -68,7 +68,7 @@ def build_model(config: XLMConfig, state_dict: dict[str, torch.Tensor]) -> XLM:
     model.load_state_dict(mapped, strict=True, assign=True)
     if share_projection:
         model.proj.weight = model.tokens.weight
-    return model.eval()
+    return model.eval().requires_grad_(False)  # the demo never trains: gradients go to inputs only
 
 
 def _resolve_tied_projection(state_dict: dict[str, torch.Tensor]) -> bool:
