@@ -23,5 +23,14 @@
     const point = chart?._hoverdata?.[0];
     if (point && point.curveNumber === 0) radios("candidate-list")[point.pointIndex]?.click();
   });
+  // A click on a row of the attention chart picks that layer and head.
+  document.addEventListener("click", (event) => {
+    const chart = event.target.closest("#attention-plot")?.querySelector(".js-plotly-plot");
+    const point = chart?._hoverdata?.[0];
+    const heads = radios("head").length;
+    if (point === undefined || !heads) return;
+    radios("layer")[Math.floor(point.y / heads)]?.click();
+    radios("head")[point.y % heads]?.click();
+  });
   if (new URLSearchParams(location.search).get("presenter") === "1") document.body.classList.add("presenter");
 }

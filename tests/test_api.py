@@ -1,6 +1,7 @@
 """The named API endpoints through gradio_client against the real server, checked against the reference."""
 
 import pytest
+import torch
 from gradio_client import Client
 
 from tests.reference import reference_logits
@@ -13,7 +14,7 @@ def client(server):
 
 def test_endpoints_are_named(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert names == {"/predict", "/score", "/generate", "/compare"}  # the page's own events stay private
+    assert names == {"/predict", "/score", "/generate", "/compare", "/attention", "/attribute"}  # page events: private
 
 
 def test_predict_matches_reference(client, tiny_model):
@@ -54,6 +55,38 @@ def test_compare(client):
     assert payload["kl"]["de||en"] >= 0 and payload["kl"]["en||de"] >= 0
 
 
+def test_attention_matches_reference(client, tiny_model):
+    payload = client.predict(prompt="Die Katze schläft", lang="de", position=3, api_name="/attention")
+    assert set(payload) >= {"input_ids", "lang", "position", "weights"} and payload["position"] == 3
+    ids = torch.tensor([payload["input_ids"]])
+    with torch.no_grad():
+        output = tiny_model[1](input_ids=ids, langs=torch.zeros_like(ids), output_attentions=True)
+    expected = torch.stack(output.attentions)[:, 0, :, 3, :4]  # (layers, heads, position + 1)
+    torch.testing.assert_close(torch.tensor(payload["weights"]), expected, atol=1e-5, rtol=0)
+
+
+def test_attribute_shape(client, tiny_model):
+    payload = client.predict(
+        prompt="The house is", lang="en", method="integrated_gradients", steps=32, api_name="/attribute"
+    )
+    ids = payload["input_ids"]
+    top = int(reference_logits(tiny_model[1], ids, 1)[-1].argmax())
+    assert payload["target"]["id"] == top and payload["method"] == "integrated_gradients"
+    assert [t["id"] for t in payload["tokens"]] == ids
+    row = payload["tokens"][-1]
+    assert set(row) == {"id", "token", "score", "token_part", "position_part", "language_part"}
+    assert row["token_part"] + row["position_part"] + row["language_part"] == pytest.approx(row["score"], abs=1e-5)
+    assert payload["completeness_error"] < 0.05
+
+
+def test_attribute_contrast_by_token(client):
+    plain = client.predict(prompt="The house is", lang="en", api_name="/attribute")
+    target = plain["target"]["token"]
+    payload = client.predict(prompt="The house is", lang="en", target=target, contrast="the", api_name="/attribute")
+    assert payload["target"] == plain["target"] and payload["contrast"]["token"] == "the"
+    assert payload["completeness_error"] is None  # gradient × input: no baseline is run
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -62,6 +95,10 @@ def test_compare(client):
         ({"prompt": "x" * 20_001, "lang": "en", "api_name": "/predict"}, "the limit is 20,000"),
         ({"prompt": "x", "max_new_tokens": 5000, "api_name": "/generate"}, "max new tokens"),
         ({"prompt": "x", "temperature": -2.0, "api_name": "/generate"}, "temperature"),
+        ({"prompt": "x", "position": 9, "api_name": "/attention"}, "position must be between 0 and 1"),
+        ({"prompt": "x", "target": "no-such-token", "api_name": "/attribute"}, "target must be a token id"),
+        ({"prompt": "x", "method": "lrp", "api_name": "/attribute"}, "method must be one of"),
+        ({"prompt": "x", "steps": 500, "api_name": "/attribute"}, "steps must be between 1 and 64"),
     ],
 )
 def test_bad_requests_get_one_sentence(client, args, message):

@@ -103,6 +103,10 @@ def test_long_text_says_truncated(capsys, checkpoint):
         (["predict", "--dtype", "bfloat16", "--device", "cpu", "x"], "bfloat16 is for GPUs"),
         (["predict"], "the following arguments are required"),
         (["fly", "x"], "invalid choice"),
+        (["attention", "--position", "900", "x"], "position must be between 0 and"),
+        (["attribute", "--target", "nonexistent", "x"], "target must be a token id below"),
+        (["attribute", "--method", "lime", "x"], "invalid choice"),
+        (["attribute", "--method", "integrated_gradients", "--steps", "0", "x"], "steps must be between 1 and 64"),
     ],
 )
 def test_mistakes_are_one_line_and_exit_2(capsys, checkpoint, argv, message):
@@ -249,3 +253,30 @@ def test_generated_text_tokenizes_back_to_the_same_ids(capsys):
     assert code == 0 and 1 in generated["new_ids"]
     _, out, _ = cli(capsys, "tokenize", "--model", BUNDLED, "--lang", "de", "--json", generated["text"])
     assert json.loads(out)["input_ids"] == generated["input_ids"] + generated["new_ids"]
+
+
+def test_attention_json_matches_reference(capsys, checkpoint):
+    folder, reference = checkpoint
+    code, out, _ = cli(capsys, "attention", "--model", str(folder), "--lang", "en", "--position", "4", "--json", TEXT)
+    payload = json.loads(out)
+    assert code == 0 and payload["position"] == 4 and payload["lang"] == "en"
+    ids = torch.tensor([payload["input_ids"]])
+    with torch.no_grad():
+        output = reference(input_ids=ids, langs=torch.ones_like(ids), output_attentions=True)
+    expected = torch.stack(output.attentions)[:, 0, :, 4, :5]
+    torch.testing.assert_close(torch.tensor(payload["weights"]), expected, atol=1e-5, rtol=0)
+
+
+def test_attention_table_names_each_head(capsys, checkpoint):
+    code, out, _ = cli(capsys, "attention", "--model", str(checkpoint[0]), "--lang", "de", TEXT)
+    assert code == 0 and out.startswith("query: position") and "layer 2 head 4:" in out
+
+
+def test_attribute_json_and_table(capsys, checkpoint):
+    folder = str(checkpoint[0])
+    args = ["attribute", "--model", folder, "--method", "integrated_gradients", "--steps", "32"]
+    code, out, _ = cli(capsys, *args, "--json", TEXT)
+    payload = json.loads(out)
+    assert code == 0 and payload["completeness_error"] < 0.05 and len(payload["tokens"]) == len(payload["input_ids"])
+    code, out, _ = cli(capsys, *args, "--contrast", "3", TEXT)
+    assert code == 0 and " rather than <unk>: f = " in out.splitlines()[0]

@@ -1,4 +1,4 @@
-"""Named API endpoints (predict, score, generate, compare) returning the CLI's JSON."""
+"""Named API endpoints (predict, score, generate, compare, attention, attribute) returning the CLI's JSON."""
 
 from __future__ import annotations
 
@@ -6,11 +6,19 @@ from collections.abc import Iterator
 
 import gradio as gr
 
-from . import languages
+from . import attention as attention_view
+from . import attribution, languages
 from .batching import MicroBatcher
 from .callbacks import checked_prompt, time_limited, user_errors
 from .engine import Engine, check_max_new_tokens, check_top_k
-from .payloads import compare_payload, generate_payload, predict_payload, score_payload
+from .payloads import (
+    attention_payload,
+    attribution_payload,
+    compare_payload,
+    generate_payload,
+    predict_payload,
+    score_payload,
+)
 from .sampling import SamplingParams
 
 MAX_BATCH = 16
@@ -69,7 +77,33 @@ def register_api(engine: Engine) -> None:
             encodings = [engine.encode(typed, lang, literal=literal_specials) for lang in engine.lang2id]
             return compare_payload(engine.compare_encoded(encodings, top_k=int(top_k)))
 
+    def attention(
+        prompt: str, lang: str = default_lang, position: int | None = None, literal_specials: bool = False
+    ) -> dict:
+        """Every layer's and head's attention weights for one position (default: the last) over those up to it."""
+        with user_errors():
+            encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
+            position = None if position is None else int(position)
+            return attention_payload(attention_view.attention(engine, encoded, position), engine.tokenizer)
+
+    def attribute(
+        prompt: str,
+        lang: str = default_lang,
+        target: str | None = None,
+        contrast: str | None = None,
+        method: str = "grad_x_input",
+        steps: int = 16,
+        literal_specials: bool = False,
+    ) -> dict:
+        """How much each position, and its token, position and language embeddings, the next token rests on."""
+        with user_errors():
+            encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
+            target_id = attribution.token_id(engine, target, "target")
+            contrast_id = attribution.token_id(engine, contrast, "contrast")
+            result = attribution.attribute(engine, encoded, target_id, contrast_id, method, int(steps))
+            return attribution_payload(result, engine.tokenizer)
+
     # Concurrent predictions wait together in the micro-batcher: one forward pass serves up to MAX_BATCH of them.
     gr.api(predict, api_name="predict", concurrency_limit=MAX_BATCH, concurrency_id="predict")
-    for endpoint in (score, generate, compare):
+    for endpoint in (score, generate, compare, attention, attribute):
         gr.api(endpoint, api_name=endpoint.__name__, concurrency_id=MODEL_GROUP)

@@ -10,6 +10,7 @@ import gradio as gr
 from . import callbacks, languages
 from .api import MODEL_GROUP, register_api
 from .engine import Engine
+from .inside_ui import build_inside
 
 
 def build_demo(engine: Engine) -> gr.Blocks:
@@ -109,6 +110,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
             compare = gr.Button(f"Compare the {named} ids", elem_id="compare")
             compare_plot = gr.Plot(elem_id="compare-plot", show_label=False, visible=False)
             compare_summary = gr.Markdown(elem_id="compare-summary")
+        with gr.Accordion("Inside the model: attention and attribution", open=False, elem_id="inside"):
+            build_inside(engine, prompt, lang, state)
         with gr.Accordion("Fidelity: the same text through transformers' defaults", open=False):
             gr.Markdown(
                 "transformers runs this checkpoint with bidirectional attention, a `<s>` start and a trailing "

@@ -1,0 +1,78 @@
+"""The page's 'Inside the model' section: layout and events of the attention and attribution views."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import gradio as gr
+
+from . import inside_callbacks
+from .api import MODEL_GROUP
+from .attribution import MAX_STEPS
+from .engine import Engine
+
+HOW_TO_READ = (
+    "**Attention**: one row per layer and head; each cell is how much that head, at the chosen position, reads "
+    "each position before it. Click a row for that head's weights over the text. **Attribution**: how much each "
+    "position (split into its token, position and language-id embeddings) raised or lowered the log-probability "
+    "of the next token. Both are readings of one computation, not explanations of the model: see the README."
+)
+
+
+def build_inside(engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.State) -> None:
+    """The section's components and events, inside the accordion being built; its model runs share MODEL_GROUP."""
+    config = engine.model.config
+    inside = gr.State(inside_callbacks.new_inside())
+    gr.Markdown(HOW_TO_READ)
+    with gr.Row():
+        position = gr.Textbox(label="Position (empty: the last; 0 is the start token)", max_lines=1, elem_id="position")
+        difference = gr.Checkbox(False, label="English − German attention", elem_id="attention-difference")
+        look = gr.Button("Look inside", elem_id="look-inside", variant="primary")
+    attention_plot = gr.Plot(elem_id="attention-plot", show_label=False)
+    with gr.Row():
+        layer = gr.Radio(list(range(1, config.n_layers + 1)), label="Layer", elem_id="layer")
+        head = gr.Radio(list(range(1, config.n_heads + 1)), label="Head", elem_id="head")
+    head_text = gr.HTML(elem_id="head-text")
+    with gr.Row():
+        method = gr.Radio(
+            [(name, key) for key, name in inside_callbacks.METHOD_NAMES.items()],
+            value="grad_x_input",
+            label="Attribution method",
+            elem_id="method",
+        )
+        steps = gr.Slider(4, MAX_STEPS, value=16, step=4, label="Integration steps", elem_id="steps")
+        target = gr.Dropdown([], label="Explain the token", allow_custom_value=True, elem_id="target")
+        contrast = gr.Dropdown([], label="rather than", allow_custom_value=True, elem_id="contrast")
+    attribution_plot = gr.Plot(elem_id="attribution-plot", show_label=False)
+    colouring = gr.Radio(inside_callbacks.COLOURINGS, value="score", label="Colour the text by", elem_id="colouring")
+    attribution_text = gr.HTML(elem_id="attribution-text")
+    attribution_summary = gr.Markdown(elem_id="attribution-summary")
+
+    model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private"}
+    attention_in = [prompt, lang, state, position, difference, layer, head, inside]
+    attention_out = [attention_plot, layer, head, head_text, inside]
+    attribution_in = [prompt, lang, state, method, steps, target, contrast, colouring, inside]
+    attribution_out = [attribution_plot, target, contrast, attribution_text, attribution_summary, inside]
+    attend = partial(inside_callbacks.attention_view, engine=engine)
+    explain = partial(inside_callbacks.attribution_view, engine=engine)
+    explain_top = partial(inside_callbacks.top_attribution_view, engine=engine)
+    look.click(attend, attention_in, attention_out, **model_event).then(
+        explain_top, [prompt, lang, state, method, steps, colouring, inside], attribution_out, **model_event
+    )
+    gr.on([position.submit, difference.input], attend, attention_in, attention_out, **model_event)
+    gr.on(
+        [method.input, steps.release, target.input, contrast.input],
+        explain,
+        attribution_in,
+        attribution_out,
+        **model_event,
+    )
+    # Cheap views of what is already computed: one at a time, in order, so the last click wins.
+    view = {
+        "api_visibility": "private",
+        "concurrency_limit": 1,
+        "trigger_mode": "always_last",
+        "show_progress": "hidden",
+    }
+    gr.on([layer.input, head.input], inside_callbacks.head_view, [inside, layer, head], head_text, **view)
+    colouring.input(inside_callbacks.text_view, [inside, colouring], attribution_text, **view)
