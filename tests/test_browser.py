@@ -343,4 +343,73 @@ def test_an_english_french_checkpoint_offers_and_compares_english_and_french(bro
     assert "English (en) = 0, French (fr) = 1" in page.locator("#model-panel").inner_text()
     shot(page, "09-english-french")
     no_error_toasts(page)
+
+
+def shot_of(locator, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    locator.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def open_inside(page, server):
+    open_demo(page, server)
+    page.get_by_text("Inside the model: attention and attribution").click()
+    page.locator("#look-inside").click()
+    page.wait_for_selector("#attribution-plot .bars path", timeout=60_000)
+    page.wait_for_selector("#head-text .tokens")
+
+
+def test_inside_the_model_heads_contrast_and_colouring(page, server, api):
+    open_inside(page, server)
+    prompt = page.locator("#prompt textarea").input_value()
+    shot_of(page.locator("#inside"), "20-inside")
+    attention = api.predict(prompt=prompt, lang="en", api_name="/attention")
+    assert f"position {attention['position']}" in page.locator("#attention-plot .gtitle").text_content()
+
+    rows = len(attention["weights"]) * len(attention["weights"][0])
+    grid = page.locator("#attention-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(grid["x"] + grid["width"] / 2, grid["y"] + (6 + 0.5) * grid["height"] / rows)  # layer 2, head 3
+    page.wait_for_selector("#attention-plot .hovertext")
+    page.mouse.down()
+    page.mouse.up()
+    page.wait_for_function("() => document.querySelector('#head-text').innerText.includes('Layer 2, head 3')")
+    tips = page.locator("#head-text .tok").evaluate_all("nodes => nodes.map(node => node.title)")
+    shown = [float(re.search(r"weight ([+-][\d.]+)", tip).group(1)) for tip in tips]
+    assert shown == pytest.approx(attention["weights"][1][2], abs=5e-4)
+    shot_of(page.locator("#inside"), "21-inside-head")
+
+    page.locator("#contrast input").click()
+    page.locator("ul[role=listbox] li").nth(2).click()  # (none), the top candidate, then the second
+    page.wait_for_function("() => document.querySelector('#attribution-summary').innerText.includes(' − log p(')")
+    target = page.locator("#target input").input_value()
+    contrast = page.locator("#contrast input").input_value()
+    assert target != contrast
+    plain = api.predict(prompt=prompt, lang="en", api_name="/attribute")
+    second = api.predict(prompt=prompt, lang="en", top_k=2, api_name="/predict")["candidates"][1]
+    expected = api.predict(
+        prompt=prompt, lang="en", target=plain["target"]["id"], contrast=second["id"], api_name="/attribute"
+    )
+    assert f"= {expected['value']:.3f}." in page.locator("#attribution-summary").inner_text()
+    assert "rather than" in page.locator("#attribution-plot .gtitle").text_content()
+    shot_of(page.locator("#inside"), "22-inside-contrast")
+
+    page.locator("#colouring label", has_text="rank given the prefix").click()
+    page.wait_for_selector("#attribution-text .tok.r1, #attribution-text .tok.r10, #attribution-text .tok.rlow")
+    shot_of(page.locator("#inside"), "23-inside-rank")
+    page.locator("#colouring label", has_text="language id's share").click()
+    page.wait_for_function("() => document.querySelector('#attribution-text .tok').style.background !== ''")
+    no_error_toasts(page)
+
+
+def test_inside_the_model_bad_position_is_one_sentence(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    open_inside(page, server)
+    box = page.locator("#position textarea, #position input").first
+    box.fill("99")
+    box.press("Enter")
+    toast = page.locator(".toast-body.error")
+    toast.wait_for(timeout=30_000)
+    assert re.search(r"position must be between 0 and \d+ \(the text has \d+ positions", toast.inner_text())
+    assert "Traceback" not in page.content()
+    shot(page, "24-inside-bad-position")
     context.close()

@@ -11,6 +11,8 @@ only serves inference) with the model's weights frozen; nothing here touches the
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,13 +124,31 @@ def integrated_gradients(model: XLM, parts: EmbeddingParts, target: int | None, 
     nodes, weights = np.polynomial.legendre.leggauss(steps)  # on [-1, 1]
     alphas = torch.tensor((nodes + 1) / 2, dtype=delta.dtype, device=delta.device)  # (steps,) in (0, 1)
     weights = torch.tensor(weights / 2, dtype=delta.dtype, device=delta.device)  # (steps,), summing to 1
-    mean_grad = torch.zeros_like(delta)  # (T, C)
-    chunk = max(1, ROWS_PER_BATCH // len(delta))
-    for start in range(0, steps, chunk):
-        alpha = alphas[start : start + chunk, None, None]  # (S, 1, 1)
+
+    def weighted(batch: range) -> torch.Tensor:
+        """(T, C) sum of the gradients at the batch's steps, each times its quadrature weight."""
+        alpha = alphas[batch.start : batch.stop, None, None]  # (S, 1, 1)
         grad, _, _ = gradients(model, parts.bias + alpha * delta, target, contrast)  # (S, T, C)
-        mean_grad += (weights[start : start + chunk, None, None] * grad).sum(0)
+        return (weights[batch.start : batch.stop, None, None] * grad).sum(0)
+
+    workers = idle_cores(delta.device)
+    size = max(1, min(-(-steps // workers), ROWS_PER_BATCH // len(delta)))
+    batches = [range(start, min(start + size, steps)) for start in range(0, steps, size)]
+    with ThreadPoolExecutor(min(workers, len(batches))) as pool:  # the steps are independent
+        mean_grad = sum(pool.map(weighted, batches))  # (T, C)
     return mean_grad, target, value, baseline_value
+
+
+def idle_cores(device: torch.device) -> int:
+    """Threads worth running at once on this device: on the CPU, the cores torch's own pool leaves idle.
+
+    Beside OpenBLAS, torch's pool has one thread (blas.enable), so the batches of steps run on every core as
+    separate Python threads (torch releases the GIL inside each product) without resizing that shared pool.
+    """
+    if device.type != "cpu":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # not on macOS
+    return max(1, cores // torch.get_num_threads())
 
 
 def check_method(method: str, steps: int) -> None:
