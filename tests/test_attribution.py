@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from xlm_demo import attribution
 from xlm_demo.attribution import attribute, token_id
 from xlm_demo.engine import Engine
 
@@ -146,6 +147,17 @@ def test_integrated_gradients_match_reference_and_are_complete(engine, tiny_mode
     assert abs(got.value - got.baseline_value) > 1e-2
     assert got.completeness_error < 0.05
     assert float(got.scores.sum()) == pytest.approx(got.value - got.baseline_value, rel=0.05)
+
+
+@pytest.mark.parametrize("rows, workers", [(1, 1), (1, 3), (10**6, 2)])
+def test_integrated_gradients_batches_and_threads_do_not_change_it(engine, monkeypatch, rows, workers):
+    encoded = engine.encode(TEXT, "en")
+    whole = attribute(engine, encoded, method="integrated_gradients", steps=7)
+    monkeypatch.setattr(attribution, "ROWS_PER_BATCH", rows)  # 1: a step per batch
+    monkeypatch.setattr(attribution, "idle_cores", lambda device: workers)
+    split = attribute(engine, encoded, method="integrated_gradients", steps=7)
+    torch.testing.assert_close(split.scores, whole.scores, atol=1e-6, rtol=0)
+    torch.testing.assert_close(split.parts, whole.parts, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("method", ["grad_x_input", "integrated_gradients"])

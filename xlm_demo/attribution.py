@@ -26,8 +26,8 @@ METHODS = ("grad_x_input", "integrated_gradients")
 PARTS = ("token", "position", "language")
 MAX_STEPS = 64
 # Rows (steps × positions) that run through the model at once with gradients: bounds the activations kept for
-# the backward pass (about 0.4 MB a row at the real model's size) whatever the text's length.
-ROWS_PER_BATCH = 2048
+# the backward pass (about 0.4 MB a row at the real model's size, so 400 MB a batch) whatever the text's length.
+ROWS_PER_BATCH = 1024
 
 
 @dataclass(frozen=True)
