@@ -149,12 +149,11 @@ def test_integrated_gradients_match_reference_and_are_complete(engine, tiny_mode
     assert float(got.scores.sum()) == pytest.approx(got.value - got.baseline_value, rel=0.05)
 
 
-@pytest.mark.parametrize("rows, workers", [(1, 1), (1, 3), (10**6, 2)])
-def test_integrated_gradients_batches_and_threads_do_not_change_it(engine, monkeypatch, rows, workers):
+@pytest.mark.parametrize("rows", [1, 10**6])
+def test_integrated_gradients_in_batches_is_the_same(engine, monkeypatch, rows):
     encoded = engine.encode(TEXT, "en")
     whole = attribute(engine, encoded, method="integrated_gradients", steps=7)
     monkeypatch.setattr(attribution, "ROWS_PER_BATCH", rows)  # 1: a step per batch
-    monkeypatch.setattr(attribution, "idle_cores", lambda device: workers)
     split = attribute(engine, encoded, method="integrated_gradients", steps=7)
     torch.testing.assert_close(split.scores, whole.scores, atol=1e-6, rtol=0)
     torch.testing.assert_close(split.parts, whole.parts, atol=1e-6, rtol=0)

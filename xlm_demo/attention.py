@@ -77,7 +77,7 @@ def attention_by_lang(
     langs = [engine.check_lang(lang) for lang in langs or engine.lang2id]
     ids = torch.tensor([encoded.input_ids[: position + 1]] * len(langs), device=engine.device)  # (B, position + 1)
     lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (B, 1)
-    with torch.inference_mode():  # causal: the positions after the query cannot change its weights
+    with engine.thread_scope(), torch.inference_mode():  # causal: later positions cannot change the weights
         weights = head_weights(engine.model, ids, lang_ids).cpu()  # (B, L, H, position + 1)
     return {
         lang: AttentionMap(encoded.input_ids, lang, position, row, encoded.truncated)

@@ -5,14 +5,12 @@ at once (LayerNorm), which makes the model blind to the scale of each e: f(s·e)
 every position (Euler) and plain gradient × input says nothing. The normalisation's scale σ is therefore held at
 its value for this text (as Ali et al. 2022 hold it for conservative propagation): the map from e to the first
 block's input h = w ⊙ (e − mean e) / σ + b becomes linear, splits exactly into the three embeddings, and sends
-e = 0 to the model's own h for a zero embedding, b. Gradients run on torch's products (never OpenBLAS's, which
-only serves inference) with the model's weights frozen; nothing here touches the inference path.
+e = 0 to the model's own h for a zero embedding, b. Gradients run on torch's products and torch's own thread pool
+(OpenBLAS serves only inference) with the model's weights frozen; nothing here touches the inference path.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,48 +105,29 @@ def gradients(
     return grad, value.detach(), target
 
 
-def grad_x_input(model: XLM, parts: EmbeddingParts, target: int | None, contrast: int | None):
-    """(T, C) gradient at the text, the target, f at the text, and no baseline."""
-    grad, value, target = gradients(model, parts.normalised[None], target, contrast)
-    return grad[0], target, float(value[0]), None
-
-
-def integrated_gradients(model: XLM, parts: EmbeddingParts, target: int | None, contrast: int | None, steps: int):
-    """(T, C) gradient averaged along α·e, α from 0 to 1 (Gauss-Legendre nodes), the target, f(x) and f(0)."""
-    delta = parts.normalised - parts.bias  # (T, C): the straight path's direction in the first block's input
+def ends(model: XLM, parts: EmbeddingParts, target: int | None, contrast: int | None) -> tuple[float, float, int]:
+    """f at the text and at the zero embedding, from one inference forward, and the target (None: the top token)."""
     with torch.inference_mode():
-        ends = torch.stack([parts.normalised, parts.bias.expand_as(delta)])  # (2, T, C): the text, the zero embedding
-        logp = log_probs(model, ends)  # (2, V)
+        h = torch.stack([parts.normalised, parts.bias.expand_as(parts.normalised)])  # (2, T, C): text, zero
+        logp = log_probs(model, h)  # (2, V)
     target = int(logp[0].argmax()) if target is None else target
     value, baseline_value = objective(logp, target, contrast).tolist()
+    return value, baseline_value, target
+
+
+def integrated_gradient(model: XLM, parts: EmbeddingParts, target: int, contrast: int | None, steps: int):
+    """(T, C) gradient averaged along α·e for α from 0 to 1, by Gauss-Legendre quadrature with `steps` nodes."""
+    delta = parts.normalised - parts.bias  # (T, C): the straight path's direction in the first block's input
     nodes, weights = np.polynomial.legendre.leggauss(steps)  # on [-1, 1]
     alphas = torch.tensor((nodes + 1) / 2, dtype=delta.dtype, device=delta.device)  # (steps,) in (0, 1)
     weights = torch.tensor(weights / 2, dtype=delta.dtype, device=delta.device)  # (steps,), summing to 1
-
-    def weighted(batch: range) -> torch.Tensor:
-        """(T, C) sum of the gradients at the batch's steps, each times its quadrature weight."""
-        alpha = alphas[batch.start : batch.stop, None, None]  # (S, 1, 1)
+    mean_grad = torch.zeros_like(delta)  # (T, C)
+    size = max(1, ROWS_PER_BATCH // len(delta))  # steps per batch
+    for start in range(0, steps, size):
+        alpha = alphas[start : start + size, None, None]  # (S, 1, 1)
         grad, _, _ = gradients(model, parts.bias + alpha * delta, target, contrast)  # (S, T, C)
-        return (weights[batch.start : batch.stop, None, None] * grad).sum(0)
-
-    workers = idle_cores(delta.device)
-    size = max(1, min(-(-steps // workers), ROWS_PER_BATCH // len(delta)))
-    batches = [range(start, min(start + size, steps)) for start in range(0, steps, size)]
-    with ThreadPoolExecutor(min(workers, len(batches))) as pool:  # the steps are independent
-        mean_grad = sum(pool.map(weighted, batches))  # (T, C)
-    return mean_grad, target, value, baseline_value
-
-
-def idle_cores(device: torch.device) -> int:
-    """Threads worth running at once on this device: on the CPU, the cores torch's own pool leaves idle.
-
-    Beside OpenBLAS, torch's pool has one thread (blas.enable), so the batches of steps run on every core as
-    separate Python threads (torch releases the GIL inside each product) without resizing that shared pool.
-    """
-    if device.type != "cpu":
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # not on macOS
-    return max(1, cores // torch.get_num_threads())
+        mean_grad += (weights[start : start + size, None, None] * grad).sum(0)
+    return mean_grad
 
 
 def check_method(method: str, steps: int) -> None:
@@ -191,9 +170,12 @@ def attribute(
     ids = torch.tensor(encoded.input_ids, device=engine.device)  # (T,)
     parts = embedding_parts(engine.model, ids, engine.lang2id[engine.check_lang(encoded.lang)])
     if method == "grad_x_input":
-        grad, target, value, baseline_value = grad_x_input(engine.model, parts, target, contrast)
+        grad, values, target = gradients(engine.model, parts.normalised[None], target, contrast)
+        grad, value, baseline_value = grad[0], float(values[0]), None
     else:
-        grad, target, value, baseline_value = integrated_gradients(engine.model, parts, target, contrast, steps)
+        with engine.thread_scope():  # inference: the engine's products and threads
+            value, baseline_value, target = ends(engine.model, parts, target, contrast)
+        grad = integrated_gradient(engine.model, parts, target, contrast, steps)
     if contrast == target:
         raise ValueError("the contrast token is the top candidate, the default target: pick another target or contrast")
     scores = (grad * (parts.normalised - parts.bias)).sum(-1)  # (T,): the model's own h, not the sum of parts
