@@ -42,13 +42,13 @@ def test_attention_view_draws_every_head_and_shows_the_last_layer_first(engine):
     assert (layer, head) == (2, 1) and "Layer 2, head 1" in head_html
     assert f"position {n - 1}" in figure.layout.title.text
     assert head_html.count('<span class="tok') == n and head_html.count("tok query") == 1
-    assert inside["attention"]["weights"][1][0] == pytest.approx(list(heatmap.z[4]), abs=0)
+    assert inside["attention"]["weights"][1, 0].tolist() == pytest.approx(list(heatmap.z[4]), abs=0)
 
 
 def test_head_view_shows_that_heads_weights(engine):
     *_, inside = attend(engine, position="5")
     shown = inside_callbacks.head_view(inside, 1, 3)
-    weights = inside["attention"]["weights"][0][2]
+    weights = inside["attention"]["weights"][0, 2].tolist()
     tips = [float(w) for w in re.findall(r"weight ([+-][\d.]+)", shown)]
     assert tips == pytest.approx(weights, abs=5e-4) and len(tips) == 6
     assert "Layer 1, head 3" in shown
@@ -58,7 +58,7 @@ def test_difference_is_english_minus_german(engine):
     figure, *_, inside = attend(engine, difference=True)
     en = attend_lang(engine, "en")
     de = attend_lang(engine, "de")
-    torch.testing.assert_close(torch.tensor(inside["attention"]["weights"]), en - de, atol=1e-6, rtol=0)
+    torch.testing.assert_close(inside["attention"]["weights"], en - de, atol=1e-6, rtol=0)
     assert "English − German" in figure.layout.title.text and figure.data[0].zmid == 0
 
 

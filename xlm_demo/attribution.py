@@ -21,7 +21,7 @@ from .engine import Encoded, Engine
 from .model import XLM
 
 METHODS = ("grad_x_input", "integrated_gradients")
-PARTS = ("token", "position", "language")
+PARTS = ("token", "position", "language")  # the order of Attribution.parts
 MAX_STEPS = 64
 # Rows (steps × positions) that run through the model at once with gradients: bounds the activations kept for
 # the backward pass (about 0.4 MB a row at the real model's size, so 400 MB a batch) whatever the text's length.

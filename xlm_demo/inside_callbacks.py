@@ -8,11 +8,11 @@ import gradio as gr
 
 from . import inside_charts
 from .attention import attention_by_lang
-from .attribution import attribute, token_id
+from .attribution import PARTS, attribute, token_id
 from .callbacks import current, for_prompt, token_html, user_errors
 from .charts import LANG_NAMES
 from .engine import Engine
-from .payloads import attention_payload, attribution_payload
+from .payloads import attribution_payload
 
 METHOD_NAMES = {"grad_x_input": "gradient × input", "integrated_gradients": "integrated gradients"}
 COLOURINGS = [("rank given the prefix", "rank"), ("attribution", "score"), ("language id's share", "language_part")]
@@ -20,7 +20,7 @@ SUPPORT, AGAINST = (37, 99, 235), (234, 88, 12)  # blue raises the explained qua
 
 
 def new_inside() -> dict:
-    """Nothing computed yet: the attention map and attribution last shown, as JSON-ready payloads."""
+    """Nothing computed yet: the attention map and the attribution last shown."""
     return {"attention": None, "attribution": None, "rank_html": "", "n_typed": 0}
 
 
@@ -33,13 +33,15 @@ def attention_view(prompt, lang, state, position, difference, layer, head, insid
         if difference and not {"en", "de"} <= set(engine.lang2id):
             raise ValueError("the difference needs both an English and a German language id")
         maps = attention_by_lang(engine, encoded, query, ["en", "de"] if difference else [encoded.lang])
-    shown = attention_payload(next(iter(maps.values())), engine.tokenizer)
-    if difference:
-        shown["weights"] = (maps["en"].weights - maps["de"].weights).tolist()
+    first = next(iter(maps.values()))
+    weights = maps["en"].weights - maps["de"].weights if difference else first.weights  # (L, H, position + 1)
     label = f"{LANG_NAMES['en']} − {LANG_NAMES['de']}" if difference else None
-    inside = {**inside, "attention": {**shown, "difference": label}}
-    layer, head = int(layer or len(shown["weights"])), int(head or 1)
-    figure = inside_charts.attention_figure(shown["weights"], shown["tokens"], shown["position"], label)
+    tokens = [engine.tokenizer.display(i) for i in first.input_ids[: first.position + 1]]
+    # A tensor, not nested lists: Gradio keeps each session's state, and 48 rows of 512 floats add up.
+    shown = {"tokens": tokens, "position": first.position, "weights": weights, "difference": label}
+    inside = {**inside, "attention": shown}
+    layer, head = int(layer or len(weights)), int(head or 1)
+    figure = inside_charts.attention_figure(weights.tolist(), tokens, first.position, label)
     return figure, layer, head, head_view(inside, layer, head), inside
 
 
@@ -58,7 +60,7 @@ def head_view(inside: dict, layer, head) -> str:
     shown = inside["attention"]
     if not shown or not layer or not head:
         return ""
-    weights = shown["weights"][int(layer) - 1][int(head) - 1]
+    weights = shown["weights"][int(layer) - 1, int(head) - 1].tolist()
     signed = shown["difference"] is not None
     largest = max(max(abs(w) for w in weights), 1e-9)
     spans = []
@@ -141,7 +143,7 @@ def summary(payload: dict) -> str:
             f"Integrated gradients, {payload['steps']} steps: the positions sum to {total:+.3f} of "
             f"f(text) − f(zero embedding) = {change:+.3f}; completeness error {payload['completeness_error']:.2%}."
         )
-    parts = {name: sum(t[f"{name}_part"] for t in payload["tokens"]) for name in ("token", "position", "language")}
+    parts = {name: sum(t[f"{name}_part"] for t in payload["tokens"]) for name in PARTS}
     lang = LANG_NAMES.get(payload["lang"], payload["lang"])
     complete = payload["completeness_error"] is not None and abs(total) > 1e-6
     share = f" ({parts['language'] / total:.0%} of the whole change)" if complete else ""
