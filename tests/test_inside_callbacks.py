@@ -145,3 +145,14 @@ def test_long_texts_draw_the_most_important_positions_only():
     assert "t37 ·37" in figure.layout.xaxis.ticktext
     assert f"the {inside_charts.MAX_DRAWN} most attended of 100 positions" in figure.layout.title.text
     assert torch.tensor(inside_charts.drawn_positions(list(range(100)))).diff().min() > 0  # in text order
+
+
+def test_long_texts_draw_the_largest_attributions_only():
+    rows = [
+        {"id": i, "token": f"t{i}", "score": 0.01, "token_part": 0.01, "position_part": 0.0, "language_part": 0.0}
+        for i in range(300)
+    ]
+    rows[5] = {**rows[5], "score": -2.0, "token_part": -2.0}
+    figure = inside_charts.attribution_figure(rows, "Why")
+    assert all(len(trace.x) == inside_charts.MAX_DRAWN for trace in figure.data)
+    assert "t5 ·5" in figure.layout.xaxis.ticktext and "the 64 largest of 300 positions" in figure.layout.title.text
