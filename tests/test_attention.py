@@ -14,11 +14,12 @@ def engine(tiny_model):
     return Engine.load(str(tiny_model[0]), device="cpu")
 
 
-def reference_attentions(reference, ids: list[int], lang_id: int) -> torch.Tensor:
-    """(layers, heads, T, T) attention probabilities of transformers' model for one sequence."""
+def reference_attentions(reference, ids: list[int], lang_ids: int | list[int]) -> torch.Tensor:
+    """(layers, heads, T, T) attention probabilities of transformers' model for one sequence, one id or one each."""
     input_ids = torch.tensor([ids])
+    langs = torch.tensor([lang_ids]) if isinstance(lang_ids, list) else torch.full_like(input_ids, lang_ids)
     with torch.no_grad():
-        output = reference(input_ids=input_ids, langs=torch.full_like(input_ids, lang_id), output_attentions=True)
+        output = reference(input_ids=input_ids, langs=langs, output_attentions=True)
     return torch.stack(output.attentions)[:, 0]
 
 
@@ -49,6 +50,14 @@ def test_both_ids_in_one_batch_match_each_alone(engine, tiny_model):
         torch.testing.assert_close(both[lang].weights, expected, atol=1e-5, rtol=0)
         assert both[lang].input_ids == encoded.input_ids  # the same tokens: only the id differs
     assert (both["en"].weights - both["de"].weights).abs().max() > 1e-4
+
+
+def test_a_continuation_under_another_id_matches_reference(engine, tiny_model):
+    encoded = engine.append(engine.encode(TEXT, "en"), [20, 21, 22], id_langs=["de"] * 3)
+    lang_ids = [engine.lang2id[lang] for lang in encoded.position_langs]
+    assert lang_ids[-3:] == [0, 0, 0] and lang_ids[0] == 1
+    expected = reference_attentions(tiny_model[1], encoded.input_ids, lang_ids)[:, :, -1]
+    torch.testing.assert_close(attention(engine, encoded).weights, expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("position", [-1, 99])

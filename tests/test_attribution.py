@@ -39,15 +39,15 @@ class FrozenScaleNorm(nn.Module):
 class Reference:
     """transformers' model on one text, fed through inputs_embeds, with the embedding LayerNorm's σ held or not."""
 
-    def __init__(self, model, ids: list[int], lang_id: int, frozen_scale: bool = True):
+    def __init__(self, model, ids: list[int], lang_ids: int | list[int], frozen_scale: bool = True):
         self.model = copy.deepcopy(model)
         core = self.model.transformer
         self.ids = torch.tensor([ids])  # (1, T)
-        self.langs = torch.full_like(self.ids, lang_id)
+        self.langs = torch.tensor([lang_ids]) if isinstance(lang_ids, list) else torch.full_like(self.ids, lang_ids)
         with torch.no_grad():
             self.token = core.embeddings(self.ids)  # (1, T, C)
             self.position = core.position_embeddings.weight[: len(ids)][None]  # (1, T, C)
-            self.language = core.lang_embeddings.weight[lang_id].expand_as(self.token)  # (1, T, C)
+            self.language = core.lang_embeddings(self.langs)  # (1, T, C)
         self.summed = self.token + self.position + self.language
         if frozen_scale:
             sigma = (self.summed.var(-1, unbiased=False, keepdim=True) + core.layer_norm_emb.eps).sqrt()
@@ -126,6 +126,20 @@ def test_contrast_matches_reference(engine, tiny_model):
     against = attribute(engine, encoded, target=contrast)
     torch.testing.assert_close(got.scores, plain.scores - against.scores, atol=1e-5, rtol=0)  # gradients are linear
     assert got.value == pytest.approx(plain.value - against.value, abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["grad_x_input", "integrated_gradients"])
+def test_a_continuation_under_another_id_matches_reference(engine, tiny_model, method):
+    encoded = engine.append(engine.encode(TEXT, "de"), [20, 21, 22], id_langs=["en"] * 3)
+    lang_ids = [engine.lang2id[lang] for lang in encoded.position_langs]
+    assert lang_ids[-3:] == [1, 1, 1] and lang_ids[0] == 0
+    got = attribute(engine, encoded, method=method, steps=16)
+    reference = Reference(tiny_model[1], encoded.input_ids, lang_ids)
+    if method == "grad_x_input":
+        grad = reference.gradient(reference.summed, got.target)
+    else:
+        grad = reference.integrated_gradient(got.target, 16)
+    assert_matches(got, reference.shares(grad), atol=1e-4)
 
 
 def test_without_holding_the_scale_gradient_x_input_vanishes(engine, tiny_model):

@@ -397,6 +397,13 @@ def test_inside_the_model_heads_contrast_and_colouring(page, server, api):
     shot_of(page.locator("#inside"), "23-inside-rank")
     page.locator("#colouring label", has_text="language id's share").click()
     page.wait_for_function("() => document.querySelector('#attribution-text .tok').style.background !== ''")
+
+    page.locator("#attention-difference label").click()
+    page.wait_for_function(
+        "() => document.querySelector('#attention-plot .gtitle').textContent.includes('English − German')"
+    )
+    assert "English − German weights" in page.locator("#head-text").inner_text()
+    shot_of(page.locator("#inside"), "24-inside-difference")
     no_error_toasts(page)
 
 
@@ -411,5 +418,5 @@ def test_inside_the_model_bad_position_is_one_sentence(browser, server):
     toast.wait_for(timeout=30_000)
     assert re.search(r"position must be between 0 and \d+ \(the text has \d+ positions", toast.inner_text())
     assert "Traceback" not in page.content()
-    shot(page, "24-inside-bad-position")
+    shot(page, "25-inside-bad-position")
     context.close()

@@ -9,6 +9,7 @@ import torch
 
 from tests.reference import reference_logits
 from xlm_demo import callbacks, inside_callbacks, inside_charts
+from xlm_demo.attention import attention, attention_by_lang
 from xlm_demo.engine import Engine
 
 PROMPT = "Die Katze schläft, weil es kalt ist und der Ofen aus ist."
@@ -63,8 +64,6 @@ def test_difference_is_english_minus_german(engine):
 
 
 def attend_lang(engine, lang):
-    from xlm_demo.attention import attention_by_lang
-
     return attention_by_lang(engine, engine.encode(PROMPT, "de"), None, [lang])[lang].weights
 
 
@@ -114,12 +113,17 @@ def test_colouring_switch_keeps_the_spans(engine):
 
 
 def test_continuation_is_part_of_what_is_explained(engine):
-    state = callbacks.new_state(PROMPT)
-    state = {**state, "appended": [20, 21]}
+    state = {**callbacks.new_state(PROMPT), "appended": [20, 21], "appended_langs": ["en", "en"]}  # text: de
     *_, inside = attend(engine, state=state)
-    *_, inside = explain(engine, inside, state=state)
-    assert inside["attribution"]["input_ids"][-2:] == [20, 21]
-    assert inside["n_typed"] == len(inside["attribution"]["input_ids"]) - 2
+    *_, summary, inside = explain(engine, inside, state=state)
+    ids = inside["attribution"]["input_ids"]
+    assert ids[-2:] == [20, 21] and inside["text"]["n_typed"] == len(ids) - 2
+    assert "the language ids" in summary  # German text, English continuation
+    for colouring in ("rank", "score"):  # both mark the two tokens fed with the English id
+        assert inside_callbacks.text_view(inside, colouring).count('data-lang="en"') == 2
+    encoded = engine.append(engine.encode(PROMPT, "de"), [20, 21], id_langs=["en", "en"])
+    expected = attention(engine, encoded).weights  # checked against transformers in test_attention
+    torch.testing.assert_close(inside["attention"]["weights"], expected, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ class AttentionMap:
     """How much each head of each layer looks at every position up to the chosen one."""
 
     input_ids: list[int]  # the whole text as fed, start token included
-    lang: str
+    lang: str  # the text's language id (a continuation may carry another; see Encoded.position_langs)
     position: int  # the query: its output predicts the token after it
     weights: torch.Tensor  # (layers, heads, position + 1), each row summing to 1
     truncated: bool = False
@@ -41,7 +41,8 @@ def embed(model: XLM, input_ids: torch.Tensor, langs: torch.Tensor) -> torch.Ten
 
 
 def head_weights(model: XLM, input_ids: torch.Tensor, langs: torch.Tensor) -> torch.Tensor:
-    """(B, layers, heads, T) attention of the last of (B, T) ids over every position, causal, start included.
+    """(B, layers, heads, T) attention of the last of (B, T) ids, with (B, T) or (B, 1) language ids, over every
+    position, causal, start included.
 
     Each block runs as the model runs it; its query and key projections are applied once more to its input
     to recover the softmax that scaled_dot_product_attention keeps to itself.
@@ -62,24 +63,33 @@ def head_weights(model: XLM, input_ids: torch.Tensor, langs: torch.Tensor) -> to
 
 
 def attention(engine: Engine, encoded: Encoded, position: int | None = None) -> AttentionMap:
-    """Every layer's and head's weights for the query at `position` (None: the last), under the encoding's id."""
-    return attention_by_lang(engine, encoded, position, [encoded.lang])[encoded.lang]
+    """Every layer's and head's weights for the query at `position` (None: the last), under the encoding's ids."""
+    rows = [[engine.lang2id[lang] for lang in encoded.position_langs]]
+    return weights_for(engine, encoded, position, rows, [encoded.lang])[0]
 
 
 def attention_by_lang(
     engine: Engine, encoded: Encoded, position: int | None = None, langs: list[str] | None = None
 ) -> dict[str, AttentionMap]:
-    """The same tokens under each language id (default: every one), in one batched forward.
+    """The same tokens with every position under each language id (default: every one), in one batched forward.
 
     Only the language id differs, never the tokens, so the maps can be subtracted position by position.
     """
-    position = check_position(position, len(encoded.input_ids))
     langs = [engine.check_lang(lang) for lang in langs or engine.lang2id]
-    ids = torch.tensor([encoded.input_ids[: position + 1]] * len(langs), device=engine.device)  # (B, position + 1)
-    lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (B, 1)
+    rows = [[engine.lang2id[lang]] * len(encoded.input_ids) for lang in langs]
+    return dict(zip(langs, weights_for(engine, encoded, position, rows, langs), strict=True))
+
+
+def weights_for(
+    engine: Engine, encoded: Encoded, position: int | None, lang_rows: list[list[int]], labels: list[str]
+) -> list[AttentionMap]:
+    """One map per row of per-position language ids, each labelled, from one batched forward."""
+    position = check_position(position, len(encoded.input_ids))
+    ids = torch.tensor([encoded.input_ids[: position + 1]] * len(lang_rows), device=engine.device)  # (B, P)
+    langs = torch.tensor([row[: position + 1] for row in lang_rows], device=engine.device)  # (B, P)
     with engine.thread_scope(), torch.inference_mode():  # causal: later positions cannot change the weights
-        weights = head_weights(engine.model, ids, lang_ids).cpu()  # (B, L, H, position + 1)
-    return {
-        lang: AttentionMap(encoded.input_ids, lang, position, row, encoded.truncated)
-        for lang, row in zip(langs, weights, strict=True)
-    }
+        weights = head_weights(engine.model, ids, langs).cpu()  # (B, L, H, P)
+    return [
+        AttentionMap(encoded.input_ids, label, position, row, encoded.truncated)
+        for label, row in zip(labels, weights, strict=True)
+    ]

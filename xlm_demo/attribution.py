@@ -42,7 +42,7 @@ class Attribution:
     """Each position's share of f = log p(target) [− log p(contrast)] for the token after the text."""
 
     input_ids: list[int]
-    lang: str
+    lang: str  # the text's language id (a continuation may carry another; see Encoded.position_langs)
     target: int
     contrast: int | None
     method: str
@@ -62,19 +62,16 @@ class Attribution:
         return abs(float(self.scores.sum()) - change) / max(abs(change), 1e-12)
 
 
-def embedding_parts(model: XLM, input_ids: torch.Tensor, lang_id: int) -> EmbeddingParts:
-    """The (T,) ids' normalised embeddings, split with the LayerNorm's scale held at its value for this text."""
+def embedding_parts(model: XLM, input_ids: torch.Tensor, lang_ids: torch.Tensor) -> EmbeddingParts:
+    """The (T,) ids' normalised embeddings under (T,) language ids, split with the LayerNorm's scale held."""
     norm = model.embed_norm
-    langs = torch.full((1, 1), lang_id, device=input_ids.device)  # (1, 1)
     with torch.no_grad():
         positions = torch.arange(len(input_ids), device=input_ids.device)  # (T,)
-        raw = torch.stack(
-            [model.tokens(input_ids), model.positions(positions), model.langs(langs)[0].expand(len(input_ids), -1)]
-        ).float()  # (3, T, C)
-        summed = raw.sum(0)  # (T, C)
+        raw = torch.stack([model.tokens(input_ids), model.positions(positions), model.langs(lang_ids)]).float()
+        summed = raw.sum(0)  # (T, C); raw is (3, T, C)
         sigma = (summed.var(-1, unbiased=False, keepdim=True) + norm.eps).sqrt()  # (T, 1)
         parts = norm.weight.float() * (raw - raw.mean(-1, keepdim=True)) / sigma  # (3, T, C)
-        normalised = embed(model, input_ids[None], langs)[0].float()  # (T, C): the model's own LayerNorm
+        normalised = embed(model, input_ids[None], lang_ids[None])[0].float()  # (T, C): the model's own LayerNorm
     return EmbeddingParts(normalised, norm.bias.detach().float(), parts)
 
 
@@ -168,7 +165,8 @@ def attribute(
     if contrast is not None and contrast == target:
         raise ValueError("the contrast token must differ from the target")
     ids = torch.tensor(encoded.input_ids, device=engine.device)  # (T,)
-    parts = embedding_parts(engine.model, ids, engine.lang2id[engine.check_lang(encoded.lang)])
+    langs = [engine.lang2id[engine.check_lang(lang)] for lang in encoded.position_langs]
+    parts = embedding_parts(engine.model, ids, torch.tensor(langs, device=engine.device))
     if method == "grad_x_input":
         grad, values, target = gradients(engine.model, parts.normalised[None], target, contrast)
         grad, value, baseline_value = grad[0], float(values[0]), None

@@ -6,10 +6,10 @@ import html
 
 import plotly.graph_objects as go
 
-from .charts import BLUE, GREY, ORANGE, _layout
+from .charts import BLUE, _layout
 
 MAX_DRAWN = 64  # positions a chart draws; the model always reads the whole text
-PART_COLOURS = {"token": "#0f766e", "position": GREY, "language": ORANGE}
+PART_COLOURS = {"token": "#0f766e", "position": "#9ca3af", "language": "#7c3aed"}  # teal, grey, violet
 PART_NAMES = {"token": "token embedding", "position": "position embedding", "language": "language id"}
 
 

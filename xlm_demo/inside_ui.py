@@ -26,7 +26,7 @@ def build_inside(engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.S
     gr.Markdown(HOW_TO_READ)
     with gr.Row():
         position = gr.Textbox(label="Position (empty: the last; 0 is the start token)", max_lines=1, elem_id="position")
-        difference = gr.Checkbox(False, label="English − German attention", elem_id="attention-difference")
+        difference = gr.Checkbox(False, label="Difference between language ids", elem_id="attention-difference")
         look = gr.Button("Look inside", elem_id="look-inside", variant="primary")
     attention_plot = gr.Plot(elem_id="attention-plot", show_label=False)
     with gr.Row():
