@@ -58,10 +58,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--model", type=Path, default=MODEL_DIR, help="written there first if absent")
     parser.add_argument("--lengths", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--products", default="auto", choices=["auto", "openblas", "torch"], help="as Engine.load")
     args = parser.parse_args()
     if not (args.model / "model.safetensors").exists():
         write_checkpoint(args.model)
-    engine = Engine.load(str(args.model), device="cpu")
+    engine = Engine.load(str(args.model), device="cpu", products=args.products)
     rows = [measure(engine, length, args.repeats) for length in args.lengths]
     for row in rows:
         print(
