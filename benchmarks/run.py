@@ -290,6 +290,8 @@ def main() -> int:
     results["room_one_openblas_thread"] = bench_room(MODEL_DIR, extra_env={"OPENBLAS_NUM_THREADS": "1"})
     results["startup"] = startup
     results["interaction"] = {"server": interaction.bench_server(engine, max(2, args.repeats // 2))}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1))  # kept should the browser part fail
     if not args.no_browser:
         log_path = RESULTS.parent / "interaction-server.log"
         results["interaction"]["browser"] = interaction.bench_browser(MODEL_DIR, log_path)
