@@ -1,0 +1,164 @@
+"""What the "Inside the model" section's events do, as plain functions of the inputs and the engine."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from . import lens, lens_charts
+from .callbacks import current, for_prompt, user_errors
+from .charts import LANG_NAMES
+from .engine import Engine
+from .lens import Inside, TextScore
+from .lens_charts import id_name
+
+TABLE_HEADERS = [
+    "layer",
+    "language id",
+    "top candidates",
+    "entropy",
+    "target p (rank)",
+    "KL to final",
+    "German-only",
+    "English-only",
+    "shared",
+]
+CLEAR_VERDICT = 1.1  # the text reads as a language when that id's perplexity is at least this many times lower
+SHOWN = 3  # candidates per layer in the table
+
+
+def show(prompt, lang, state, patch_layer, *, engine: Engine) -> tuple:
+    """Every layer under every language id for the current text (typed and continued), and the patching runs."""
+    encoded = current(engine, prompt, lang, for_prompt(state, prompt))
+    with user_errors():
+        inside = lens.inside(engine, encoded)
+    target = inside.lenses[lang].layers[-1].target.id
+    choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in inside.columns]
+    return (gr.update(choices=choices, value=str(target)), *views(inside, int(patch_layer)), inside)
+
+
+def show_if_open(is_open, prompt, lang, state, patch_layer, *, engine: Engine) -> tuple:
+    """The section's views when it is open; nothing (not even a model run) when it is closed."""
+    if not is_open:
+        return (gr.skip(),) * 8
+    return show(prompt, lang, state, patch_layer, engine=engine)
+
+
+def views(inside: Inside, patch_layer: int) -> tuple:
+    """The heatmaps, their summary, the German-subword lines, the table, and the patching chart and summary."""
+    parting = lens.parting_layer(inside.lenses)
+    return (
+        lens_charts.lens_heatmaps(inside),
+        lens_summary(inside, parting),
+        lens_charts.german_mass_lines(inside, parting),
+        table_rows(inside),
+        *patching_views(inside, patch_layer),
+    )
+
+
+def retarget(inside: Inside | None, target: str | None, patch_layer) -> tuple:
+    """The same readings following the token a person chose (no model run: every column's readings are kept)."""
+    if inside is None or not target:
+        return (gr.skip(),) * 7
+    with user_errors():
+        inside = lens.with_target(inside, int(target))
+    return (*views(inside, int(patch_layer)), inside)
+
+
+def repatch(inside: Inside | None, patch_layer) -> tuple:
+    """The patching chart and summary at another k (no model run: every k is already computed)."""
+    return patching_views(inside, int(patch_layer)) if inside is not None else (gr.skip(), gr.skip())
+
+
+def patching_views(inside: Inside, k: int) -> tuple:
+    """The patching chart with k marked, and a line per language id on what patching from layer k on gives."""
+    finals = {lang: seen.layers[-1].subword_mass["de"] for lang, seen in inside.lenses.items()}
+    lines = []
+    for lang, patching in inside.patching.items():
+        run = patching.runs[k]
+        top = ", ".join(f"{c.token} {c.prob:.0%}" for c in run.candidates[:SHOWN])
+        lines.append(
+            f"**{id_name(lang)}, earlier positions {id_name(patching.other)} from layer {k} on:** {top} · German-only "
+            f"{run.subword_mass['de']:.0%} (alone: {finals[lang]:.0%} under {lang}, {finals[patching.other]:.0%} "
+            f"under {patching.other}) · KL to {lang} alone {run.kl_to_own:.2f}, to {patching.other} alone "
+            f"{run.kl_to_other:.2f} nats"
+        )
+    return lens_charts.patching_lines(inside.patching, finals, k), "  \n".join(lines)
+
+
+def lens_summary(inside: Inside, parting: int | None) -> str:
+    """Where the language id takes hold, in a sentence, and the target's rank layer by layer under each id."""
+    lines = []
+    if parting is not None:
+        de = [r.subword_mass["de"] for r in inside.lenses["de"].layers]
+        en = [r.subword_mass["de"] for r in inside.lenses["en"].layers]
+        lines.append(
+            f"**The German id makes the prediction German at layer {parting}:** there its German-subword mass "
+            f"({de[parting]:.0%}) first leads the English id's ({en[parting]:.0%}) by half of its lead at the last "
+            f"layer ({de[-1]:.0%} against {en[-1]:.0%})."
+        )
+    elif {"de", "en"} <= inside.lenses.keys():
+        lines.append(
+            f"**The German id adds less than {lens.MIN_LEAD:.0%} German-subword mass to this prediction** "
+            f"({inside.lenses['de'].layers[-1].subword_mass['de']:.0%} against "
+            f"{inside.lenses['en'].layers[-1].subword_mass['de']:.0%} under the English id)."
+        )
+    target = next(iter(inside.lenses.values())).layers[-1].target
+    ranks = "; ".join(
+        f"under the {id_name(lang)} " + " → ".join(str(r.target.rank) for r in seen.layers)
+        for lang, seen in inside.lenses.items()
+    )
+    lines.append(f"Target **{target.token}**, its rank from layer 0 to the last: {ranks}.")
+    return "  \n".join(lines)
+
+
+def table_rows(inside: Inside) -> list[list]:
+    """One row per layer and language id: top candidates, entropy, target, KL to the final layer, subword mass."""
+    rows = []
+    for layer in range(len(next(iter(inside.lenses.values())).layers)):
+        for lang, seen in inside.lenses.items():
+            r = seen.layers[layer]
+            rows.append(
+                [
+                    layer,
+                    lang,
+                    ", ".join(f"{c.token} {c.prob:.0%}" for c in r.candidates[:SHOWN]),
+                    f"{r.entropy:.2f}",
+                    f"{r.target.prob:.3f} ({r.target.rank})",
+                    f"{r.kl_to_final:.2f}",
+                    f"{r.subword_mass['de']:.0%}",
+                    f"{r.subword_mass['en']:.0%}",
+                    f"{r.subword_mass['shared']:.0%}",
+                ]
+            )
+    return rows
+
+
+def verdict(prompt, lang, state, *, engine: Engine) -> tuple:
+    """The whole text's perplexity under every language id, a one-line verdict, and its tokens' ranks."""
+    encoded = current(engine, prompt, lang, for_prompt(state, prompt))
+    with user_errors():
+        scores = lens.verdict(engine, encoded)
+    n_tokens = len(encoded.input_ids) - 1
+    note = f"{n_tokens} tokens, tokenized with the {LANG_NAMES.get(lang, lang)} rules, the same under each id."
+    return f"**{verdict_line(scores)}**  \n{note}", lens_charts.rank_histogram(scores)
+
+
+def verdict_if_open(is_open, prompt, lang, state, *, engine: Engine) -> tuple:
+    """The verdict when the section is open; nothing when it is closed."""
+    return verdict(prompt, lang, state, engine=engine) if is_open else (gr.skip(), gr.skip())
+
+
+def verdict_line(scores: dict[str, TextScore]) -> str:
+    """'Reads as German: perplexity 48 under de, 310 under en', or why there is no verdict."""
+    known = sorted(((s.perplexity, lang) for lang, s in scores.items() if s.perplexity is not None))
+    if not known:
+        return "No verdict: the text has no token after the start token."
+    perplexities = ", ".join(f"{perplexity_text(p)} under {lang}" for p, lang in known)
+    if len(known) < 2 or known[1][0] < CLEAR_VERDICT * known[0][0]:
+        return f"No clear verdict: perplexity {perplexities}."
+    return f"Reads as {LANG_NAMES.get(known[0][1], known[0][1])}: perplexity {perplexities}."
+
+
+def perplexity_text(perplexity: float) -> str:
+    """48, 1,310 or 3.2: whole numbers from 10 on."""
+    return f"{perplexity:,.0f}" if perplexity >= 10 else f"{perplexity:.1f}"

@@ -1,0 +1,176 @@
+"""Pure functions: the layer-by-layer readings in, lean Plotly figures out."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .charts import GREY, LANG_COLOURS, LANG_NAMES, _layout
+from .lens import Inside, LayerReading, Patching, TextScore
+
+RANK_BINS = ((1, "1"), (10, "2-10"), (100, "11-100"), (1000, "101-1,000"), (None, "rarer"))  # GLTR's buckets
+
+
+def layer_names(n_layers: int) -> list[str]:
+    """Axis labels: layer 0 is the embeddings, the last one the prediction."""
+    return ["0 embeddings", *(str(layer) for layer in range(1, n_layers)), f"{n_layers} output"]
+
+
+def id_name(lang: str) -> str:
+    """'German id' for de."""
+    return f"{LANG_NAMES.get(lang, lang)} id"
+
+
+def lens_heatmaps(inside: Inside) -> go.Figure:
+    """Per language id, layers × tokens: each token's probability read from each layer; the target comes first."""
+    langs = list(inside.lenses)
+    fig = make_subplots(rows=1, cols=len(langs), shared_yaxes=True, horizontal_spacing=0.03)
+    n_layers = len(next(iter(inside.grid.values()))) - 1
+    rows = layer_names(n_layers)
+    columns = list(range(len(inside.columns)))
+    labels = [f"<b>{c.token}</b>" if i == 0 else c.token for i, c in enumerate(inside.columns)]
+    highest = max(t.prob for grid in inside.grid.values() for row in grid for t in row)
+    for index, lang in enumerate(langs, start=1):
+        grid = inside.grid[lang]
+        fig.add_heatmap(
+            z=[[t.prob for t in row] for row in grid],
+            x=columns,
+            y=rows,
+            zmin=0,
+            zmax=max(highest, 0.01),
+            colorscale="Blues",
+            showscale=index == len(langs),
+            colorbar={"tickformat": ".0%", "thickness": 14},
+            text=[[f"{t.prob:.0%}" if t.prob >= 0.01 else "" for t in row] for row in grid],
+            texttemplate="%{text}",
+            customdata=[[[t.token, t.rank] for t in row] for row in grid],
+            hovertemplate="<b>%{customdata[0]}</b> at layer %{y}<br>p = %{z:.4f} · rank %{customdata[1]}"
+            f"<extra>{id_name(lang)}</extra>",
+            row=1,
+            col=index,
+        )
+        fig.update_xaxes(tickvals=columns, ticktext=labels, tickangle=-40, fixedrange=True, row=1, col=index)
+        fig.add_annotation(
+            text=id_name(lang),
+            x=0.5,
+            y=1.0,
+            xref="x domain" if index == 1 else f"x{index} domain",
+            yref="paper",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 18, "color": LANG_COLOURS.get(lang, GREY)},
+        )
+    fig.update_yaxes(fixedrange=True, automargin=True)
+    _layout(fig, height=170 + 42 * len(rows), title={"text": "What each layer would predict (the target first)"})
+    return fig.update_layout(margin={"t": 90})  # room for the title and the id above each map
+
+
+def hover(lang: str, reading: LayerReading) -> str:
+    """One layer's reading in a hover box."""
+    mass = reading.subword_mass
+    top = ", ".join(c.token for c in reading.candidates[:3])
+    return (
+        f"<b>{id_name(lang)} · layer {reading.layer}</b><br>German-only {mass['de']:.0%}"
+        f" · English-only {mass['en']:.0%} · shared {mass['shared']:.0%}"
+        f"<br>entropy {reading.entropy:.2f} nats · KL to final {reading.kl_to_final:.2f}"
+        f"<br>target {reading.target.token}: p = {reading.target.prob:.3f}, rank {reading.target.rank}<br>top: {top}"
+    )
+
+
+def german_mass_lines(inside: Inside, parting: int | None) -> go.Figure:
+    """German-subword mass by layer, one line per language id; a marker where the two lines part."""
+    fig = go.Figure()
+    for lang, lens in inside.lenses.items():
+        fig.add_scatter(
+            x=[r.layer for r in lens.layers],
+            y=[r.subword_mass["de"] for r in lens.layers],
+            name=id_name(lang),
+            mode="lines+markers",
+            line={"color": LANG_COLOURS.get(lang, GREY), "width": 4},
+            marker={"size": 10},
+            hovertext=[hover(lang, r) for r in lens.layers],
+            hoverinfo="text",
+        )
+    n_layers = len(next(iter(inside.lenses.values())).layers) - 1
+    if parting is not None:
+        fig.add_vline(x=parting, line={"color": "#111827", "dash": "dot", "width": 2})
+        fig.add_annotation(
+            x=parting, y=1.0, yref="paper", text=f"the ids part: layer {parting}", showarrow=False, xanchor="left"
+        )
+    return _layout(
+        fig,
+        height=360,
+        title={"text": "Probability on German-only subwords, layer by layer"},
+        legend={"orientation": "h", "y": -0.25},
+        xaxis={"tickvals": list(range(n_layers + 1)), "ticktext": layer_names(n_layers), "fixedrange": True},
+        yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
+    )
+
+
+def patching_lines(patching: dict[str, Patching], finals: dict[str, float], chosen: int) -> go.Figure:
+    """German-subword mass of each patched run's final distribution by k, beside each id's own (dashed)."""
+    fig = go.Figure()
+    for lang, runs in patching.items():
+        colour = LANG_COLOURS.get(lang, GREY)
+        fig.add_hline(y=finals[lang], line={"color": colour, "dash": "dash", "width": 2})
+        fig.add_scatter(
+            x=[r.layer for r in runs.runs],
+            y=[r.subword_mass["de"] for r in runs.runs],
+            name=f"{id_name(lang)}, earlier positions {id_name(runs.other)} from layer k on",
+            mode="lines+markers",
+            line={"color": colour, "width": 4},
+            marker={"size": 10, "symbol": "diamond"},
+            hovertext=[
+                f"<b>k = {r.layer}</b><br>German-only {r.subword_mass['de']:.0%}<br>KL to {lang} alone "
+                f"{r.kl_to_own:.2f} · to {runs.other} alone {r.kl_to_other:.2f}<br>top: "
+                + ", ".join(c.token for c in r.candidates[:3])
+                for r in runs.runs
+            ],
+            hoverinfo="text",
+        )
+    n_layers = len(next(iter(patching.values())).runs) - 1
+    fig.add_vline(x=chosen, line={"color": "#111827", "dash": "dot", "width": 2})
+    return _layout(
+        fig,
+        height=380,
+        title={"text": "Patching: the prediction when the context switches id from layer k on (dashed: no patch)"},
+        legend={"orientation": "h", "y": -0.25},
+        xaxis={"tickvals": list(range(n_layers + 1)), "title": {"text": "k"}, "fixedrange": True},
+        yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
+    )
+
+
+def rank_counts(ranks: list[int]) -> list[int]:
+    """How many ranks fall in each of RANK_BINS."""
+    counts = [0] * len(RANK_BINS)
+    for rank in ranks:
+        counts[next(i for i, (top, _) in enumerate(RANK_BINS) if top is None or rank <= top)] += 1
+    return counts
+
+
+def rank_histogram(scores: dict[str, TextScore]) -> go.Figure:
+    """GLTR's view of a whole text: how many of its tokens were the model's 1st choice, in its top 10, ..."""
+    fig = go.Figure()
+    labels = [label for _, label in RANK_BINS]
+    for lang, score in scores.items():
+        counts = rank_counts(score.ranks)
+        total = max(len(score.ranks), 1)
+        fig.add_bar(
+            x=labels,
+            y=[c / total for c in counts],
+            name=id_name(lang),
+            marker_color=LANG_COLOURS.get(lang, GREY),
+            text=[str(c) for c in counts],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="rank %{x}: %{text} tokens (%{y:.0%})<extra>" + id_name(lang) + "</extra>",
+        )
+    return _layout(
+        fig,
+        height=320,
+        title={"text": "Rank of each token given its prefix"},
+        legend={"orientation": "h", "y": -0.2},
+        barmode="group",
+        xaxis={"fixedrange": True},
+        yaxis={"range": [0, 1.1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
+    )
