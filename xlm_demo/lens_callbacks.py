@@ -36,13 +36,6 @@ def show(prompt, lang, state, patch_layer, *, engine: Engine) -> tuple:
     return (gr.update(choices=choices, value=str(target)), *views(inside, int(patch_layer)), inside)
 
 
-def show_if_open(is_open, prompt, lang, state, patch_layer, *, engine: Engine) -> tuple:
-    """The section's views when it is open; nothing (not even a model run) when it is closed."""
-    if not is_open:
-        return (gr.skip(),) * 8
-    return show(prompt, lang, state, patch_layer, engine=engine)
-
-
 def views(inside: Inside, patch_layer: int) -> tuple:
     """The heatmaps, their summary, the German-subword lines, the table, and the patching chart and summary."""
     parting = lens.parting_layer(inside.lenses)
@@ -141,11 +134,6 @@ def verdict(prompt, lang, state, *, engine: Engine) -> tuple:
     n_tokens = len(encoded.input_ids) - 1
     note = f"{n_tokens} tokens, tokenized with the {LANG_NAMES.get(lang, lang)} rules, the same under each id."
     return f"**{verdict_line(scores)}**  \n{note}", lens_charts.rank_histogram(scores)
-
-
-def verdict_if_open(is_open, prompt, lang, state, *, engine: Engine) -> tuple:
-    """The verdict when the section is open; nothing when it is closed."""
-    return verdict(prompt, lang, state, engine=engine) if is_open else (gr.skip(), gr.skip())
 
 
 def verdict_line(scores: dict[str, TextScore]) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import math
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -9,6 +12,12 @@ from .charts import GREY, LANG_COLOURS, LANG_NAMES, _layout
 from .lens import Inside, LayerReading, Patching, TextScore
 
 RANK_BINS = ((1, "1"), (10, "2-10"), (100, "11-100"), (1000, "101-1,000"), (None, "rarer"))  # GLTR's buckets
+SCALE_TICKS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)  # probabilities marked on the heatmaps' colour bar
+
+
+def shown(token: str) -> str:
+    """A token as Plotly's HTML-like text shows it: </s> would otherwise vanish as a tag."""
+    return html.escape(token)
 
 
 def layer_names(n_layers: int) -> list[str]:
@@ -26,25 +35,26 @@ def lens_heatmaps(inside: Inside) -> go.Figure:
     langs = list(inside.lenses)
     fig = make_subplots(rows=1, cols=len(langs), shared_yaxes=True, horizontal_spacing=0.03)
     n_layers = len(next(iter(inside.grid.values()))) - 1
-    rows = layer_names(n_layers)
+    layers = list(range(n_layers + 1))
     columns = list(range(len(inside.columns)))
-    labels = [f"<b>{c.token}</b>" if i == 0 else c.token for i, c in enumerate(inside.columns)]
+    labels = [f"<b>{shown(c.token)}</b>" if i == 0 else shown(c.token) for i, c in enumerate(inside.columns)]
     highest = max(t.prob for grid in inside.grid.values() for row in grid for t in row)
+    ticks = [p for p in SCALE_TICKS if p <= highest] or [SCALE_TICKS[0]]
     for index, lang in enumerate(langs, start=1):
         grid = inside.grid[lang]
         fig.add_heatmap(
-            z=[[t.prob for t in row] for row in grid],
+            z=[[math.sqrt(t.prob) for t in row] for row in grid],  # square root: small probabilities stay visible
             x=columns,
-            y=rows,
+            y=layers,
             zmin=0,
-            zmax=max(highest, 0.01),
+            zmax=math.sqrt(max(highest, ticks[-1])),
             colorscale="Blues",
             showscale=index == len(langs),
-            colorbar={"tickformat": ".0%", "thickness": 14},
+            colorbar={"tickvals": [math.sqrt(p) for p in ticks], "ticktext": [f"{p:.0%}" for p in ticks]},
             text=[[f"{t.prob:.0%}" if t.prob >= 0.01 else "" for t in row] for row in grid],
             texttemplate="%{text}",
-            customdata=[[[t.token, t.rank] for t in row] for row in grid],
-            hovertemplate="<b>%{customdata[0]}</b> at layer %{y}<br>p = %{z:.4f} · rank %{customdata[1]}"
+            customdata=[[[shown(t.token), t.rank, t.prob] for t in row] for row in grid],
+            hovertemplate="<b>%{customdata[0]}</b> at layer %{y}<br>p = %{customdata[2]:.4f} · rank %{customdata[1]}"
             f"<extra>{id_name(lang)}</extra>",
             row=1,
             col=index,
@@ -60,20 +70,22 @@ def lens_heatmaps(inside: Inside) -> go.Figure:
             showarrow=False,
             font={"size": 18, "color": LANG_COLOURS.get(lang, GREY)},
         )
-    fig.update_yaxes(fixedrange=True, automargin=True)
-    _layout(fig, height=170 + 42 * len(rows), title={"text": "What each layer would predict (the target first)"})
-    return fig.update_layout(margin={"t": 90})  # room for the title and the id above each map
+    fig.update_yaxes(tickvals=layers, ticktext=layer_names(n_layers), fixedrange=True, automargin=True)
+    _layout(fig, height=230 + 42 * len(layers), title={"text": "What each layer would predict (the target first)"})
+    # Room for the title and each id's name above, and the slanted tokens below (automargin squeezes angled ticks).
+    return fig.update_layout(margin={"t": 90, "b": 100})
 
 
 def hover(lang: str, reading: LayerReading) -> str:
     """One layer's reading in a hover box."""
     mass = reading.subword_mass
-    top = ", ".join(c.token for c in reading.candidates[:3])
+    top = ", ".join(shown(c.token) for c in reading.candidates[:3])
     return (
         f"<b>{id_name(lang)} · layer {reading.layer}</b><br>German-only {mass['de']:.0%}"
         f" · English-only {mass['en']:.0%} · shared {mass['shared']:.0%}"
         f"<br>entropy {reading.entropy:.2f} nats · KL to final {reading.kl_to_final:.2f}"
-        f"<br>target {reading.target.token}: p = {reading.target.prob:.3f}, rank {reading.target.rank}<br>top: {top}"
+        f"<br>target {shown(reading.target.token)}: p = {reading.target.prob:.3f}, rank {reading.target.rank}"
+        f"<br>top: {top}"
     )
 
 
@@ -123,7 +135,7 @@ def patching_lines(patching: dict[str, Patching], finals: dict[str, float], chos
             hovertext=[
                 f"<b>k = {r.layer}</b><br>German-only {r.subword_mass['de']:.0%}<br>KL to {lang} alone "
                 f"{r.kl_to_own:.2f} · to {runs.other} alone {r.kl_to_other:.2f}<br>top: "
-                + ", ".join(c.token for c in r.candidates[:3])
+                + ", ".join(shown(c.token) for c in r.candidates[:3])
                 for r in runs.runs
             ],
             hoverinfo="text",
@@ -134,8 +146,8 @@ def patching_lines(patching: dict[str, Patching], finals: dict[str, float], chos
         fig,
         height=380,
         title={"text": "Patching: the prediction when the context switches id from layer k on (dashed: no patch)"},
-        legend={"orientation": "h", "y": -0.25},
-        xaxis={"tickvals": list(range(n_layers + 1)), "title": {"text": "k"}, "fixedrange": True},
+        legend={"orientation": "h", "y": -0.3},
+        xaxis={"tickvals": list(range(n_layers + 1)), "title": {"text": "k (layer)"}, "fixedrange": True},
         yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
     )
 

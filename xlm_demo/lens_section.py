@@ -39,20 +39,22 @@ def build_lens_section(
         gr.Markdown("### The whole text: which language does it read as?")
         verdict = gr.Markdown(elem_id="verdict")
         verdict_plot = gr.Plot(elem_id="verdict-plot", show_label=False)
-    is_open, inside = gr.State(False), gr.State(None)
+    inside = gr.State(None)
+    # Kept in the browser, so that a closed section costs the server nothing: whether it is open, and a counter
+    # bumped each time `changed` changes while it is open.
+    is_open = gr.Checkbox(False, visible=False)
+    text_changed = gr.Number(0, visible=False)
 
     views = [lens_plot, summary, language_plot, table, patching_plot, patching_summary, inside]
-    show = partial(lens_callbacks.show_if_open, engine=engine)
-    judge = partial(lens_callbacks.verdict_if_open, engine=engine)
+    show, judge = partial(lens_callbacks.show, engine=engine), partial(lens_callbacks.verdict, engine=engine)
     model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private", "show_progress": "hidden"}
-    inputs, outputs = [is_open, prompt, lang, state, patch_layer], [target, *views]
-    expanded = section.expand(lambda: True, None, is_open, api_visibility="private", queue=False)
-    for shown in (
-        expanded.then(show, inputs, outputs, **model_event),
-        changed.change(show, inputs, outputs, trigger_mode="always_last", **model_event),
-    ):
-        shown.then(judge, [is_open, prompt, lang, state], [verdict, verdict_plot], **model_event)
-    section.collapse(lambda: False, None, is_open, api_visibility="private", queue=False)
+    show_inputs, shown = [prompt, lang, state, patch_layer], [target, *views]
+    changed.change(None, [is_open, text_changed], text_changed, js="(open, n) => (open ? n + 1 : n)")
+    opened = section.expand(None, None, is_open, js="() => true").then(show, show_inputs, shown, **model_event)
+    followed = text_changed.change(show, show_inputs, shown, trigger_mode="always_last", **model_event)
+    for event in (opened, followed):
+        event.then(judge, [prompt, lang, state], [verdict, verdict_plot], **model_event)
+    section.collapse(None, None, is_open, js="() => false")
     target.input(lens_callbacks.retarget, [inside, target, patch_layer], views, api_visibility="private")
     patch_layer.release(
         lens_callbacks.repatch, [inside, patch_layer], [patching_plot, patching_summary], api_visibility="private"
