@@ -295,7 +295,8 @@ def readings(engine: Engine, logprobs: torch.Tensor, target: int | None, top_k: 
 def targets(engine: Engine, logprobs: torch.Tensor, ids: list[int]) -> list[list[Target]]:
     """Per layer of (L + 1, V) log-probabilities: each token's probability and rank."""
     picked = logprobs[:, ids]  # (L + 1, n)
-    ranks = (logprobs[:, None, :] > picked[:, :, None]).sum(-1) + 1  # (L + 1, n)
+    # One token at a time: comparing all at once builds an (L + 1, n, V) mask and runs three times slower.
+    ranks = torch.stack([(logprobs > picked[:, j, None]).sum(-1) for j in range(len(ids))], 1) + 1  # (L + 1, n)
     names = [engine.tokenizer.display(i) for i in ids]
     return [
         [Target(i, name, math.exp(lp), rank) for i, name, lp, rank in zip(ids, names, row, rank_row, strict=True)]
