@@ -1,6 +1,7 @@
 """The logit lens, patching and the whole-text scores against transformers' XLMWithLMHeadModel (causal=True)."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -176,6 +177,31 @@ def test_a_chosen_target_is_followed_through_every_layer(engine, tiny_model):
         assert reading.target.rank == int((probs > probs[42]).sum()) + 1
 
 
+def test_logit_lens_of_a_mixed_id_text_matches_the_reference_fed_the_same_langs(engine, tiny_model):
+    typed = engine.encode(TEXT, "de")
+    encoded = engine.append(typed, [42, 17, 99], id_langs=["en", "en", "en"])  # a continuation under the English id
+    assert encoded.langs  # each position carries its own id
+    result = lens.logit_lens(engine, encoded, top_k=3)
+    langs = [engine.lang2id[lang] for lang in encoded.position_langs]
+    hidden = reference_states(tiny_model[1], encoded.input_ids, langs)
+    for reading, h in zip(result.layers, hidden, strict=True):
+        probs = reference_probs(tiny_model[1], h[0, -1])
+        assert [c.id for c in reading.candidates] == probs.topk(3).indices.tolist()
+        assert reading.candidates[0].prob == pytest.approx(float(probs.max()), abs=1e-5)
+
+
+def test_an_english_french_checkpoint_follows_french_subwords(tmp_path):
+    from tests.checkpoints import ENFR, write_hub_checkpoint
+
+    write_hub_checkpoint(tmp_path, lang2id=ENFR)
+    enfr = Engine.load(str(tmp_path), device="cpu")
+    result = lens.inside(enfr, enfr.encode("Le chat dort sur le canapé", "fr"))
+    assert result.focus == "fr" and set(result.lenses) == {"en", "fr"}
+    assert set(result.lenses["fr"].layers[-1].subword_mass) == {"en", "fr", "shared"}
+    assert lens.parting_layer(result)[1] == "en"
+    assert {p.other for p in result.patching.values()} == {"en", "fr"}
+
+
 @pytest.mark.parametrize("target", [-1, 10**6])
 def test_a_target_outside_the_vocabulary_is_one_sentence(engine, target):
     with pytest.raises(ValueError, match="the target must be a token id between 0 and"):
@@ -279,7 +305,9 @@ def lens_of(lang: str, german: list[float]) -> lens.Lens:
     ],
 )
 def test_parting_layer(de, en, expected):
-    assert lens.parting_layer({"de": lens_of("de", de), "en": lens_of("en", en)}) == expected
+    inside = lens.Inside([1], "de", "de", {"de": lens_of("de", de), "en": lens_of("en", en)}, [], {}, {})
+    assert lens.parting_layer(inside) == (expected, "en")
+    assert lens.parting_layer(replace(inside, focus=None)) == (None, None)  # no word lists, nothing to follow
 
 
 # The bundled model: what the lens shows of a model that knows English from German (pinned behaviour).
@@ -318,5 +346,6 @@ def test_bundled_ids_part_inside_the_model_for_german_text(bundled_engine):
 
     for text in texts_and_halves(GERMAN)[1::2]:
         result = lens.inside(bundled_engine, bundled_engine.encode(text, "de"))
-        parting = lens.parting_layer(result.lenses)
+        parting, other = lens.parting_layer(result)
+        assert result.focus == "de" and other == "en"
         assert parting is not None and parting >= 1, text

@@ -118,7 +118,9 @@ def test_show_fills_every_view_from_the_current_text_and_continuation(engine, ti
     assert update["value"] == str(int(probs.argmax()))  # the target: the final top-1 under the page's id
     assert [value for _, value in update["choices"]] == [str(c.id) for c in inside.columns]
     assert all(isinstance(f, go.Figure) for f in (heatmaps, lines, patching))
-    assert len(rows) == 2 * (engine.model.config.n_layers + 1) and len(rows[0]) == len(lens_callbacks.TABLE_HEADERS)
+    assert len(rows) == 2 * (engine.model.config.n_layers + 1) and len(rows[0]) == len(
+        lens_callbacks.table_headers(engine)
+    )
     assert "Target **" in summary and "from layer 1 on" in patching_text
 
 

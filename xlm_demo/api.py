@@ -105,10 +105,16 @@ def register_api(engine: Engine) -> None:
             result = attribution.attribute(engine, encoded, target_id, contrast_id, method, int(steps))
             return attribution_payload(result, engine.tokenizer)
 
-    def lens(prompt: str, lang: str = "en", top_k: int = 10, target: int | None = None) -> dict:
+    def lens(
+        prompt: str,
+        lang: str = default_lang,
+        top_k: int = 10,
+        target: int | None = None,
+        literal_specials: bool = False,
+    ) -> dict:
         """The next-token distribution read from every layer (the logit lens), layer 0 first, under one id."""
         with user_errors():
-            encoded = engine.encode(checked_prompt(prompt), lang)
+            encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
             return lens_payload(logit_lens(engine, encoded, int(top_k), None if target is None else int(target)))
 
     # Concurrent predictions wait together in the micro-batcher: one forward pass serves up to MAX_BATCH of them.

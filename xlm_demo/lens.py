@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from . import languages
 from .engine import Encoded, Engine, check_top_k
 from .model import XLM, KVCache
-from .subwords import KINDS
 
 HEATMAP_TOKENS = 6  # each id's most probable final tokens are the heatmap's columns
 SCORE_CHUNK = 64  # positions projected onto the vocabulary at once for the verdict: bounds its memory
-MIN_LEAD = 0.05  # German-subword mass the German id must add at the last layer before a layer is said to decide
+MIN_LEAD = 0.05  # own-subword mass a language's id must add at the last layer before a layer is said to decide
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class LayerReading:
     entropy: float  # nats
     kl_to_final: float  # KL(final layer ‖ this layer), nats
     target: Target
-    subword_mass: dict[str, float]  # probability on German-only, English-only and shared subwords
+    subword_mass: dict[str, float]  # probability on each language's own subwords and on shared ones (Compare's)
     candidates: list[Candidate]
 
 
@@ -96,6 +96,7 @@ class Inside:
 
     input_ids: list[int]
     lang: str  # whose Moses rules tokenized the text
+    focus: str | None  # the language whose own subwords the charts follow (German for de/en); None without lists
     lenses: dict[str, Lens]
     columns: list[Candidate]  # the heatmap's tokens (prob: under the page's id at the last layer)
     grid: dict[str, list[list[Target]]]  # per id, per layer: each column token's probability and rank
@@ -176,14 +177,16 @@ def token_scores(model: XLM, final: torch.Tensor, input_ids: torch.Tensor) -> tu
 
 
 def logit_lens(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None = None) -> Lens:
-    """The lens of one text under its own id, from one forward pass; the target defaults to the final top-1."""
+    """The lens of one text as fed (each position with its own id), from one forward pass; the target defaults to
+    the final top-1."""
     check_top_k(top_k)
+    target = check_target(engine, target)
     ids = torch.tensor([encoded.input_ids], device=engine.device)  # (1, T)
-    langs = torch.full((1, 1), engine.lang2id[encoded.lang], device=engine.device)
-    with torch.inference_mode():
+    langs = torch.tensor([[engine.lang2id[lang] for lang in encoded.position_langs]], device=engine.device)  # (1, T)
+    with engine.thread_scope(), torch.inference_mode():
         states, _ = layer_states(engine.model, ids, langs)  # (1, L + 1, C)
         logprobs = read(engine.model, states[0])  # (L + 1, V)
-        return Lens(encoded.input_ids, encoded.lang, readings(engine, logprobs, check_target(engine, target), top_k))
+        return Lens(encoded.input_ids, encoded.lang, readings(engine, logprobs, target, top_k))
 
 
 def inside(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None = None) -> Inside:
@@ -198,7 +201,7 @@ def inside(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None
     ids = torch.tensor([encoded.input_ids] * n, device=engine.device)  # (n, T)
     lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (n, 1)
     cache = engine.model.new_cache(n, T)
-    with torch.inference_mode():
+    with engine.thread_scope(), torch.inference_mode():
         states, _ = layer_states(engine.model, ids, lang_ids, cache)  # (n, L + 1, C)
         patched = patch_context(engine.model, states, cache)  # (n, L + 1, C)
         logprobs = read(engine.model, torch.cat([states, patched[:, :L]], 1))  # (n, 2 L + 1, V)
@@ -217,7 +220,7 @@ def inside(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None
             lang: patching_runs(engine, lang, langs[(i + 1) % n], patched[i], lensed[i, -1], lensed[(i + 1) % n, -1])
             for i, lang in enumerate(langs)
         }
-    return Inside(encoded.input_ids, encoded.lang, lenses, columns, grid, patching)
+    return Inside(encoded.input_ids, encoded.lang, focus_language(engine), lenses, columns, grid, patching)
 
 
 def verdict(engine: Engine, encoded: Encoded) -> dict[str, TextScore]:
@@ -225,7 +228,7 @@ def verdict(engine: Engine, encoded: Encoded) -> dict[str, TextScore]:
     langs = list(engine.lang2id)
     ids = torch.tensor([encoded.input_ids] * len(langs), device=engine.device)  # (n, T)
     lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (n, 1)
-    with torch.inference_mode():
+    with engine.thread_scope(), torch.inference_mode():
         final = engine.model(ids, lang_ids)  # (n, T, C)
         logprobs, ranks = token_scores(engine.model, final, ids)  # (n, T - 1) each
     return {
@@ -246,20 +249,30 @@ def with_target(inside: Inside, target: int) -> Inside:
     return replace(inside, lenses=lenses)
 
 
-def parting_layer(lenses: dict[str, Lens]) -> int | None:
-    """The first layer where the German id's lead in German-subword mass reaches half of its lead at the end.
+def focus_language(engine: Engine) -> str | None:
+    """The language whose own-subword mass the charts follow: the first one with a word list other than English
+    (German for de/en, French for en/fr); None where fewer than two languages have lists."""
+    listed = [lang for lang in languages.ordered(engine.lang2id) if lang in engine.subword_masks]
+    return next((lang for lang in listed if lang != "en"), None)
 
-    None when there is no English and German id, or when the German id adds less than MIN_LEAD at the last layer.
+
+def parting_layer(inside: Inside) -> tuple[int | None, str | None]:
+    """Where the focus language's id takes hold: the first layer at which its lead in that language's subword mass
+    over another id (English where there is one) reaches half of its lead at the last layer; and that other id.
+
+    The layer is None without a focus language, or when its id adds less than MIN_LEAD at the last layer.
     """
-    if not {"de", "en"} <= lenses.keys():
-        return None
+    focus, lenses = inside.focus, inside.lenses
+    if focus is None:
+        return None, None
+    other = "en" if "en" in lenses else next(lang for lang in lenses if lang != focus)
     lead = [
-        de.subword_mass["de"] - en.subword_mass["de"]
-        for de, en in zip(lenses["de"].layers, lenses["en"].layers, strict=True)
+        own.subword_mass[focus] - rival.subword_mass[focus]
+        for own, rival in zip(lenses[focus].layers, lenses[other].layers, strict=True)
     ]
     if lead[-1] < MIN_LEAD:
-        return None
-    return next(layer for layer, value in enumerate(lead) if value >= lead[-1] / 2)
+        return None, other
+    return next(layer for layer, value in enumerate(lead) if value >= lead[-1] / 2), other
 
 
 def check_target(engine: Engine, target: int | None) -> int | None:
@@ -305,10 +318,13 @@ def targets(engine: Engine, logprobs: torch.Tensor, ids: list[int]) -> list[list
 
 
 def subword_mass(engine: Engine, probs: torch.Tensor) -> list[dict[str, float]]:
-    """Per row of (N, V) probabilities: the mass on German-only, English-only and shared subwords."""
+    """Per row of (N, V) probabilities: the mass on each language's own subwords and on shared ones, as Compare
+    counts them (no kinds where the checkpoint's languages lack word lists)."""
     masks = engine.subword_masks
-    matrix = torch.stack([masks[kind] for kind in KINDS]).to(probs)  # (3, V)
-    return [dict(zip(KINDS, row, strict=True)) for row in (probs @ matrix.T).tolist()]  # (N, 3)
+    if not masks:
+        return [{} for _ in range(probs.shape[0])]
+    matrix = torch.stack(list(masks.values())).to(probs)  # (K, V)
+    return [dict(zip(masks, row, strict=True)) for row in (probs @ matrix.T).tolist()]  # (N, K)
 
 
 def candidates(engine: Engine, ids: torch.Tensor, logprobs: torch.Tensor) -> list[Candidate]:

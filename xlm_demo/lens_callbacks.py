@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import lens, lens_charts
+from . import languages, lens, lens_charts
 from .callbacks import current, for_prompt, user_errors
-from .charts import LANG_NAMES
 from .engine import Engine
 from .lens import Inside, TextScore
-from .lens_charts import id_name
+from .lens_charts import id_name, mass_name
 
-TABLE_HEADERS = [
-    "layer",
-    "language id",
-    "top candidates",
-    "entropy",
-    "target p (rank)",
-    "KL to final",
-    "German-only",
-    "English-only",
-    "shared",
-]
 CLEAR_VERDICT = 1.1  # the text reads as a language when that id's perplexity is at least this many times lower
 SHOWN = 3  # candidates per layer in the table
+
+
+def table_headers(engine: Engine) -> list[str]:
+    """The table's columns: one per kind of subword Compare counts (German-only, English-only, shared for de/en)."""
+    kinds = [mass_name(kind) for kind in engine.subword_masks]
+    return ["layer", "language id", "top candidates", "entropy", "target p (rank)", "KL to final", *kinds]
 
 
 def show(prompt, lang, state, patch_layer, *, engine: Engine) -> tuple:
@@ -37,12 +31,13 @@ def show(prompt, lang, state, patch_layer, *, engine: Engine) -> tuple:
 
 
 def views(inside: Inside, patch_layer: int) -> tuple:
-    """The heatmaps, their summary, the German-subword lines, the table, and the patching chart and summary."""
-    parting = lens.parting_layer(inside.lenses)
+    """The heatmaps, their summary, the focus language's subword lines, the table, the patching chart and summary."""
+    parting, other = lens.parting_layer(inside)
+    lines = lens_charts.focus_mass_lines(inside, parting) if inside.focus else None
     return (
         lens_charts.lens_heatmaps(inside),
-        lens_summary(inside, parting),
-        lens_charts.german_mass_lines(inside, parting),
+        lens_summary(inside, parting, other),
+        lines,
         table_rows(inside),
         *patching_views(inside, patch_layer),
     )
@@ -64,37 +59,46 @@ def repatch(inside: Inside | None, patch_layer) -> tuple:
 
 def patching_views(inside: Inside, k: int) -> tuple:
     """The patching chart with k marked, and a line per language id on what patching from layer k on gives."""
-    finals = {lang: seen.layers[-1].subword_mass["de"] for lang, seen in inside.lenses.items()}
-    lines = []
+    focus, lines = inside.focus, []
     for lang, patching in inside.patching.items():
         run = patching.runs[k]
         top = ", ".join(f"{c.token} {c.prob:.0%}" for c in run.candidates[:SHOWN])
+        line = f"**{id_name(lang)}, earlier positions {id_name(patching.other)} from layer {k} on:** {top}"
+        if focus:
+            own, other = (inside.lenses[x].layers[-1].subword_mass[focus] for x in (lang, patching.other))
+            line += (
+                f" · {mass_name(focus)} {run.subword_mass[focus]:.0%} (alone: {own:.0%} under {lang}, {other:.0%} "
+                f"under {patching.other})"
+            )
         lines.append(
-            f"**{id_name(lang)}, earlier positions {id_name(patching.other)} from layer {k} on:** {top} · German-only "
-            f"{run.subword_mass['de']:.0%} (alone: {finals[lang]:.0%} under {lang}, {finals[patching.other]:.0%} "
-            f"under {patching.other}) · KL to {lang} alone {run.kl_to_own:.2f}, to {patching.other} alone "
-            f"{run.kl_to_other:.2f} nats"
+            f"{line} · KL to {lang} alone {run.kl_to_own:.2f}, to {patching.other} alone {run.kl_to_other:.2f} nats"
         )
-    return lens_charts.patching_lines(inside.patching, finals, k), "  \n".join(lines)
+    if not focus:
+        return None, "  \n".join(lines)
+    finals = {lang: seen.layers[-1].subword_mass[focus] for lang, seen in inside.lenses.items()}
+    return lens_charts.patching_lines(inside.patching, focus, finals, k), "  \n".join(lines)
 
 
-def lens_summary(inside: Inside, parting: int | None) -> str:
+def lens_summary(inside: Inside, parting: int | None, other: str | None) -> str:
     """Where the language id takes hold, in a sentence, and the target's rank layer by layer under each id."""
-    lines = []
-    if parting is not None:
-        de = [r.subword_mass["de"] for r in inside.lenses["de"].layers]
-        en = [r.subword_mass["de"] for r in inside.lenses["en"].layers]
-        lines.append(
-            f"**The German id makes the prediction German at layer {parting}:** there its German-subword mass "
-            f"({de[parting]:.0%}) first leads the English id's ({en[parting]:.0%}) by half of its lead at the last "
-            f"layer ({de[-1]:.0%} against {en[-1]:.0%})."
-        )
-    elif {"de", "en"} <= inside.lenses.keys():
-        lines.append(
-            f"**The German id adds less than {lens.MIN_LEAD:.0%} German-subword mass to this prediction** "
-            f"({inside.lenses['de'].layers[-1].subword_mass['de']:.0%} against "
-            f"{inside.lenses['en'].layers[-1].subword_mass['de']:.0%} under the English id)."
-        )
+    focus, lines = inside.focus, []
+    if focus is None:
+        lines.append("The checkpoint's languages have no word lists (`assets/word-lists/`): no subword mass to follow.")
+    else:
+        own = [r.subword_mass[focus] for r in inside.lenses[focus].layers]
+        rival = [r.subword_mass[focus] for r in inside.lenses[other].layers]
+        named, kind = languages.name(focus), mass_name(focus)
+        if parting is None:
+            lines.append(
+                f"**The {named} id adds less than {lens.MIN_LEAD:.0%} {kind} mass to this prediction** ({own[-1]:.0%} "
+                f"against {rival[-1]:.0%} under the {id_name(other)})."
+            )
+        else:
+            lines.append(
+                f"**The {named} id makes the prediction {named} at layer {parting}:** there its {kind} mass "
+                f"({own[parting]:.0%}) first leads the {id_name(other)}'s ({rival[parting]:.0%}) by half of its lead "
+                f"at the last layer ({own[-1]:.0%} against {rival[-1]:.0%})."
+            )
     target = next(iter(inside.lenses.values())).layers[-1].target
     ranks = "; ".join(
         f"under the {id_name(lang)} " + " → ".join(str(r.target.rank) for r in seen.layers)
@@ -110,19 +114,10 @@ def table_rows(inside: Inside) -> list[list]:
     for layer in range(len(next(iter(inside.lenses.values())).layers)):
         for lang, seen in inside.lenses.items():
             r = seen.layers[layer]
-            rows.append(
-                [
-                    layer,
-                    lang,
-                    ", ".join(f"{c.token} {c.prob:.0%}" for c in r.candidates[:SHOWN]),
-                    f"{r.entropy:.2f}",
-                    f"{r.target.prob:.3f} ({r.target.rank})",
-                    f"{r.kl_to_final:.2f}",
-                    f"{r.subword_mass['de']:.0%}",
-                    f"{r.subword_mass['en']:.0%}",
-                    f"{r.subword_mass['shared']:.0%}",
-                ]
-            )
+            top = ", ".join(f"{c.token} {c.prob:.0%}" for c in r.candidates[:SHOWN])
+            target = f"{r.target.prob:.3f} ({r.target.rank})"
+            masses = [f"{value:.0%}" for value in r.subword_mass.values()]
+            rows.append([layer, lang, top, f"{r.entropy:.2f}", target, f"{r.kl_to_final:.2f}", *masses])
     return rows
 
 
@@ -132,7 +127,7 @@ def verdict(prompt, lang, state, *, engine: Engine) -> tuple:
     with user_errors():
         scores = lens.verdict(engine, encoded)
     n_tokens = len(encoded.input_ids) - 1
-    note = f"{n_tokens} tokens, tokenized with the {LANG_NAMES.get(lang, lang)} rules, the same under each id."
+    note = f"{n_tokens} tokens, tokenized with the {languages.name(lang)} rules, the same under each id."
     return f"**{verdict_line(scores)}**  \n{note}", lens_charts.rank_histogram(scores)
 
 
@@ -144,7 +139,7 @@ def verdict_line(scores: dict[str, TextScore]) -> str:
     perplexities = ", ".join(f"{perplexity_text(p)} under {lang}" for p, lang in known)
     if len(known) < 2 or known[1][0] < CLEAR_VERDICT * known[0][0]:
         return f"No clear verdict: perplexity {perplexities}."
-    return f"Reads as {LANG_NAMES.get(known[0][1], known[0][1])}: perplexity {perplexities}."
+    return f"Reads as {languages.name(known[0][1])}: perplexity {perplexities}."
 
 
 def perplexity_text(perplexity: float) -> str:

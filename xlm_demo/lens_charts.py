@@ -8,7 +8,8 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .charts import GREY, LANG_COLOURS, LANG_NAMES, _layout
+from . import languages
+from .charts import _layout
 from .lens import Inside, LayerReading, Patching, TextScore
 
 RANK_BINS = ((1, "1"), (10, "2-10"), (100, "11-100"), (1000, "101-1,000"), (None, "rarer"))  # GLTR's buckets
@@ -27,7 +28,7 @@ def layer_names(n_layers: int) -> list[str]:
 
 def id_name(lang: str) -> str:
     """'German id' for de."""
-    return f"{LANG_NAMES.get(lang, lang)} id"
+    return f"{languages.name(lang)} id"
 
 
 def lens_heatmaps(inside: Inside) -> go.Figure:
@@ -68,7 +69,7 @@ def lens_heatmaps(inside: Inside) -> go.Figure:
             yref="paper",
             yanchor="bottom",
             showarrow=False,
-            font={"size": 18, "color": LANG_COLOURS.get(lang, GREY)},
+            font={"size": 18, "color": languages.colour(lang)},
         )
     fig.update_yaxes(tickvals=layers, ticktext=layer_names(n_layers), fixedrange=True, automargin=True)
     _layout(fig, height=230 + 42 * len(layers), title={"text": "What each layer would predict (the target first)"})
@@ -78,27 +79,32 @@ def lens_heatmaps(inside: Inside) -> go.Figure:
 
 def hover(lang: str, reading: LayerReading) -> str:
     """One layer's reading in a hover box."""
-    mass = reading.subword_mass
+    mass = " · ".join(f"{mass_name(kind)} {value:.0%}" for kind, value in reading.subword_mass.items())
     top = ", ".join(shown(c.token) for c in reading.candidates[:3])
     return (
-        f"<b>{id_name(lang)} · layer {reading.layer}</b><br>German-only {mass['de']:.0%}"
-        f" · English-only {mass['en']:.0%} · shared {mass['shared']:.0%}"
+        f"<b>{id_name(lang)} · layer {reading.layer}</b><br>{mass}"
         f"<br>entropy {reading.entropy:.2f} nats · KL to final {reading.kl_to_final:.2f}"
         f"<br>target {shown(reading.target.token)}: p = {reading.target.prob:.3f}, rank {reading.target.rank}"
         f"<br>top: {top}"
     )
 
 
-def german_mass_lines(inside: Inside, parting: int | None) -> go.Figure:
-    """German-subword mass by layer, one line per language id; a marker where the two lines part."""
+def mass_name(kind: str) -> str:
+    """'German-only' for de, 'shared' for shared."""
+    return kind if kind == "shared" else f"{languages.name(kind)}-only"
+
+
+def focus_mass_lines(inside: Inside, parting: int | None) -> go.Figure:
+    """The focus language's subword mass by layer (German for de/en), one line per language id; a marker where the
+    lines part."""
     fig = go.Figure()
     for lang, lens in inside.lenses.items():
         fig.add_scatter(
             x=[r.layer for r in lens.layers],
-            y=[r.subword_mass["de"] for r in lens.layers],
+            y=[r.subword_mass[inside.focus] for r in lens.layers],
             name=id_name(lang),
             mode="lines+markers",
-            line={"color": LANG_COLOURS.get(lang, GREY), "width": 4},
+            line={"color": languages.colour(lang), "width": 4},
             marker={"size": 10},
             hovertext=[hover(lang, r) for r in lens.layers],
             hoverinfo="text",
@@ -112,28 +118,29 @@ def german_mass_lines(inside: Inside, parting: int | None) -> go.Figure:
     return _layout(
         fig,
         height=360,
-        title={"text": "Probability on German-only subwords, layer by layer"},
+        title={"text": f"Probability on {mass_name(inside.focus)} subwords, layer by layer"},
         legend={"orientation": "h", "y": -0.25},
         xaxis={"tickvals": list(range(n_layers + 1)), "ticktext": layer_names(n_layers), "fixedrange": True},
         yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
     )
 
 
-def patching_lines(patching: dict[str, Patching], finals: dict[str, float], chosen: int) -> go.Figure:
-    """German-subword mass of each patched run's final distribution by k, beside each id's own (dashed)."""
+def patching_lines(patching: dict[str, Patching], focus: str, finals: dict[str, float], chosen: int) -> go.Figure:
+    """The focus language's subword mass of each patched run's final distribution by k, beside each id's own
+    (dashed)."""
     fig = go.Figure()
     for lang, runs in patching.items():
-        colour = LANG_COLOURS.get(lang, GREY)
+        colour = languages.colour(lang)
         fig.add_hline(y=finals[lang], line={"color": colour, "dash": "dash", "width": 2})
         fig.add_scatter(
             x=[r.layer for r in runs.runs],
-            y=[r.subword_mass["de"] for r in runs.runs],
+            y=[r.subword_mass[focus] for r in runs.runs],
             name=f"{id_name(lang)}, earlier positions {id_name(runs.other)} from layer k on",
             mode="lines+markers",
             line={"color": colour, "width": 4},
             marker={"size": 10, "symbol": "diamond"},
             hovertext=[
-                f"<b>k = {r.layer}</b><br>German-only {r.subword_mass['de']:.0%}<br>KL to {lang} alone "
+                f"<b>k = {r.layer}</b><br>{mass_name(focus)} {r.subword_mass[focus]:.0%}<br>KL to {lang} alone "
                 f"{r.kl_to_own:.2f} · to {runs.other} alone {r.kl_to_other:.2f}<br>top: "
                 + ", ".join(shown(c.token) for c in r.candidates[:3])
                 for r in runs.runs
@@ -145,7 +152,9 @@ def patching_lines(patching: dict[str, Patching], finals: dict[str, float], chos
     return _layout(
         fig,
         height=380,
-        title={"text": "Patching: the prediction when the context switches id from layer k on (dashed: no patch)"},
+        title={
+            "text": f"Patching: {mass_name(focus)} mass when the context switches id from layer k on (dashed: none)"
+        },
         legend={"orientation": "h", "y": -0.3},
         xaxis={"tickvals": list(range(n_layers + 1)), "title": {"text": "k (layer)"}, "fixedrange": True},
         yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
@@ -171,7 +180,7 @@ def rank_histogram(scores: dict[str, TextScore]) -> go.Figure:
             x=labels,
             y=[c / total for c in counts],
             name=id_name(lang),
-            marker_color=LANG_COLOURS.get(lang, GREY),
+            marker_color=languages.colour(lang),
             text=[str(c) for c in counts],
             textposition="outside",
             cliponaxis=False,

@@ -12,7 +12,8 @@ from .engine import Engine
 
 INTRO = (
     "What the model would predict if it stopped after each layer (the *logit lens*: each layer's hidden state read "
-    "through the output projection), for the same tokens under each language id. Layer 0 is the embeddings; the "
+    "through the output projection), for the same tokens under each language id (every position under one id, also "
+    "where the continuation was fed with another). Layer 0 is the embeddings; the "
     "last layer is the prediction above. Where the two lines below part is where the language id takes hold. "
     "Patching checks it: from layer k on, the earlier positions carry the other id's hidden states."
 )
@@ -33,7 +34,9 @@ def build_lens_section(
         lens_plot = gr.Plot(elem_id="lens-plot", show_label=False)
         summary = gr.Markdown(elem_id="lens-summary")
         language_plot = gr.Plot(elem_id="lens-language-plot", show_label=False)
-        table = gr.Dataframe(headers=lens_callbacks.TABLE_HEADERS, elem_id="lens-table", interactive=False, wrap=True)
+        table = gr.Dataframe(
+            headers=lens_callbacks.table_headers(engine), elem_id="lens-table", interactive=False, wrap=True
+        )
         patching_plot = gr.Plot(elem_id="patching-plot", show_label=False)
         patching_summary = gr.Markdown(elem_id="patching-summary")
         gr.Markdown("### The whole text: which language does it read as?")
