@@ -61,7 +61,7 @@ def reference_layers(reference, hidden: torch.Tensor, first: int) -> torch.Tenso
 @pytest.mark.parametrize("lang_id", [0, 1])
 def test_every_layer_reads_as_the_reference_hidden_state(model, reference, lang_id):
     with torch.no_grad():
-        states, _ = lens.layer_states(model, torch.tensor([IDS]), torch.tensor([[lang_id]]))
+        states = lens.layer_states(model, torch.tensor([IDS]), torch.tensor([[lang_id]]))
         got = lens.read(model, states[0]).exp()  # (L + 1, V)
     hidden = reference_states(reference, IDS, [lang_id] * len(IDS))
     assert len(hidden) == DEEP.n_layers + 1 == got.shape[0]
@@ -72,7 +72,7 @@ def test_every_layer_reads_as_the_reference_hidden_state(model, reference, lang_
 def test_mixed_ids_read_as_the_reference_fed_the_same_langs(model, reference):
     langs = [1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0]
     with torch.no_grad():
-        states, _ = lens.layer_states(model, torch.tensor([IDS]), torch.tensor([langs]))
+        states = lens.layer_states(model, torch.tensor([IDS]), torch.tensor([langs]))
         got = lens.read(model, states[0]).exp()
     for layer, h in enumerate(reference_states(reference, IDS, langs)):
         torch.testing.assert_close(got[layer], reference_probs(reference, h[0, -1]), atol=1e-5, rtol=0)
@@ -83,7 +83,7 @@ def patched(model, ids=IDS) -> torch.Tensor:
     n = len(ids)
     cache = model.new_cache(2, n)
     with torch.no_grad():
-        states, _ = lens.layer_states(model, torch.tensor([ids] * 2), torch.tensor([[0], [1]]), cache)
+        states = lens.layer_states(model, torch.tensor([ids] * 2), torch.tensor([[0], [1]]), cache)
         return lens.read(model, lens.patch_context(model, states, cache)).exp()
 
 
@@ -117,18 +117,6 @@ def test_patching_a_text_of_the_start_token_alone_changes_nothing(model):
     got = patched(model, ids=[1])
     for own in (0, 1):
         torch.testing.assert_close(got[own], got[own, -1].expand_as(got[own]), atol=1e-6, rtol=0)
-
-
-def test_token_scores_match_the_reference_in_chunks(model, reference, monkeypatch):
-    monkeypatch.setattr(lens, "SCORE_CHUNK", 4)  # three chunks, the last a short one
-    with torch.no_grad():
-        final = model(torch.tensor([IDS]), torch.tensor([[1]]))
-        logprobs, ranks = lens.token_scores(model, final, torch.tensor([IDS]))
-        logits = reference(input_ids=torch.tensor([IDS]), langs=torch.ones(1, len(IDS), dtype=torch.long)).logits[0]
-    expected = logits.log_softmax(-1)[:-1].gather(-1, torch.tensor(IDS[1:])[:, None])[:, 0]
-    torch.testing.assert_close(logprobs[0], expected, atol=1e-5, rtol=0)
-    expected_ranks = [int((row > row[t]).sum()) + 1 for row, t in zip(logits[:-1], IDS[1:], strict=True)]
-    assert ranks[0].tolist() == expected_ranks
 
 
 # The engine: a hub-layout checkpoint written in the test, loaded as the demo loads it.
@@ -222,9 +210,15 @@ def test_inside_runs_the_same_tokens_under_each_id_as_the_lens_does(engine):
             assert ours.subword_mass == pytest.approx(theirs.subword_mass, abs=1e-5)
 
 
-def test_inside_patching_ends_at_each_ids_own_prediction(engine):
-    result = lens.inside(engine, engine.encode(TEXT, "en"))
+def test_inside_patching_ends_at_each_ids_own_prediction_and_starts_from_the_others_context(engine, tiny_model):
+    encoded = engine.encode(TEXT, "en")
+    result = lens.inside(engine, encoded)
     for lang, patching in result.patching.items():
+        mixed = [engine.lang2id[patching.other]] * (len(encoded.input_ids) - 1) + [engine.lang2id[lang]]
+        probs = reference_probs(tiny_model[1], reference_states(tiny_model[1], encoded.input_ids, mixed)[-1][0, -1])
+        first = patching.runs[0]  # k = 0: every earlier position under the other id
+        assert [c.id for c in first.candidates] == probs.topk(len(first.candidates)).indices.tolist()
+        assert first.candidates[0].prob == pytest.approx(float(probs.max()), abs=1e-5)
         assert patching.other != lang
         assert [r.layer for r in patching.runs] == list(range(engine.model.config.n_layers + 1))
         last = patching.runs[-1]
@@ -269,9 +263,9 @@ def test_with_target_equals_computing_with_that_target(engine):
         lens.with_target(first, -5)
 
 
-def test_verdict_matches_the_reference(engine, tiny_model):
+def test_the_whole_text_scores_match_the_reference(engine, tiny_model):
     encoded = engine.encode(TEXT, "de")
-    scores = lens.verdict(engine, encoded)
+    scores = lens.inside(engine, encoded).scores
     ids = torch.tensor([encoded.input_ids])
     for lang, lang_id in engine.lang2id.items():
         with torch.no_grad():
@@ -281,9 +275,32 @@ def test_verdict_matches_the_reference(engine, tiny_model):
         assert scores[lang].ranks == [int((row > row[t]).sum()) + 1 for row, t in zip(logits, ids[0, 1:], strict=True)]
 
 
-def test_verdict_of_the_start_token_alone_has_no_perplexity(engine):
-    scores = lens.verdict(engine, engine.encode("", "en"))
-    assert all(s.perplexity is None and s.ranks == [] for s in scores.values())
+def test_a_text_of_the_start_token_alone_has_no_perplexity(engine):
+    result = lens.inside(engine, engine.encode("", "en"))
+    assert all(s.perplexity is None and s.ranks == [] for s in result.scores.values())
+    assert [r.layer for r in result.lenses["en"].layers] == list(range(engine.model.config.n_layers + 1))
+
+
+def test_what_the_prefix_cache_holds_is_read_not_run_again(tiny_model):
+    """The page ran the text (its prefix is cached); the lens, patching and scores are the same as from scratch."""
+    cold = Engine.load(str(tiny_model[0]), device="cpu")
+    warm = Engine.load(str(tiny_model[0]), device="cpu")
+    encoded = warm.encode(TEXT, "en")
+    warm.analyse(encoded)  # what the page's own view runs
+    warm.analyse(Encoded(encoded.input_ids, "de", False))
+    hits = warm.prefix_cache.hits
+    ours, alone = lens.inside(warm, encoded), lens.logit_lens(warm, encoded)
+    assert warm.prefix_cache.hits - hits >= 3 * (len(encoded.input_ids) - 2)  # every position but the last, thrice
+    theirs, alone_cold = lens.inside(cold, encoded), lens.logit_lens(cold, encoded)
+    for lang in warm.lang2id:
+        for a, b in zip(ours.lenses[lang].layers, theirs.lenses[lang].layers, strict=True):
+            assert [c.id for c in a.candidates] == [c.id for c in b.candidates]
+            assert a.candidates[0].prob == pytest.approx(b.candidates[0].prob, abs=1e-5)
+        for a, b in zip(ours.patching[lang].runs, theirs.patching[lang].runs, strict=True):
+            assert a.kl_to_own == pytest.approx(b.kl_to_own, abs=1e-5)
+        assert ours.scores[lang].perplexity == pytest.approx(theirs.scores[lang].perplexity, rel=1e-5)
+        assert ours.scores[lang].ranks == theirs.scores[lang].ranks
+    assert alone.layers[-1].entropy == pytest.approx(alone_cold.layers[-1].entropy, abs=1e-5)
 
 
 def reading(layer: int, german: float) -> lens.LayerReading:
@@ -305,7 +322,7 @@ def lens_of(lang: str, german: list[float]) -> lens.Lens:
     ],
 )
 def test_parting_layer(de, en, expected):
-    inside = lens.Inside([1], "de", "de", {"de": lens_of("de", de), "en": lens_of("en", en)}, [], {}, {})
+    inside = lens.Inside([1], "de", "de", {"de": lens_of("de", de), "en": lens_of("en", en)}, [], {}, {}, {})
     assert lens.parting_layer(inside) == (expected, "en")
     assert lens.parting_layer(replace(inside, focus=None)) == (None, None)  # no word lists, nothing to follow
 

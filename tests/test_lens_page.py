@@ -110,7 +110,7 @@ def test_api_lens_bad_target_is_one_sentence(client):
 
 def test_show_fills_every_view_from_the_current_text_and_continuation(engine, tiny_model):
     state = {**callbacks.new_state(TEXT), "appended": [42]}
-    update, heatmaps, summary, lines, rows, patching, patching_text, inside = lens_callbacks.show(
+    update, heatmaps, summary, lines, rows, patching, patching_text, verdict, ranks, inside = lens_callbacks.show(
         TEXT, "de", state, 1, engine=engine
     )
     assert inside.input_ids == [*engine.encode(TEXT, "de").input_ids, 42]  # typed, then continued
@@ -122,6 +122,8 @@ def test_show_fills_every_view_from_the_current_text_and_continuation(engine, ti
         lens_callbacks.table_headers(engine)
     )
     assert "Target **" in summary and "from layer 1 on" in patching_text
+    assert lens_callbacks.verdict_line(inside.scores) in verdict and f"{len(inside.input_ids) - 1} tokens" in verdict
+    assert [sum(int(n) for n in bar.text) for bar in ranks.data] == [len(s.ranks) for s in inside.scores.values()]
 
 
 def test_retarget_and_repatch_need_no_model(engine):
@@ -135,13 +137,6 @@ def test_retarget_and_repatch_need_no_model(engine):
     assert lens_callbacks.retarget(None, "5", 0)[0] == gr.skip()
     with pytest.raises(gr.Error, match="one of the heatmap's tokens"):
         lens_callbacks.retarget(inside, "-4", 0)
-
-
-def test_verdict_view(engine):
-    text, chart = lens_callbacks.verdict(TEXT, "de", callbacks.new_state(TEXT), engine=engine)
-    scores = lens.verdict(engine, engine.encode(TEXT, "de"))
-    assert lens_callbacks.verdict_line(scores) in text
-    assert [sum(int(n) for n in bar.text) for bar in chart.data] == [len(s.ranks) for s in scores.values()]
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 The blocks are post-LN, so every layer's output is already normalised and the output projection (with its bias)
 can read any of them. Layer 0 is the embeddings after their LayerNorm, layer l the output of block l; the last
-layer is exactly what `Engine.predict` reads.
+layer is exactly what `Engine.predict` reads. Every position but the last comes from the engine's prefix cache
+where it holds them, so only what is new runs.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from . import languages
-from .engine import Encoded, Engine, check_top_k
+from .engine import Encoded, Engine, TokenScore, check_top_k
 from .model import XLM, KVCache
 
 HEATMAP_TOKENS = 6  # each id's most probable final tokens are the heatmap's columns
-SCORE_CHUNK = 64  # positions projected onto the vocabulary at once for the verdict: bounds its memory
 MIN_LEAD = 0.05  # own-subword mass a language's id must add at the last layer before a layer is said to decide
 
 
@@ -92,7 +92,7 @@ class TextScore:
 
 @dataclass(frozen=True)
 class Inside:
-    """The same tokens under every language id: each id's lens and its patching runs."""
+    """The same tokens under every language id: each id's lens, its patching runs and the whole text's scores."""
 
     input_ids: list[int]
     lang: str  # whose Moses rules tokenized the text
@@ -101,12 +101,13 @@ class Inside:
     columns: list[Candidate]  # the heatmap's tokens (prob: under the page's id at the last layer)
     grid: dict[str, list[list[Target]]]  # per id, per layer: each column token's probability and rank
     patching: dict[str, Patching]
+    scores: dict[str, TextScore]
 
 
 def layer_states(
     model: XLM, input_ids: torch.Tensor, langs: torch.Tensor, cache: KVCache | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The last position's hidden state after every layer (B, L + 1, C), and every position's last one (B, T, C).
+) -> torch.Tensor:
+    """The last position's hidden state after every layer, (B, L + 1, C), for new tokens (B, T) after the cache's.
 
     The same computation as XLM.forward, keeping what each block hands to the next; `langs` is (B, T) or (B, 1).
     """
@@ -120,7 +121,7 @@ def layer_states(
         states.append(x[:, -1])
     if cache is not None:
         cache.advance(T)
-    return torch.stack(states, 1), x  # (B, L + 1, C), (B, T, C)
+    return torch.stack(states, 1)  # (B, L + 1, C)
 
 
 def patch_context(model: XLM, states: torch.Tensor, cache: KVCache) -> torch.Tensor:
@@ -162,47 +163,50 @@ def read(model: XLM, states: torch.Tensor) -> torch.Tensor:
     return model.logits(states).float().log_softmax(-1)
 
 
-def token_scores(model: XLM, final: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each token's log-probability and rank given its prefix, (B, T - 1) each, from the final states (B, T, C)."""
-    logprobs, ranks = [], []
-    for start in range(0, input_ids.shape[1] - 1, SCORE_CHUNK):
-        seen = read(model, final[:, start : start + SCORE_CHUNK])  # (B, chunk, V): row t predicts token t + 1
-        targets = input_ids[:, start + 1 : start + 1 + SCORE_CHUNK, None]  # (B, chunk', 1)
-        seen = seen[:, : targets.shape[1]]  # the last position predicts no token of the text
-        picked = seen.gather(-1, targets)  # (B, chunk', 1)
-        logprobs.append(picked[..., 0])
-        ranks.append((seen > picked).sum(-1) + 1)
-    empty = final.new_zeros(final.shape[0], 0)
-    return torch.cat([empty, *logprobs], 1), torch.cat([empty.long(), *ranks], 1)
-
-
 def logit_lens(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None = None) -> Lens:
-    """The lens of one text as fed (each position with its own id), from one forward pass; the target defaults to
-    the final top-1."""
+    """The lens of one text as fed (each position with its own id); the target defaults to the final top-1.
+
+    What the prefix cache holds of the text is read from it; the rest runs once, and is not added to it.
+    """
     check_top_k(top_k)
     target = check_target(engine, target)
-    ids = torch.tensor([encoded.input_ids], device=engine.device)  # (1, T)
-    langs = torch.tensor([[engine.lang2id[lang] for lang in encoded.position_langs]], device=engine.device)  # (1, T)
-    with engine.thread_scope(), torch.inference_mode():
-        states, _ = layer_states(engine.model, ids, langs)  # (1, L + 1, C)
-        logprobs = read(engine.model, states[0])  # (L + 1, V)
-        return Lens(encoded.input_ids, encoded.lang, readings(engine, logprobs, target, top_k))
+    session = engine.start(prefix_of(encoded), reserve=1)
+    try:
+        start = session.cache.length
+        fresh = torch.tensor([encoded.input_ids[start:]], device=engine.device)  # (1, T - start)
+        langs = [engine.lang2id[lang] for lang in encoded.position_langs[start:]]
+        with engine.thread_scope(), torch.inference_mode():
+            states = layer_states(engine.model, fresh, torch.tensor([langs], device=engine.device), session.cache)
+            logprobs = read(engine.model, states[0])  # (L + 1, V)
+            return Lens(encoded.input_ids, encoded.lang, readings(engine, logprobs, target, top_k))
+    finally:
+        engine.close(session)
+
+
+def prefix_of(encoded: Encoded) -> Encoded:
+    """Every position of an encoding but the last."""
+    return Encoded(encoded.input_ids[:-1], encoded.lang, encoded.truncated, encoded.langs[:-1])
 
 
 def inside(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None = None) -> Inside:
-    """The same tokens under every language id, from one batched forward pass: each id's lens and patching runs.
+    """The same tokens under every language id: each id's lens, the patching runs and the whole text's scores.
 
-    The target defaults to the final top-1 under the id the text was tokenized for.
+    Each id's positions but the last are scored and kept in the prefix cache (as the page's own view does; they are
+    read from it where it holds them); the last positions then run in one batch. The target defaults to the final
+    top-1 under the id the text was tokenized for.
     """
     check_top_k(top_k)
     target = check_target(engine, target)
     langs = list(engine.lang2id)
     n, T, L = len(langs), len(encoded.input_ids), engine.model.config.n_layers
-    ids = torch.tensor([encoded.input_ids] * n, device=engine.device)  # (n, T)
-    lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (n, 1)
     cache = engine.model.new_cache(n, T)
+    prefix = encoded.input_ids[:-1]
+    runs = [run_prefix(engine, Encoded(prefix, lang, encoded.truncated), cache, row) for row, lang in enumerate(langs)]
+    cache.advance(T - 1)
+    last = torch.full((n, 1), encoded.input_ids[-1], device=engine.device)  # (n, 1)
+    lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (n, 1)
     with engine.thread_scope(), torch.inference_mode():
-        states, _ = layer_states(engine.model, ids, lang_ids, cache)  # (n, L + 1, C)
+        states = layer_states(engine.model, last, lang_ids, cache)  # (n, L + 1, C)
         patched = patch_context(engine.model, states, cache)  # (n, L + 1, C)
         logprobs = read(engine.model, torch.cat([states, patched[:, :L]], 1))  # (n, 2 L + 1, V)
         lensed = logprobs[:, : L + 1]  # (n, L + 1, V)
@@ -220,21 +224,34 @@ def inside(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None
             lang: patching_runs(engine, lang, langs[(i + 1) % n], patched[i], lensed[i, -1], lensed[(i + 1) % n, -1])
             for i, lang in enumerate(langs)
         }
-    return Inside(encoded.input_ids, encoded.lang, focus_language(engine), lenses, columns, grid, patching)
+        scores = {lang: text_score(lang, *runs[i], encoded.input_ids[-1]) for i, lang in enumerate(langs)}
+    return Inside(encoded.input_ids, encoded.lang, focus_language(engine), lenses, columns, grid, patching, scores)
 
 
-def verdict(engine: Engine, encoded: Encoded) -> dict[str, TextScore]:
-    """The text's perplexity and token ranks under every language id (the same tokens), in one batched pass."""
-    langs = list(engine.lang2id)
-    ids = torch.tensor([encoded.input_ids] * len(langs), device=engine.device)  # (n, T)
-    lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (n, 1)
-    with engine.thread_scope(), torch.inference_mode():
-        final = engine.model(ids, lang_ids)  # (n, T, C)
-        logprobs, ranks = token_scores(engine.model, final, ids)  # (n, T - 1) each
-    return {
-        lang: TextScore(lang, math.exp(-float(logprobs[i].mean())) if ids.shape[1] > 1 else None, ranks[i].tolist())
-        for i, lang in enumerate(langs)
-    }
+def run_prefix(
+    engine: Engine, prefix: Encoded, cache: KVCache, row: int
+) -> tuple[list[TokenScore], torch.Tensor | None]:
+    """Score every position of `prefix` through the engine (the prefix cache keeps them), copy their keys and
+    values into batch row `row` of `cache`, and return the scores and the (V,) logits after the prefix."""
+    session = engine.start(prefix, reserve=1)
+    try:
+        logits = engine.next_logits(session)
+        n = session.cache.length
+        cache.keys[:, row, :, :n] = session.cache.keys[:, 0, :, :n]  # (L, H, n, D)
+        cache.values[:, row, :, :n] = session.cache.values[:, 0, :, :n]
+        return session.scores, logits
+    finally:
+        engine.close(session)
+
+
+def text_score(lang: str, scores: list[TokenScore], logits: torch.Tensor | None, last: int) -> TextScore:
+    """A text's perplexity and ranks from its prefix's scores and the (V,) logits that predict its last token."""
+    logprobs, ranks = [s.logprob for s in scores[1:]], [s.rank for s in scores[1:]]  # the start token has none
+    if logits is not None:
+        logprobs.append(float(logits.float().log_softmax(-1)[last]))
+        ranks.append(int((logits > logits[last]).sum()) + 1)
+    perplexity = math.exp(-sum(logprobs) / len(logprobs)) if logprobs else None
+    return TextScore(lang, perplexity, ranks)
 
 
 def with_target(inside: Inside, target: int) -> Inside:

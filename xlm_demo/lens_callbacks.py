@@ -21,13 +21,15 @@ def table_headers(engine: Engine) -> list[str]:
 
 
 def show(prompt, lang, state, patch_layer, *, engine: Engine) -> tuple:
-    """Every layer under every language id for the current text (typed and continued), and the patching runs."""
+    """Every layer under every language id for the current text (typed and continued), the patching runs, and the
+    whole-text verdict."""
     encoded = current(engine, prompt, lang, for_prompt(state, prompt))
     with user_errors():
         inside = lens.inside(engine, encoded)
     target = inside.lenses[lang].layers[-1].target.id
     choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in inside.columns]
-    return (gr.update(choices=choices, value=str(target)), *views(inside, int(patch_layer)), inside)
+    update = gr.update(choices=choices, value=str(target))
+    return (update, *views(inside, int(patch_layer)), *verdict_views(inside), inside)
 
 
 def views(inside: Inside, patch_layer: int) -> tuple:
@@ -121,14 +123,11 @@ def table_rows(inside: Inside) -> list[list]:
     return rows
 
 
-def verdict(prompt, lang, state, *, engine: Engine) -> tuple:
-    """The whole text's perplexity under every language id, a one-line verdict, and its tokens' ranks."""
-    encoded = current(engine, prompt, lang, for_prompt(state, prompt))
-    with user_errors():
-        scores = lens.verdict(engine, encoded)
-    n_tokens = len(encoded.input_ids) - 1
-    note = f"{n_tokens} tokens, tokenized with the {languages.name(lang)} rules, the same under each id."
-    return f"**{verdict_line(scores)}**  \n{note}", lens_charts.rank_histogram(scores)
+def verdict_views(inside: Inside) -> tuple:
+    """The whole text's perplexity under every language id in a line, and the histogram of its tokens' ranks."""
+    n_tokens = len(inside.input_ids) - 1
+    note = f"{n_tokens} tokens, tokenized with the {languages.name(inside.lang)} rules, the same under each id."
+    return f"**{verdict_line(inside.scores)}**  \n{note}", lens_charts.rank_histogram(inside.scores)
 
 
 def verdict_line(scores: dict[str, TextScore]) -> str:

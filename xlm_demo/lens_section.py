@@ -49,14 +49,12 @@ def build_lens_section(
     text_changed = gr.Number(0, visible=False)
 
     views = [lens_plot, summary, language_plot, table, patching_plot, patching_summary, inside]
-    show, judge = partial(lens_callbacks.show, engine=engine), partial(lens_callbacks.verdict, engine=engine)
+    show = partial(lens_callbacks.show, engine=engine)
     model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private", "show_progress": "hidden"}
-    show_inputs, shown = [prompt, lang, state, patch_layer], [target, *views]
+    show_inputs, shown = [prompt, lang, state, patch_layer], [target, *views[:-1], verdict, verdict_plot, inside]
     changed.change(None, [is_open, text_changed], text_changed, js="(open, n) => (open ? n + 1 : n)")
-    opened = section.expand(None, None, is_open, js="() => true").then(show, show_inputs, shown, **model_event)
-    followed = text_changed.change(show, show_inputs, shown, trigger_mode="always_last", **model_event)
-    for event in (opened, followed):
-        event.then(judge, [prompt, lang, state], [verdict, verdict_plot], **model_event)
+    section.expand(None, None, is_open, js="() => true").then(show, show_inputs, shown, **model_event)
+    text_changed.change(show, show_inputs, shown, trigger_mode="always_last", **model_event)
     section.collapse(None, None, is_open, js="() => false")
     target.input(lens_callbacks.retarget, [inside, target, patch_layer], views, api_visibility="private")
     patch_layer.release(
