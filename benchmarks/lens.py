@@ -40,12 +40,12 @@ def one_round(cold: Engine, warm: Engine, ids: list[int]) -> dict[str, tuple[flo
         "predict": timed(lambda: cold.predict_encoded(encoded, top_k=10)),
         "compare": timed(lambda: cold.compare_encoded([encoded, other], top_k=10)),
         "lens_cold": timed(lambda: lens.logit_lens(cold, encoded, top_k=10)),
-        "inside_cold": timed(lambda: lens.inside(cold, encoded, top_k=10)),
+        "view_cold": timed(lambda: lens.lens_view(cold, encoded, top_k=10)),
     }
     warm.analyse(encoded)  # the page's own view of the text, untimed
     times["lens_after_page"] = timed(lambda: lens.logit_lens(warm, encoded, top_k=10))
-    times["inside_first"] = timed(lambda: lens.inside(warm, encoded, top_k=10))
-    times["inside_again"] = timed(lambda: lens.inside(warm, encoded, top_k=10))
+    times["view_first"] = timed(lambda: lens.lens_view(warm, encoded, top_k=10))
+    times["view_again"] = timed(lambda: lens.lens_view(warm, encoded, top_k=10))
     return times
 
 

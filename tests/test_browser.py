@@ -422,7 +422,7 @@ def test_inside_the_model_bad_position_is_one_sentence(browser, server):
     context.close()
 
 
-def test_inside_the_model_shows_both_charts_follows_a_chosen_target_and_patches(page, server, api):
+def test_layer_by_layer_shows_both_charts_follows_a_chosen_target_and_patches(page, server, api):
     text = "Die Katze schläft auf dem Sofa"
     open_demo(page, server, f"?prompt={quote(text)}&lang=de")
     page.get_by_text("Inside the model: layer by layer").click()
@@ -434,8 +434,7 @@ def test_inside_the_model_shows_both_charts_follows_a_chosen_target_and_patches(
     page.wait_for_selector("#patching-plot .scatterlayer .trace", timeout=30_000)
     page.wait_for_function("() => document.querySelector('#verdict').textContent.includes('perplexity')")
     page.wait_for_selector("#verdict-plot .bars path", state="attached", timeout=30_000)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.locator("#inside").screenshot(path=str(ARTIFACTS / "13-inside-the-model.png"))
+    shot_of(page.locator("#lens-section"), "30-layer-by-layer")
 
     # The target list: the final top-1 under the page's id, then the rest of its top 6, then the other id's.
     third = api.predict(prompt=text, lang="de", top_k=6, api_name="/lens")["layers"][-1]["candidates"][2]
@@ -453,7 +452,7 @@ def test_inside_the_model_shows_both_charts_follows_a_chosen_target_and_patches(
     page.locator("#patch-layer input[type=number]").fill("0")
     page.locator("#patch-layer input[type=number]").press("Tab")
     page.wait_for_function("() => document.querySelector('#patching-summary').textContent.includes('from layer 0 on')")
-    page.locator("#inside").screenshot(path=str(ARTIFACTS / "14-inside-target-and-patching.png"))
+    shot_of(page.locator("#lens-section"), "31-layer-by-layer-target-and-patching")
 
     longer = text + " und träumt von"  # the open section follows the text
     page.locator("#prompt textarea").fill(longer)

@@ -183,7 +183,7 @@ def test_an_english_french_checkpoint_follows_french_subwords(tmp_path):
 
     write_hub_checkpoint(tmp_path, lang2id=ENFR)
     enfr = Engine.load(str(tmp_path), device="cpu")
-    result = lens.inside(enfr, enfr.encode("Le chat dort sur le canapé", "fr"))
+    result = lens.lens_view(enfr, enfr.encode("Le chat dort sur le canapé", "fr"))
     assert result.focus == "fr" and set(result.lenses) == {"en", "fr"}
     assert set(result.lenses["fr"].layers[-1].subword_mass) == {"en", "fr", "shared"}
     assert lens.parting_layer(result)[1] == "en"
@@ -196,9 +196,9 @@ def test_a_target_outside_the_vocabulary_is_one_sentence(engine, target):
         lens.logit_lens(engine, engine.encode(TEXT, "en"), target=target)
 
 
-def test_inside_runs_the_same_tokens_under_each_id_as_the_lens_does(engine):
+def test_the_view_runs_the_same_tokens_under_each_id_as_the_lens_does(engine):
     encoded = engine.encode(TEXT, "de")
-    result = lens.inside(engine, encoded, top_k=5)
+    result = lens.lens_view(engine, encoded, top_k=5)
     assert list(result.lenses) == list(engine.lang2id)
     for lang, seen in result.lenses.items():
         alone = lens.logit_lens(engine, Encoded(encoded.input_ids, lang, False), top_k=5, target=result.columns[0].id)
@@ -210,9 +210,9 @@ def test_inside_runs_the_same_tokens_under_each_id_as_the_lens_does(engine):
             assert ours.subword_mass == pytest.approx(theirs.subword_mass, abs=1e-5)
 
 
-def test_inside_patching_ends_at_each_ids_own_prediction_and_starts_from_the_others_context(engine, tiny_model):
+def test_the_views_patching_ends_at_each_ids_own_prediction_and_starts_from_the_others_context(engine, tiny_model):
     encoded = engine.encode(TEXT, "en")
-    result = lens.inside(engine, encoded)
+    result = lens.lens_view(engine, encoded)
     for lang, patching in result.patching.items():
         mixed = [engine.lang2id[patching.other]] * (len(encoded.input_ids) - 1) + [engine.lang2id[lang]]
         probs = reference_probs(tiny_model[1], reference_states(tiny_model[1], encoded.input_ids, mixed)[-1][0, -1])
@@ -229,7 +229,7 @@ def test_inside_patching_ends_at_each_ids_own_prediction_and_starts_from_the_oth
 
 def test_subword_mass_is_compares_on_the_same_tokens(engine):
     encoded = engine.encode(TEXT, "de")
-    result = lens.inside(engine, encoded)
+    result = lens.lens_view(engine, encoded)
     comparison = engine.compare_encoded([Encoded(encoded.input_ids, lang, False) for lang in engine.lang2id])
     for lang, mass in comparison.subword_mass.items():
         assert result.lenses[lang].layers[-1].subword_mass == pytest.approx(mass, abs=1e-5)
@@ -237,7 +237,7 @@ def test_subword_mass_is_compares_on_the_same_tokens(engine):
 
 
 def test_heatmap_columns_and_grid(engine):
-    result = lens.inside(engine, engine.encode(TEXT, "en"), target=42)
+    result = lens.lens_view(engine, engine.encode(TEXT, "en"), target=42)
     ids = [c.id for c in result.columns]
     assert ids[0] == 42 and len(ids) == len(set(ids))
     for lang, seen in result.lenses.items():
@@ -250,10 +250,10 @@ def test_heatmap_columns_and_grid(engine):
 
 def test_with_target_equals_computing_with_that_target(engine):
     encoded = engine.encode(TEXT, "en")
-    first = lens.inside(engine, encoded)
+    first = lens.lens_view(engine, encoded)
     chosen = first.columns[3].id
     switched = lens.with_target(first, chosen)
-    direct = lens.inside(engine, encoded, target=chosen)
+    direct = lens.lens_view(engine, encoded, target=chosen)
     for lang in engine.lang2id:
         for ours, theirs in zip(switched.lenses[lang].layers, direct.lenses[lang].layers, strict=True):
             assert ours.target.id == theirs.target.id == chosen
@@ -265,7 +265,7 @@ def test_with_target_equals_computing_with_that_target(engine):
 
 def test_the_whole_text_scores_match_the_reference(engine, tiny_model):
     encoded = engine.encode(TEXT, "de")
-    scores = lens.inside(engine, encoded).scores
+    scores = lens.lens_view(engine, encoded).scores
     ids = torch.tensor([encoded.input_ids])
     for lang, lang_id in engine.lang2id.items():
         with torch.no_grad():
@@ -276,7 +276,7 @@ def test_the_whole_text_scores_match_the_reference(engine, tiny_model):
 
 
 def test_a_text_of_the_start_token_alone_has_no_perplexity(engine):
-    result = lens.inside(engine, engine.encode("", "en"))
+    result = lens.lens_view(engine, engine.encode("", "en"))
     assert all(s.perplexity is None and s.ranks == [] for s in result.scores.values())
     assert [r.layer for r in result.lenses["en"].layers] == list(range(engine.model.config.n_layers + 1))
 
@@ -289,9 +289,9 @@ def test_what_the_prefix_cache_holds_is_read_not_run_again(tiny_model):
     warm.analyse(encoded)  # what the page's own view runs
     warm.analyse(Encoded(encoded.input_ids, "de", False))
     hits = warm.prefix_cache.hits
-    ours, alone = lens.inside(warm, encoded), lens.logit_lens(warm, encoded)
+    ours, alone = lens.lens_view(warm, encoded), lens.logit_lens(warm, encoded)
     assert warm.prefix_cache.hits - hits >= 3 * (len(encoded.input_ids) - 2)  # every position but the last, thrice
-    theirs, alone_cold = lens.inside(cold, encoded), lens.logit_lens(cold, encoded)
+    theirs, alone_cold = lens.lens_view(cold, encoded), lens.logit_lens(cold, encoded)
     for lang in warm.lang2id:
         for a, b in zip(ours.lenses[lang].layers, theirs.lenses[lang].layers, strict=True):
             assert [c.id for c in a.candidates] == [c.id for c in b.candidates]
@@ -322,9 +322,9 @@ def lens_of(lang: str, german: list[float]) -> lens.Lens:
     ],
 )
 def test_parting_layer(de, en, expected):
-    inside = lens.Inside([1], "de", "de", {"de": lens_of("de", de), "en": lens_of("en", en)}, [], {}, {}, {})
-    assert lens.parting_layer(inside) == (expected, "en")
-    assert lens.parting_layer(replace(inside, focus=None)) == (None, None)  # no word lists, nothing to follow
+    view = lens.LensView([1], "de", "de", {"de": lens_of("de", de), "en": lens_of("en", en)}, [], {}, {}, {})
+    assert lens.parting_layer(view) == (expected, "en")
+    assert lens.parting_layer(replace(view, focus=None)) == (None, None)  # no word lists, nothing to follow
 
 
 # The bundled model: what the lens shows of a model that knows English from German (pinned behaviour).
@@ -351,7 +351,7 @@ def test_bundled_own_subwords_weigh_more_at_the_last_layer_under_the_texts_own_i
 
     other = "en" if text_lang == "de" else "de"
     for text in texts_and_halves(GERMAN if text_lang == "de" else ENGLISH):
-        result = lens.inside(bundled_engine, bundled_engine.encode(text, text_lang))
+        result = lens.lens_view(bundled_engine, bundled_engine.encode(text, text_lang))
         own = result.lenses[text_lang].layers[-1].subword_mass[kind]
         wrong = result.lenses[other].layers[-1].subword_mass[kind]
         assert own > wrong, f"{text!r}: {own:.3f} under {text_lang}, {wrong:.3f} under {other}"
@@ -362,7 +362,7 @@ def test_bundled_ids_part_inside_the_model_for_german_text(bundled_engine):
     from tests.test_bundled_model import GERMAN
 
     for text in texts_and_halves(GERMAN)[1::2]:
-        result = lens.inside(bundled_engine, bundled_engine.encode(text, "de"))
+        result = lens.lens_view(bundled_engine, bundled_engine.encode(text, "de"))
         parting, other = lens.parting_layer(result)
         assert result.focus == "de" and other == "en"
         assert parting is not None and parting >= 1, text

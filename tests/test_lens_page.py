@@ -110,33 +110,33 @@ def test_api_lens_bad_target_is_one_sentence(client):
 
 def test_show_fills_every_view_from_the_current_text_and_continuation(engine, tiny_model):
     state = {**callbacks.new_state(TEXT), "appended": [42]}
-    update, heatmaps, summary, lines, rows, patching, patching_text, verdict, ranks, inside = lens_callbacks.show(
+    update, heatmaps, summary, lines, rows, patching, patching_text, verdict, ranks, view = lens_callbacks.show(
         TEXT, "de", state, 1, engine=engine
     )
-    assert inside.input_ids == [*engine.encode(TEXT, "de").input_ids, 42]  # typed, then continued
-    probs = reference_logits(tiny_model[1], inside.input_ids, 0)[-1].softmax(-1)
+    assert view.input_ids == [*engine.encode(TEXT, "de").input_ids, 42]  # typed, then continued
+    probs = reference_logits(tiny_model[1], view.input_ids, 0)[-1].softmax(-1)
     assert update["value"] == str(int(probs.argmax()))  # the target: the final top-1 under the page's id
-    assert [value for _, value in update["choices"]] == [str(c.id) for c in inside.columns]
+    assert [value for _, value in update["choices"]] == [str(c.id) for c in view.columns]
     assert all(isinstance(f, go.Figure) for f in (heatmaps, lines, patching))
     assert len(rows) == 2 * (engine.model.config.n_layers + 1) and len(rows[0]) == len(
         lens_callbacks.table_headers(engine)
     )
     assert "Target **" in summary and "from layer 1 on" in patching_text
-    assert lens_callbacks.verdict_line(inside.scores) in verdict and f"{len(inside.input_ids) - 1} tokens" in verdict
-    assert [sum(int(n) for n in bar.text) for bar in ranks.data] == [len(s.ranks) for s in inside.scores.values()]
+    assert lens_callbacks.verdict_line(view.scores) in verdict and f"{len(view.input_ids) - 1} tokens" in verdict
+    assert [sum(int(n) for n in bar.text) for bar in ranks.data] == [len(s.ranks) for s in view.scores.values()]
 
 
 def test_retarget_and_repatch_need_no_model(engine):
-    inside = lens.inside(engine, engine.encode(TEXT, "en"))
-    chosen = inside.columns[2]
-    _, summary, *_, switched = lens_callbacks.retarget(inside, str(chosen.id), 0)
+    view = lens.lens_view(engine, engine.encode(TEXT, "en"))
+    chosen = view.columns[2]
+    _, summary, *_, switched = lens_callbacks.retarget(view, str(chosen.id), 0)
     assert f"Target **{chosen.token}**" in summary
     assert {r.target.id for seen in switched.lenses.values() for r in seen.layers} == {chosen.id}
-    figure, text = lens_callbacks.repatch(inside, 2)
+    figure, text = lens_callbacks.repatch(view, 2)
     assert "from layer 2 on" in text and figure.layout.shapes[-1].x0 == 2
     assert lens_callbacks.retarget(None, "5", 0)[0] == gr.skip()
     with pytest.raises(gr.Error, match="one of the heatmap's tokens"):
-        lens_callbacks.retarget(inside, "-4", 0)
+        lens_callbacks.retarget(view, "-4", 0)
 
 
 @pytest.mark.parametrize(
@@ -157,12 +157,12 @@ def test_verdict_line(perplexities, line):
 
 
 def test_heatmaps_show_each_id_over_the_same_tokens(engine):
-    inside = lens.inside(engine, engine.encode(TEXT, "en"))
-    figure = lens_charts.lens_heatmaps(inside)
+    view = lens.lens_view(engine, engine.encode(TEXT, "en"))
+    figure = lens_charts.lens_heatmaps(view)
     assert [trace.type for trace in figure.data] == ["heatmap"] * len(engine.lang2id)
-    for trace, lang in zip(figure.data, inside.lenses, strict=True):
-        assert len(trace.z) == engine.model.config.n_layers + 1 and len(trace.z[0]) == len(inside.columns)
-        assert trace.z[-1][0] ** 2 == pytest.approx(inside.lenses[lang].layers[-1].target.prob)  # sqrt scale
+    for trace, lang in zip(figure.data, view.lenses, strict=True):
+        assert len(trace.z) == engine.model.config.n_layers + 1 and len(trace.z[0]) == len(view.columns)
+        assert trace.z[-1][0] ** 2 == pytest.approx(view.lenses[lang].layers[-1].target.prob)  # sqrt scale
     assert "<b>" in figure.layout.xaxis.ticktext[0]  # the target's column
 
 

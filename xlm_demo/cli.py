@@ -158,13 +158,18 @@ def render(command: str, payload: dict) -> str:
     if command == "attribute":
         return render_attribution(payload)
     if command == "lens":
-        rows = ["layer  entropy  KL to final  target p (rank)   German  English  shared  top candidates"]
+        kinds = list(payload["layers"][0]["subword_mass"])  # each language's own subwords, then shared
+        rows = [
+            "layer  entropy  KL to final  target p (rank)  " + "".join(f"{k:>7} " for k in kinds) + " top candidates"
+        ]
         for r in payload["layers"]:
             target, mass = r["target"], r["subword_mass"]
             rows.append(
-                f"{r['layer']:>5}  {r['entropy']:7.3f}  {r['kl_to_final']:11.3f}  "
-                f"{target['prob']:8.4f} ({target['rank']:>5})  {mass['de']:6.1%}  {mass['en']:7.1%}  "
-                f"{mass['shared']:6.1%}  " + " ".join(c["token"] for c in r["candidates"])
+                f"{r['layer']:>5}  {r['entropy']:7.3f}  {r['kl_to_final']:11.3f}  {target['prob']:8.4f} "
+                f"({target['rank']:>5})  "
+                + "".join(f"{mass[k]:7.1%} " for k in kinds)
+                + " "
+                + " ".join(c["token"] for c in r["candidates"])
             )
         return "\n".join(rows)
     if command == "score":

@@ -91,7 +91,7 @@ class TextScore:
 
 
 @dataclass(frozen=True)
-class Inside:
+class LensView:
     """The same tokens under every language id: each id's lens, its patching runs and the whole text's scores."""
 
     input_ids: list[int]
@@ -188,7 +188,7 @@ def prefix_of(encoded: Encoded) -> Encoded:
     return Encoded(encoded.input_ids[:-1], encoded.lang, encoded.truncated, encoded.langs[:-1])
 
 
-def inside(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None = None) -> Inside:
+def lens_view(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None = None) -> LensView:
     """The same tokens under every language id: each id's lens, the patching runs and the whole text's scores.
 
     Each id's positions but the last are scored and kept in the prefix cache (as the page's own view does; they are
@@ -225,7 +225,7 @@ def inside(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None
             for i, lang in enumerate(langs)
         }
         scores = {lang: text_score(lang, *runs[i], encoded.input_ids[-1]) for i, lang in enumerate(langs)}
-    return Inside(encoded.input_ids, encoded.lang, focus_language(engine), lenses, columns, grid, patching, scores)
+    return LensView(encoded.input_ids, encoded.lang, focus_language(engine), lenses, columns, grid, patching, scores)
 
 
 def run_prefix(
@@ -254,16 +254,16 @@ def text_score(lang: str, scores: list[TokenScore], logits: torch.Tensor | None,
     return TextScore(lang, perplexity, ranks)
 
 
-def with_target(inside: Inside, target: int) -> Inside:
+def with_target(view: LensView, target: int) -> LensView:
     """The same readings, following another of the heatmap's tokens through the layers."""
-    column = next((i for i, c in enumerate(inside.columns) if c.id == target), None)
+    column = next((i for i, c in enumerate(view.columns) if c.id == target), None)
     if column is None:
         raise ValueError(f"the target must be one of the heatmap's tokens, got id {target}")
     lenses = {
-        lang: replace(lens, layers=[replace(r, target=inside.grid[lang][r.layer][column]) for r in lens.layers])
-        for lang, lens in inside.lenses.items()
+        lang: replace(lens, layers=[replace(r, target=view.grid[lang][r.layer][column]) for r in lens.layers])
+        for lang, lens in view.lenses.items()
     }
-    return replace(inside, lenses=lenses)
+    return replace(view, lenses=lenses)
 
 
 def focus_language(engine: Engine) -> str | None:
@@ -273,13 +273,13 @@ def focus_language(engine: Engine) -> str | None:
     return next((lang for lang in listed if lang != "en"), None)
 
 
-def parting_layer(inside: Inside) -> tuple[int | None, str | None]:
+def parting_layer(view: LensView) -> tuple[int | None, str | None]:
     """Where the focus language's id takes hold: the first layer at which its lead in that language's subword mass
     over another id (English where there is one) reaches half of its lead at the last layer; and that other id.
 
     The layer is None without a focus language, or when its id adds less than MIN_LEAD at the last layer.
     """
-    focus, lenses = inside.focus, inside.lenses
+    focus, lenses = view.focus, view.lenses
     if focus is None:
         return None, None
     other = "en" if "en" in lenses else next(lang for lang in lenses if lang != focus)

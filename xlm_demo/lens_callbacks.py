@@ -1,4 +1,4 @@
-"""What the "Inside the model" section's events do, as plain functions of the inputs and the engine."""
+"""What the "Inside the model: layer by layer" section's events do, as plain functions of the inputs and the engine."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import gradio as gr
 from . import languages, lens, lens_charts
 from .callbacks import current, for_prompt, user_errors
 from .engine import Engine
-from .lens import Inside, TextScore
+from .lens import LensView, TextScore
 from .lens_charts import id_name, mass_name
 
 CLEAR_VERDICT = 1.1  # the text reads as a language when that id's perplexity is at least this many times lower
@@ -25,49 +25,49 @@ def show(prompt, lang, state, patch_layer, *, engine: Engine) -> tuple:
     whole-text verdict."""
     encoded = current(engine, prompt, lang, for_prompt(state, prompt))
     with user_errors():
-        inside = lens.inside(engine, encoded)
-    target = inside.lenses[lang].layers[-1].target.id
-    choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in inside.columns]
+        view = lens.lens_view(engine, encoded)
+    target = view.lenses[lang].layers[-1].target.id
+    choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in view.columns]
     update = gr.update(choices=choices, value=str(target))
-    return (update, *views(inside, int(patch_layer)), *verdict_views(inside), inside)
+    return (update, *views(view, int(patch_layer)), *verdict_views(view), view)
 
 
-def views(inside: Inside, patch_layer: int) -> tuple:
+def views(view: LensView, patch_layer: int) -> tuple:
     """The heatmaps, their summary, the focus language's subword lines, the table, the patching chart and summary."""
-    parting, other = lens.parting_layer(inside)
-    lines = lens_charts.focus_mass_lines(inside, parting) if inside.focus else None
+    parting, other = lens.parting_layer(view)
+    lines = lens_charts.focus_mass_lines(view, parting) if view.focus else None
     return (
-        lens_charts.lens_heatmaps(inside),
-        lens_summary(inside, parting, other),
+        lens_charts.lens_heatmaps(view),
+        lens_summary(view, parting, other),
         lines,
-        table_rows(inside),
-        *patching_views(inside, patch_layer),
+        table_rows(view),
+        *patching_views(view, patch_layer),
     )
 
 
-def retarget(inside: Inside | None, target: str | None, patch_layer) -> tuple:
+def retarget(view: LensView | None, target: str | None, patch_layer) -> tuple:
     """The same readings following the token a person chose (no model run: every column's readings are kept)."""
-    if inside is None or not target:
+    if view is None or not target:
         return (gr.skip(),) * 7
     with user_errors():
-        inside = lens.with_target(inside, int(target))
-    return (*views(inside, int(patch_layer)), inside)
+        view = lens.with_target(view, int(target))
+    return (*views(view, int(patch_layer)), view)
 
 
-def repatch(inside: Inside | None, patch_layer) -> tuple:
+def repatch(view: LensView | None, patch_layer) -> tuple:
     """The patching chart and summary at another k (no model run: every k is already computed)."""
-    return patching_views(inside, int(patch_layer)) if inside is not None else (gr.skip(), gr.skip())
+    return patching_views(view, int(patch_layer)) if view is not None else (gr.skip(), gr.skip())
 
 
-def patching_views(inside: Inside, k: int) -> tuple:
+def patching_views(view: LensView, k: int) -> tuple:
     """The patching chart with k marked, and a line per language id on what patching from layer k on gives."""
-    focus, lines = inside.focus, []
-    for lang, patching in inside.patching.items():
+    focus, lines = view.focus, []
+    for lang, patching in view.patching.items():
         run = patching.runs[k]
         top = ", ".join(f"{c.token} {c.prob:.0%}" for c in run.candidates[:SHOWN])
         line = f"**{id_name(lang)}, earlier positions {id_name(patching.other)} from layer {k} on:** {top}"
         if focus:
-            own, other = (inside.lenses[x].layers[-1].subword_mass[focus] for x in (lang, patching.other))
+            own, other = (view.lenses[x].layers[-1].subword_mass[focus] for x in (lang, patching.other))
             line += (
                 f" · {mass_name(focus)} {run.subword_mass[focus]:.0%} (alone: {own:.0%} under {lang}, {other:.0%} "
                 f"under {patching.other})"
@@ -77,18 +77,18 @@ def patching_views(inside: Inside, k: int) -> tuple:
         )
     if not focus:
         return None, "  \n".join(lines)
-    finals = {lang: seen.layers[-1].subword_mass[focus] for lang, seen in inside.lenses.items()}
-    return lens_charts.patching_lines(inside.patching, focus, finals, k), "  \n".join(lines)
+    finals = {lang: seen.layers[-1].subword_mass[focus] for lang, seen in view.lenses.items()}
+    return lens_charts.patching_lines(view.patching, focus, finals, k), "  \n".join(lines)
 
 
-def lens_summary(inside: Inside, parting: int | None, other: str | None) -> str:
+def lens_summary(view: LensView, parting: int | None, other: str | None) -> str:
     """Where the language id takes hold, in a sentence, and the target's rank layer by layer under each id."""
-    focus, lines = inside.focus, []
+    focus, lines = view.focus, []
     if focus is None:
         lines.append("The checkpoint's languages have no word lists (`assets/word-lists/`): no subword mass to follow.")
     else:
-        own = [r.subword_mass[focus] for r in inside.lenses[focus].layers]
-        rival = [r.subword_mass[focus] for r in inside.lenses[other].layers]
+        own = [r.subword_mass[focus] for r in view.lenses[focus].layers]
+        rival = [r.subword_mass[focus] for r in view.lenses[other].layers]
         named, kind = languages.name(focus), mass_name(focus)
         if parting is None:
             lines.append(
@@ -101,20 +101,20 @@ def lens_summary(inside: Inside, parting: int | None, other: str | None) -> str:
                 f"({own[parting]:.0%}) first leads the {id_name(other)}'s ({rival[parting]:.0%}) by half of its lead "
                 f"at the last layer ({own[-1]:.0%} against {rival[-1]:.0%})."
             )
-    target = next(iter(inside.lenses.values())).layers[-1].target
+    target = next(iter(view.lenses.values())).layers[-1].target
     ranks = "; ".join(
         f"under the {id_name(lang)} " + " → ".join(str(r.target.rank) for r in seen.layers)
-        for lang, seen in inside.lenses.items()
+        for lang, seen in view.lenses.items()
     )
     lines.append(f"Target **{target.token}**, its rank from layer 0 to the last: {ranks}.")
     return "  \n".join(lines)
 
 
-def table_rows(inside: Inside) -> list[list]:
+def table_rows(view: LensView) -> list[list]:
     """One row per layer and language id: top candidates, entropy, target, KL to the final layer, subword mass."""
     rows = []
-    for layer in range(len(next(iter(inside.lenses.values())).layers)):
-        for lang, seen in inside.lenses.items():
+    for layer in range(len(next(iter(view.lenses.values())).layers)):
+        for lang, seen in view.lenses.items():
             r = seen.layers[layer]
             top = ", ".join(f"{c.token} {c.prob:.0%}" for c in r.candidates[:SHOWN])
             target = f"{r.target.prob:.3f} ({r.target.rank})"
@@ -123,11 +123,11 @@ def table_rows(inside: Inside) -> list[list]:
     return rows
 
 
-def verdict_views(inside: Inside) -> tuple:
+def verdict_views(view: LensView) -> tuple:
     """The whole text's perplexity under every language id in a line, and the histogram of its tokens' ranks."""
-    n_tokens = len(inside.input_ids) - 1
-    note = f"{n_tokens} tokens, tokenized with the {languages.name(inside.lang)} rules, the same under each id."
-    return f"**{verdict_line(inside.scores)}**  \n{note}", lens_charts.rank_histogram(inside.scores)
+    n_tokens = len(view.input_ids) - 1
+    note = f"{n_tokens} tokens, tokenized with the {languages.name(view.lang)} rules, the same under each id."
+    return f"**{verdict_line(view.scores)}**  \n{note}", lens_charts.rank_histogram(view.scores)
 
 
 def verdict_line(scores: dict[str, TextScore]) -> str:

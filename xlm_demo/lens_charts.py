@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from . import languages
 from .charts import _layout
-from .lens import Inside, LayerReading, Patching, TextScore
+from .lens import LayerReading, LensView, Patching, TextScore
 
 RANK_BINS = ((1, "1"), (10, "2-10"), (100, "11-100"), (1000, "101-1,000"), (None, "rarer"))  # GLTR's buckets
 SCALE_TICKS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)  # probabilities marked on the heatmaps' colour bar
@@ -31,18 +31,18 @@ def id_name(lang: str) -> str:
     return f"{languages.name(lang)} id"
 
 
-def lens_heatmaps(inside: Inside) -> go.Figure:
+def lens_heatmaps(view: LensView) -> go.Figure:
     """Per language id, layers × tokens: each token's probability read from each layer; the target comes first."""
-    langs = list(inside.lenses)
+    langs = list(view.lenses)
     fig = make_subplots(rows=1, cols=len(langs), shared_yaxes=True, horizontal_spacing=0.03)
-    n_layers = len(next(iter(inside.grid.values()))) - 1
+    n_layers = len(next(iter(view.grid.values()))) - 1
     layers = list(range(n_layers + 1))
-    columns = list(range(len(inside.columns)))
-    labels = [f"<b>{shown(c.token)}</b>" if i == 0 else shown(c.token) for i, c in enumerate(inside.columns)]
-    highest = max(t.prob for grid in inside.grid.values() for row in grid for t in row)
+    columns = list(range(len(view.columns)))
+    labels = [f"<b>{shown(c.token)}</b>" if i == 0 else shown(c.token) for i, c in enumerate(view.columns)]
+    highest = max(t.prob for grid in view.grid.values() for row in grid for t in row)
     ticks = [p for p in SCALE_TICKS if p <= highest] or [SCALE_TICKS[0]]
     for index, lang in enumerate(langs, start=1):
-        grid = inside.grid[lang]
+        grid = view.grid[lang]
         fig.add_heatmap(
             z=[[math.sqrt(t.prob) for t in row] for row in grid],  # square root: small probabilities stay visible
             x=columns,
@@ -94,14 +94,14 @@ def mass_name(kind: str) -> str:
     return kind if kind == "shared" else f"{languages.name(kind)}-only"
 
 
-def focus_mass_lines(inside: Inside, parting: int | None) -> go.Figure:
+def focus_mass_lines(view: LensView, parting: int | None) -> go.Figure:
     """The focus language's subword mass by layer (German for de/en), one line per language id; a marker where the
     lines part."""
     fig = go.Figure()
-    for lang, lens in inside.lenses.items():
+    for lang, lens in view.lenses.items():
         fig.add_scatter(
             x=[r.layer for r in lens.layers],
-            y=[r.subword_mass[inside.focus] for r in lens.layers],
+            y=[r.subword_mass[view.focus] for r in lens.layers],
             name=id_name(lang),
             mode="lines+markers",
             line={"color": languages.colour(lang), "width": 4},
@@ -109,7 +109,7 @@ def focus_mass_lines(inside: Inside, parting: int | None) -> go.Figure:
             hovertext=[hover(lang, r) for r in lens.layers],
             hoverinfo="text",
         )
-    n_layers = len(next(iter(inside.lenses.values())).layers) - 1
+    n_layers = len(next(iter(view.lenses.values())).layers) - 1
     if parting is not None:
         fig.add_vline(x=parting, line={"color": "#111827", "dash": "dot", "width": 2})
         fig.add_annotation(
@@ -118,7 +118,7 @@ def focus_mass_lines(inside: Inside, parting: int | None) -> go.Figure:
     return _layout(
         fig,
         height=360,
-        title={"text": f"Probability on {mass_name(inside.focus)} subwords, layer by layer"},
+        title={"text": f"Probability on {mass_name(view.focus)} subwords, layer by layer"},
         legend={"orientation": "h", "y": -0.25},
         xaxis={"tickvals": list(range(n_layers + 1)), "ticktext": layer_names(n_layers), "fixedrange": True},
         yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, "automargin": True},

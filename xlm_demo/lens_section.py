@@ -24,7 +24,7 @@ def build_lens_section(
 ) -> None:
     """The section, closed at first; it follows the text while open (each time `changed` changes)."""
     n_layers = engine.model.config.n_layers
-    with gr.Accordion("Inside the model: layer by layer", open=False, elem_id="inside") as section:
+    with gr.Accordion("Inside the model: layer by layer", open=False, elem_id="lens-section") as section:
         gr.Markdown(INTRO)
         with gr.Row():
             target = gr.Dropdown([], label="Target token, followed through the layers", elem_id="lens-target")
@@ -42,21 +42,21 @@ def build_lens_section(
         gr.Markdown("### The whole text: which language does it read as?")
         verdict = gr.Markdown(elem_id="verdict")
         verdict_plot = gr.Plot(elem_id="verdict-plot", show_label=False)
-    inside = gr.State(None)
+    lens_state = gr.State(None)
     # Kept in the browser, so that a closed section costs the server nothing: whether it is open, and a counter
     # bumped each time `changed` changes while it is open.
     is_open = gr.Checkbox(False, visible=False)
     text_changed = gr.Number(0, visible=False)
 
-    views = [lens_plot, summary, language_plot, table, patching_plot, patching_summary, inside]
+    views = [lens_plot, summary, language_plot, table, patching_plot, patching_summary, lens_state]
     show = partial(lens_callbacks.show, engine=engine)
     model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private", "show_progress": "hidden"}
-    show_inputs, shown = [prompt, lang, state, patch_layer], [target, *views[:-1], verdict, verdict_plot, inside]
+    show_inputs, shown = [prompt, lang, state, patch_layer], [target, *views[:-1], verdict, verdict_plot, lens_state]
     changed.change(None, [is_open, text_changed], text_changed, js="(open, n) => (open ? n + 1 : n)")
     section.expand(None, None, is_open, js="() => true").then(show, show_inputs, shown, **model_event)
     text_changed.change(show, show_inputs, shown, trigger_mode="always_last", **model_event)
     section.collapse(None, None, is_open, js="() => false")
-    target.input(lens_callbacks.retarget, [inside, target, patch_layer], views, api_visibility="private")
+    target.input(lens_callbacks.retarget, [lens_state, target, patch_layer], views, api_visibility="private")
     patch_layer.release(
-        lens_callbacks.repatch, [inside, patch_layer], [patching_plot, patching_summary], api_visibility="private"
+        lens_callbacks.repatch, [lens_state, patch_layer], [patching_plot, patching_summary], api_visibility="private"
     )
