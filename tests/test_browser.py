@@ -420,3 +420,42 @@ def test_inside_the_model_bad_position_is_one_sentence(browser, server):
     assert "Traceback" not in page.content()
     shot(page, "25-inside-bad-position")
     context.close()
+
+
+def test_layer_by_layer_shows_both_charts_follows_a_chosen_target_and_patches(page, server, api):
+    text = "Die Katze schläft auf dem Sofa"
+    open_demo(page, server, f"?prompt={quote(text)}&lang=de")
+    page.get_by_text("Inside the model: layer by layer").click()
+    page.wait_for_selector("#lens-plot .heatmaplayer image", timeout=60_000)
+    page.wait_for_selector("#lens-language-plot .scatterlayer .trace", timeout=30_000)
+    assert page.locator("#lens-plot .heatmaplayer image").count() == 2  # one map per language id
+    legend = page.locator("#lens-language-plot .legendtext").evaluate_all("nodes => nodes.map(n => n.textContent)")
+    assert legend == ["German id", "English id"]
+    page.wait_for_selector("#patching-plot .scatterlayer .trace", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#verdict').textContent.includes('perplexity')")
+    page.wait_for_selector("#verdict-plot .bars path", state="attached", timeout=30_000)
+    shot_of(page.locator("#lens-section"), "30-layer-by-layer")
+
+    # The target list: the final top-1 under the page's id, then the rest of its top 6, then the other id's.
+    third = api.predict(prompt=text, lang="de", top_k=6, api_name="/lens")["layers"][-1]["candidates"][2]
+    page.locator("#lens-target input").click()
+    option = page.locator("#lens-target [role=option]").nth(2)
+    assert option.get_attribute("aria-label").startswith(f"{third['token']}  (")
+    option.click()
+    chosen = third["id"]
+    lensed = api.predict(prompt=text, lang="de", top_k=3, target=chosen, api_name="/lens")
+    ranks = " → ".join(str(layer["target"]["rank"]) for layer in lensed["layers"])
+    page.wait_for_function(
+        "ranks => document.querySelector('#lens-summary').textContent.includes(ranks)", arg=f"German id {ranks}"
+    )  # the page's German-id ranks of the chosen target are /lens's, layer by layer
+
+    page.locator("#patch-layer input[type=number]").fill("0")
+    page.locator("#patch-layer input[type=number]").press("Tab")
+    page.wait_for_function("() => document.querySelector('#patching-summary').textContent.includes('from layer 0 on')")
+    shot_of(page.locator("#lens-section"), "31-layer-by-layer-target-and-patching")
+
+    longer = text + " und träumt von"  # the open section follows the text
+    page.locator("#prompt textarea").fill(longer)
+    n_tokens = len(api.predict(prompt=longer, lang="de", top_k=3, api_name="/lens")["input_ids"]) - 1
+    page.wait_for_function("n => document.querySelector('#verdict').textContent.includes(`${n} tokens`)", arg=n_tokens)
+    no_error_toasts(page)

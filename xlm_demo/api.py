@@ -1,4 +1,4 @@
-"""Named API endpoints (predict, score, generate, compare, attention, attribute) returning the CLI's JSON."""
+"""Named API endpoints (predict, score, generate, compare, attention, attribute, lens) returning the CLI's JSON."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from . import attribution, languages
 from .batching import MicroBatcher
 from .callbacks import checked_prompt, time_limited, user_errors
 from .engine import Engine, check_max_new_tokens, check_top_k
+from .lens import logit_lens
 from .payloads import (
     attention_payload,
     attribution_payload,
     compare_payload,
     generate_payload,
+    lens_payload,
     predict_payload,
     score_payload,
 )
@@ -103,7 +105,19 @@ def register_api(engine: Engine) -> None:
             result = attribution.attribute(engine, encoded, target_id, contrast_id, method, int(steps))
             return attribution_payload(result, engine.tokenizer)
 
+    def lens(
+        prompt: str,
+        lang: str = default_lang,
+        top_k: int = 10,
+        target: int | None = None,
+        literal_specials: bool = False,
+    ) -> dict:
+        """The next-token distribution read from every layer (the logit lens), layer 0 first, under one id."""
+        with user_errors():
+            encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
+            return lens_payload(logit_lens(engine, encoded, int(top_k), None if target is None else int(target)))
+
     # Concurrent predictions wait together in the micro-batcher: one forward pass serves up to MAX_BATCH of them.
     gr.api(predict, api_name="predict", concurrency_limit=MAX_BATCH, concurrency_id="predict")
-    for endpoint in (score, generate, compare, attention, attribute):
+    for endpoint in (score, generate, compare, attention, attribute, lens):
         gr.api(endpoint, api_name=endpoint.__name__, concurrency_id=MODEL_GROUP)

@@ -1,4 +1,4 @@
-"""python -m xlm_demo {tokenize,score,predict,generate,attention,attribute,serve}: the engine from a terminal."""
+"""python -m xlm_demo {tokenize,score,predict,lens,generate,attention,attribute,serve}: the engine from a terminal."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from .attention import attention
 from .attribution import METHODS, attribute, token_id
 from .checkpoint import DEFAULT_MODEL, CheckpointError
 from .engine import Engine, check_max_new_tokens
+from .lens import logit_lens
 from .payloads import (
     attention_payload,
     attribution_payload,
     generate_payload,
+    lens_payload,
     predict_payload,
     score_payload,
     tokenize_payload,
@@ -70,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("score", parents=[text_options], help="each token's probability given its prefix")
     predict = commands.add_parser("predict", parents=[text_options], help="the next-token distribution")
     predict.add_argument("--top-k", type=int, default=10, help="how many candidates to list (1-1000)")
+    lens = commands.add_parser("lens", parents=[text_options], help="the next-token distribution read from every layer")
+    lens.add_argument("--top-k", type=int, default=10, help="how many candidates to list per layer (1-1000)")
+    lens.add_argument("--target", type=int, help="token id to follow through the layers (default: the final top-1)")
     generate = commands.add_parser("generate", parents=[text_options], help="continue the text")
     generate.add_argument("--max-new-tokens", type=int, default=20)
     generate.add_argument("--greedy", action="store_true", help="always the most probable token (the default)")
@@ -130,6 +135,9 @@ def run(args: argparse.Namespace) -> dict | str:
         return attribution_payload(
             attribute(engine, encoded, target, contrast, args.method, args.steps), engine.tokenizer
         )
+    if args.command == "lens":
+        encoded = engine.encode(text, lang, literal=literal)
+        return lens_payload(logit_lens(engine, encoded, top_k=args.top_k, target=args.target))
     encoded = engine.encode(text, lang, reserve=check_max_new_tokens(args.max_new_tokens), literal=literal)
     continue_lang = engine.check_lang(args.continue_lang or lang)
     steps = list(engine.generate(encoded, args.max_new_tokens, sampling, lang=continue_lang))
@@ -149,6 +157,21 @@ def render(command: str, payload: dict) -> str:
         return render_attention(payload)
     if command == "attribute":
         return render_attribution(payload)
+    if command == "lens":
+        kinds = list(payload["layers"][0]["subword_mass"])  # each language's own subwords, then shared
+        rows = [
+            "layer  entropy  KL to final  target p (rank)  " + "".join(f"{k:>7} " for k in kinds) + " top candidates"
+        ]
+        for r in payload["layers"]:
+            target, mass = r["target"], r["subword_mass"]
+            rows.append(
+                f"{r['layer']:>5}  {r['entropy']:7.3f}  {r['kl_to_final']:11.3f}  {target['prob']:8.4f} "
+                f"({target['rank']:>5})  "
+                + "".join(f"{mass[k]:7.1%} " for k in kinds)
+                + " "
+                + " ".join(c["token"] for c in r["candidates"])
+            )
+        return "\n".join(rows)
     if command == "score":
         return "\n".join(
             f"{t['token']:<20} " + ("-" if t["prob"] is None else f"{t['prob']:.4f}  rank {t['rank']}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .attention import AttentionMap
 from .attribution import Attribution
 from .engine import Comparison, Distribution, Encoded, Step, TokenScore
+from .lens import Lens
 from .tokenizer import Tokenizer
 
 
@@ -137,5 +138,24 @@ def attribution_payload(attribution: Attribution, tokenizer: Tokenizer) -> dict:
                 "language_part": language_part,
             }
             for token_id, score, token_part, position_part, language_part in rows
+        ],
+    }
+
+
+def lens_payload(lens: Lens) -> dict:
+    """The next-token distribution read from every layer, layer 0 (the embeddings) first."""
+    return {
+        "input_ids": lens.input_ids,
+        "lang": lens.lang,
+        "layers": [
+            {
+                "layer": r.layer,
+                "entropy": r.entropy,
+                "kl_to_final": r.kl_to_final,
+                "target": {"id": r.target.id, "prob": r.target.prob, "rank": r.target.rank},
+                "subword_mass": r.subword_mass,
+                "candidates": [{"id": c.id, "token": c.token, "prob": c.prob} for c in r.candidates],
+            }
+            for r in lens.layers
         ],
     }

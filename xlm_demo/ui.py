@@ -11,6 +11,7 @@ from . import callbacks, languages
 from .api import MODEL_GROUP, register_api
 from .engine import Engine
 from .inside_ui import build_inside
+from .lens_section import build_lens_section
 
 
 def build_demo(engine: Engine) -> gr.Blocks:
@@ -112,6 +113,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
             compare_summary = gr.Markdown(elem_id="compare-summary")
         with gr.Accordion("Inside the model: attention and attribution", open=False, elem_id="inside"):
             build_inside(engine, prompt, lang, state)
+        build_lens_section(engine, prompt, lang, state, changed=status)
         with gr.Accordion("Fidelity: the same text through transformers' defaults", open=False):
             gr.Markdown(
                 "transformers runs this checkpoint with bidirectional attention, a `<s>` start and a trailing "
