@@ -32,26 +32,22 @@ def route(model: nn.Module, openblas: bool = True) -> None:
 
 
 def faster_products(model: nn.Module, step: Callable[[], object]) -> tuple[str, dict[str, float]]:
-    """ "openblas" or "torch", whichever runs `step` (one token through `model`) faster here; and each one's seconds."""
+    """ "openblas" or "torch", whichever runs `step` (one token through `model`) faster here; and each one's seconds.
+
+    The two are timed in turns, so that a burst of other work on the machine slows both alike."""
     one_torch_thread = OneTorchThread()
-    seconds = {}
-    for name in ("torch", "openblas"):
-        route(model, openblas=name == "openblas")
-        with one_torch_thread() if name == "openblas" else nullcontext():
-            seconds[name] = fastest_run(step)
+    times: dict[str, list[float]] = {"torch": [], "openblas": []}
+    for turn in range(TIMED_RUNS + 1):  # the first turn warms caches and thread pools, untimed
+        for name in times:
+            route(model, openblas=name == "openblas")
+            with one_torch_thread() if name == "openblas" else nullcontext():
+                start = time.perf_counter()
+                step()
+                if turn:
+                    times[name].append(time.perf_counter() - start)
     route(model, openblas=False)
+    seconds = {name: min(values) for name, values in times.items()}
     return min(seconds, key=seconds.get), seconds
-
-
-def fastest_run(run: Callable[[], object]) -> float:
-    """The shortest of TIMED_RUNS timed calls, after one untimed."""
-    run()
-    times = []
-    for _ in range(TIMED_RUNS):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def handles(x: torch.Tensor) -> bool:
