@@ -59,6 +59,22 @@ def hub_state_dict(model: XLMWithLMHeadModel) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def folder_tokenizer(folder, lang2id: dict[str, int]) -> XLMTokenizer:
+    """transformers' tokenizer on a checkpoint folder's BPE files, cased, with its languages."""
+    return XLMTokenizer(
+        vocab_file=str(folder / "vocab.json"),
+        merges_file=str(folder / "merges.txt"),
+        do_lowercase_and_remove_accent=False,
+        lang2id=lang2id,
+        id2lang={i: lang for lang, i in lang2id.items()},
+    )
+
+
+def trained_ids(tokenizer: XLMTokenizer, text: str, lang: str) -> list[int]:
+    """What the model was trained on: </s> (id 1), then the text's BPE ids under that language's rules."""
+    return [1, *tokenizer.convert_tokens_to_ids(tokenizer._tokenize(text, lang=lang))]
+
+
 def reference_ids(theirs: XLMTokenizer, text: str, lang: str) -> list[int]:
     """transformers' tokenize(): its own split of the specials, and `lang`'s Moses rules for the text between them.
 

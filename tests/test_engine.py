@@ -5,8 +5,8 @@ import torch
 from transformers import XLMTokenizer
 
 from tests.checkpoints import write_hub_checkpoint
+from tests.reference import folder_tokenizer, reference_logits, trained_ids
 from tests.reference import reference_ids as reference_ids_with_specials
-from tests.reference import reference_logits
 from xlm_demo.engine import START_ID, Engine, padded_groups
 from xlm_demo.sampling import GREEDY, SamplingParams
 
@@ -34,24 +34,12 @@ def reference(folder):
 
 @pytest.fixture(scope="module")
 def reference_tokenizer(folder):
-    path = folder[0]
-    return XLMTokenizer(
-        vocab_file=str(path / "vocab.json"),
-        merges_file=str(path / "merges.txt"),
-        do_lowercase_and_remove_accent=False,
-        lang2id={"de": 0, "en": 1},
-        id2lang={0: "de", 1: "en"},
-    )
-
-
-def reference_ids(tokenizer, text, lang):
-    """What the model was trained on: </s>, then the text's BPE ids under that language's rules."""
-    return [START_ID, *tokenizer.convert_tokens_to_ids(tokenizer._tokenize(text, lang=lang))]
+    return folder_tokenizer(folder[0], {"de": 0, "en": 1})
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
 def test_encode_matches_reference(engine, reference_tokenizer, lang):
-    assert engine.encode(TEXTS[lang], lang).input_ids == reference_ids(reference_tokenizer, TEXTS[lang], lang)
+    assert engine.encode(TEXTS[lang], lang).input_ids == trained_ids(reference_tokenizer, TEXTS[lang], lang)
 
 
 def test_cased_vocabulary_overrides_the_configs_lowercasing(engine):
@@ -60,7 +48,7 @@ def test_cased_vocabulary_overrides_the_configs_lowercasing(engine):
 
 @pytest.mark.parametrize("lang", ["en", "de"])
 def test_predict_matches_reference(engine, reference, reference_tokenizer, lang):
-    ids = reference_ids(reference_tokenizer, TEXTS[lang], lang)
+    ids = trained_ids(reference_tokenizer, TEXTS[lang], lang)
     expected = reference_logits(reference, ids, engine.lang2id[lang])[-1].softmax(-1)
     distribution = engine.predict(TEXTS[lang], lang, top_k=10)
     top = expected.topk(10)
@@ -72,7 +60,7 @@ def test_predict_matches_reference(engine, reference, reference_tokenizer, lang)
 
 
 def test_score_matches_reference(engine, reference, reference_tokenizer):
-    ids = reference_ids(reference_tokenizer, TEXTS["de"], "de")
+    ids = trained_ids(reference_tokenizer, TEXTS["de"], "de")
     logprobs = reference_logits(reference, ids, 0).log_softmax(-1)
     encoded, scores = engine.score(TEXTS["de"], "de")
     assert encoded.input_ids == ids
@@ -85,7 +73,7 @@ def test_score_matches_reference(engine, reference, reference_tokenizer):
 
 
 def test_greedy_continuation_matches_reference_loop(engine, reference, reference_tokenizer):
-    ids = reference_ids(reference_tokenizer, TEXTS["en"], "en")
+    ids = trained_ids(reference_tokenizer, TEXTS["en"], "en")
     expected = list(ids)
     for _ in range(12):  # no cache: the whole sequence again each step, the chosen token fed back
         expected.append(int(reference_logits(reference, expected, 1)[-1].argmax()))
@@ -112,7 +100,7 @@ def test_compare_matches_reference_per_language(engine, reference, reference_tok
     comparison = engine.compare(text, top_k=5)
     logprobs = {}
     for lang, lang_id in engine.lang2id.items():
-        ids = reference_ids(reference_tokenizer, text, lang)
+        ids = trained_ids(reference_tokenizer, text, lang)
         logprobs[lang] = reference_logits(reference, ids, lang_id)[-1].log_softmax(-1)
         got = comparison.distributions[lang]
         assert [c.id for c in got.candidates] == logprobs[lang].topk(5).indices.tolist()
@@ -122,7 +110,7 @@ def test_compare_matches_reference_per_language(engine, reference, reference_tok
 
 def test_long_text_keeps_its_last_tokens(engine, reference_tokenizer):
     text = " ".join([TEXTS["en"]] * 20)
-    full = reference_ids(reference_tokenizer, text, "en")
+    full = trained_ids(reference_tokenizer, text, "en")
     encoded = engine.encode(text, "en")
     assert encoded.truncated
     assert len(encoded.input_ids) == engine.max_positions
@@ -311,7 +299,7 @@ def test_typed_specials_are_fed_as_the_reference_reads_them(engine, reference, r
 def test_literal_specials_are_the_characters(engine, reference_tokenizer, lang):
     text = WITH_SPECIALS[lang]
     encoded = engine.encode(text, lang, literal=True)
-    assert encoded.input_ids == reference_ids(reference_tokenizer, text, lang)  # _tokenize of the whole text
+    assert encoded.input_ids == trained_ids(reference_tokenizer, text, lang)  # _tokenize of the whole text
     assert encoded.input_ids.count(1) == 1 and 5 not in encoded.input_ids
 
 

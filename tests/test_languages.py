@@ -5,13 +5,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import XLMTokenizer
 
 from tests.checkpoints import ENFR, write_hub_checkpoint
-from tests.reference import reference_logits
+from tests.reference import folder_tokenizer, reference_logits, trained_ids
 from xlm_demo import callbacks, charts, languages
 from xlm_demo.cli import main
-from xlm_demo.engine import START_ID, Engine
+from xlm_demo.engine import Engine
 from xlm_demo.subwords import WORD_LISTS, read_words, subword_masks
 
 FRENCH = [
@@ -39,18 +38,7 @@ def engine(enfr):
 
 @pytest.fixture(scope="module")
 def reference_tokenizer(enfr):
-    folder = enfr[0]
-    return XLMTokenizer(
-        vocab_file=str(folder / "vocab.json"),
-        merges_file=str(folder / "merges.txt"),
-        do_lowercase_and_remove_accent=False,
-        lang2id=ENFR,
-        id2lang={i: lang for lang, i in ENFR.items()},
-    )
-
-
-def reference_ids(tokenizer, text, lang):
-    return [START_ID, *tokenizer.convert_tokens_to_ids(tokenizer._tokenize(text, lang=lang))]
+    return folder_tokenizer(enfr[0], ENFR)
 
 
 def test_languages_come_from_the_checkpoint(engine):
@@ -63,7 +51,7 @@ def test_languages_come_from_the_checkpoint(engine):
 def test_french_tokenization_matches_reference(engine, reference_tokenizer, text):
     pieces = reference_tokenizer._tokenize(text, lang="fr")
     assert engine.tokenizer.tokenize(text, "fr") == pieces
-    assert engine.encode(text, "fr").input_ids == reference_ids(reference_tokenizer, text, "fr")
+    assert engine.encode(text, "fr").input_ids == trained_ids(reference_tokenizer, text, "fr")
 
 
 def test_french_rules_are_not_english_rules(engine):
@@ -77,7 +65,7 @@ def test_french_rules_are_not_english_rules(engine):
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_probabilities_match_reference_under_both_ids(engine, enfr, reference_tokenizer, text_lang, lang):
     text = TEXTS[text_lang]
-    ids = reference_ids(reference_tokenizer, text, lang)
+    ids = trained_ids(reference_tokenizer, text, lang)
     expected = reference_logits(enfr[1], ids, ENFR[lang])[-1].softmax(-1)  # (V,)
     distribution = engine.predict(text, lang, top_k=20)
     top = expected.topk(20)
@@ -87,7 +75,7 @@ def test_probabilities_match_reference_under_both_ids(engine, enfr, reference_to
 
 
 def test_scores_match_reference_in_french(engine, enfr, reference_tokenizer):
-    ids = reference_ids(reference_tokenizer, FRENCH[1], "fr")
+    ids = trained_ids(reference_tokenizer, FRENCH[1], "fr")
     logprobs = reference_logits(enfr[1], ids, ENFR["fr"]).log_softmax(-1)  # (T, V)
     encoded, scores = engine.score(FRENCH[1], "fr")
     assert encoded.input_ids == ids
@@ -130,7 +118,7 @@ def test_page_text_names_the_checkpoints_languages(engine):
 
 def test_fidelity_view_runs_french_text_both_ways(engine, reference_tokenizer):
     faithful, defaults, summary = callbacks.fidelity(FRENCH[0], "fr", 5, callbacks.new_state(FRENCH[0]), engine=engine)
-    ids = reference_ids(reference_tokenizer, FRENCH[0], "fr")
+    ids = trained_ids(reference_tokenizer, FRENCH[0], "fr")
     assert f"`{' '.join(engine.tokenizer.display(i) for i in ids)}`" in summary  # French rules, the French id
     assert faithful.data[0].marker.color == languages.colour("fr")
     assert "**transformers' defaults:** `<s>" in summary and len(defaults.data[0].y) == 5
