@@ -147,10 +147,20 @@ def test_bidirectional_mode_matches_the_hub_configs_reference(reference):
     torch.testing.assert_close(got, reference_logits(bidirectional, IDS, 1), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 64), (1, 7, 64), (3, 5, 64), (64,)])
-def test_openblas_products_equal_torch(shape):
+@pytest.mark.parametrize(
+    ("shape", "out_features"),
+    [
+        ((1, 1, 64), 96),  # one row: a GEMV
+        ((1, 7, 64), 96),  # a few rows: block by block
+        ((3, 5, 64), 96),
+        ((64,), 96),
+        ((1, 3, 64), 2 * blas.BLOCK_ROWS + 5),  # several blocks of the weight, the last one short
+        ((1, blas.FEW_ROWS + 1, 64), 96),  # many rows: one plain product
+    ],
+)
+def test_openblas_products_equal_torch(shape, out_features):
     torch.manual_seed(0)
-    layer, x = Linear(64, 96), torch.randn(shape)
+    layer, x = Linear(64, out_features), torch.randn(shape)
     blas.route(layer)
     with torch.inference_mode():
         assert blas.handles(x)

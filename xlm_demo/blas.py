@@ -17,11 +17,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
+import numpy
 import torch
 from threadpoolctl import ThreadpoolController
 from torch import nn
 
 TIMED_RUNS = 5  # of one token's step, each way, after a first run that warms caches and thread pools
+# A product of a few rows (a keystroke's new tokens, a position run again) runs block by block with the weight on
+# the left: OpenBLAS then streams the weight once instead of packing all of it, 2-3x faster for the 265 MB output
+# projection at 2-16 rows on the AMD EPYC measured here (15 ms against 37 for 2 rows). Beyond 64 rows the plain
+# product is as fast.
+FEW_ROWS = 64
+BLOCK_ROWS = 2048  # of the weight (8 MB at 1024 inputs): small enough that each block's packing stays in cache
 
 
 def route(model: nn.Module, openblas: bool = True) -> None:
@@ -59,7 +66,14 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
     """x @ weight.T + bias for x (..., in) and weight (out, in), as torch.nn.functional.linear."""
     rows = x.reshape(-1, x.shape[-1]).numpy()  # (N, in)
     matrix = weight.detach().numpy()  # (out, in)
-    product = matrix @ rows[0] if len(rows) == 1 else rows @ matrix.T  # (out,): a GEMV; else (N, out)
+    if len(rows) == 1:
+        product = matrix @ rows[0]  # (out,): a GEMV
+    elif len(rows) <= FEW_ROWS:
+        product = numpy.empty((len(rows), len(matrix)), dtype=rows.dtype)  # (N, out)
+        for start in range(0, len(matrix), BLOCK_ROWS):
+            product[:, start : start + BLOCK_ROWS] = (matrix[start : start + BLOCK_ROWS] @ rows.T).T
+    else:
+        product = rows @ matrix.T  # (N, out)
     if bias is not None:
         product += bias.detach().numpy()  # in numpy: a torch call costs more than the add itself here
     return torch.from_numpy(product).view(*x.shape[:-1], weight.shape[0])
