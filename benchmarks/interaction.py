@@ -40,6 +40,9 @@ PASSAGE = str.split(
 WORD_COUNTS = (8, 32, 128, 300)
 TYPED_WORD = "weather"  # typed a letter at a time after each text
 CONTINUE_TOKENS = 32
+# Between two interactions in the browser, as a person types or clicks (and as ../shared/measurements timed a bare
+# Gradio page): the page has drawn the last result before the next keystroke, so no event waits for another's.
+PAUSE_MS = 500
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -178,6 +181,7 @@ def browse_text(page, text: str, repeats: int) -> dict:
         paste(page, text)
         page.keyboard.type(" ")
         for end in range(1, len(TYPED_WORD) + 1):
+            page.wait_for_timeout(PAUSE_MS)
             start = time.perf_counter()
             page.keyboard.type(TYPED_WORD[end - 1])
             shows_end(page, TYPED_WORD[:end])
@@ -189,6 +193,7 @@ def browse_text(page, text: str, repeats: int) -> dict:
             ("pick", lambda: page.locator("#candidate-list label").nth(1).click(), n + 2),
             ("undo", lambda: page.click("#undo"), n + 1),
         ):
+            page.wait_for_timeout(PAUSE_MS)
             start = time.perf_counter()
             action()
             wait_positions(page, expected)
@@ -204,6 +209,7 @@ def browse_continue(page, text: str) -> float:
     n = positions(page)
     page.locator("#n-tokens input[type=number]").fill(str(CONTINUE_TOKENS))
     page.locator("#n-tokens input[type=number]").press("Enter")
+    page.wait_for_timeout(PAUSE_MS)
     start = time.perf_counter()
     page.click("#continue")
     wait_positions(page, n + CONTINUE_TOKENS)
