@@ -4,6 +4,7 @@ import json
 
 import gradio as gr
 import plotly.graph_objects as go
+import plotly.io
 import pytest
 
 from tests.reference import reference_logits
@@ -29,6 +30,7 @@ def settings(prompt="The house is", lang="en", state=None, **overrides):
 
 def shown(view):
     figure, choices, html, timeline, rows, _status, state = view
+    figure = plotly.io.from_json(figure)  # a live plot's value: the figure's JSON
     return {"figure": figure, "choices": choices, "html": html, "timeline": timeline, "rows": rows, "state": state}
 
 

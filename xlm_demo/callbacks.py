@@ -15,6 +15,7 @@ import gradio as gr
 
 from . import charts, languages
 from .engine import Analysis, Distribution, Encoded, Engine, Step, TokenScore
+from .live_plot import figure_json
 from .payloads import predict_payload, step_payload
 from .sampling import GREEDY, SamplingParams
 from .tokenizer import N_SPECIAL, SPECIAL_ROLES
@@ -186,10 +187,11 @@ def view(
     choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in distribution.candidates]
     n_typed = len(encoded.input_ids) - len(state["appended"])
     timeline = gr.update(
-        value=charts.timeline_figure(state["steps"]) if state["steps"] else None, visible=bool(state["steps"])
+        value=figure_json(charts.timeline_figure(state["steps"]) if state["steps"] else None),
+        visible=bool(state["steps"]),
     )
     return (
-        charts.candidates_figure(distribution),
+        figure_json(charts.candidates_figure(distribution)),
         gr.update(choices=choices, value=None),
         token_html(analysis.scores, n_typed, encoded),
         timeline if timeline_changed else gr.skip(),
@@ -203,7 +205,7 @@ def streamed_view(engine: Engine, encoded: Encoded, analysis: Analysis, state: d
     """What a streamed token changes: the chart it was drawn from, the coloured text and the status line."""
     n_typed = len(encoded.input_ids) - len(state["appended"])
     return (
-        charts.candidates_figure(analysis.next_token),
+        figure_json(charts.candidates_figure(analysis.next_token)),
         gr.skip(),
         token_html(analysis.scores, n_typed, encoded),
         gr.skip(),

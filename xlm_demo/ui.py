@@ -12,6 +12,7 @@ from .api import MODEL_GROUP, register_api
 from .engine import Engine
 from .inside_ui import build_inside
 from .lens_section import build_lens_section
+from .live_plot import live_plot
 
 
 def build_demo(engine: Engine) -> gr.Blocks:
@@ -103,10 +104,10 @@ def build_demo(engine: Engine) -> gr.Blocks:
                     top_p = gr.Slider(0.05, 1, value=1, step=0.01, label="Top-p (1 = off)", elem_id="top-p")
                     seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
             with gr.Column(scale=2):
-                candidates_plot = gr.Plot(elem_id="candidates-plot", show_label=False)
+                candidates_plot = live_plot(elem_id="candidates-plot", container=True)
                 candidate_list = gr.Radio([], label="Pick the next token", elem_id="candidate-list")
                 status = gr.Markdown(elem_id="status")
-        timeline = gr.Plot(elem_id="timeline-plot", show_label=False, visible=False)
+        timeline = live_plot(elem_id="timeline-plot", container=True, visible=False)
         with gr.Accordion("Compare the language ids", open=True):
             compare = gr.Button(f"Compare the {named} ids", elem_id="compare")
             compare_plot = gr.Plot(elem_id="compare-plot", show_label=False, visible=False)
