@@ -60,8 +60,8 @@ class PageSettings:
 
 PAGE_CONTROLS = 9  # the values PageSettings.read takes, first among every page event's inputs
 # A streamed continuation sends the page a view at most this often (tokens in between arrive together). Each view
-# costs the browser 60-130 ms of drawing at 300 words (gr.Plot draws every new figure twice), on the same two
-# cores as the decoding: at 0.1 s the page showed 14-16 tokens per second, at 0.25 s 18-22.
+# costs the browser 40-70 ms of drawing at 300 words, on the same two cores as the decoding: the page showed 17-19
+# tokens per second at 0.1 s, 19-21 at 0.25 s.
 STREAM_INTERVAL = 0.25  # seconds
 
 
