@@ -186,10 +186,7 @@ def view(
     distribution = analysis.next_token
     choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in distribution.candidates]
     n_typed = len(encoded.input_ids) - len(state["appended"])
-    timeline = gr.update(
-        value=figure_json(charts.timeline_figure(state["steps"]) if state["steps"] else None),
-        visible=bool(state["steps"]),
-    )
+    timeline = figure_json(charts.timeline_figure(state["steps"]) if state["steps"] else None)  # empty: hidden
     return (
         figure_json(charts.candidates_figure(distribution)),
         gr.update(choices=choices, value=None),

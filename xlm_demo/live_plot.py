@@ -22,12 +22,15 @@ DRAW = """
 const plotly = window.Plotly;  // the bundled copy, before a gr.Plot's own copy replaces window.Plotly
 const chart = element.querySelector('.live-plot');
 const draw = () => {
+  chart.classList.toggle('no-figure', !props.value);  // the page's CSS hides a live plot without one
   if (!props.value) return plotly.purge(chart);
   const figure = JSON.parse(props.value);
-  plotly.react(chart, figure.data, figure.layout, {displaylogo: false, responsive: true});
+  plotly.react(chart, figure.data, figure.layout, {displaylogo: false});
 };
 draw();
 watch('value', draw);
+// Drawn to the width it has: when the page settles, the window changes or the plot is shown again.
+new ResizeObserver(() => chart.classList.contains('no-figure') || plotly.Plots.resize(chart)).observe(element);
 """
 
 
@@ -39,6 +42,7 @@ def live_plot(**options) -> gr.HTML:
         html_template='<div class="live-plot"></div>',
         js_on_load=DRAW,
         head=f'<script src="gradio_api/file={quote(str(PLOTLY_JS))}"></script>',  # relative: works under a root path
+        elem_classes=["live-plot-block"],  # for the page's CSS, which hides one without a figure
         **options,
     )
 

@@ -107,7 +107,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 candidates_plot = live_plot(elem_id="candidates-plot", container=True)
                 candidate_list = gr.Radio([], label="Pick the next token", elem_id="candidate-list")
                 status = gr.Markdown(elem_id="status")
-        timeline = live_plot(elem_id="timeline-plot", container=True, visible=False)
+        timeline = live_plot(elem_id="timeline-plot", container=True)
         with gr.Accordion("Compare the language ids", open=True):
             compare = gr.Button(f"Compare the {named} ids", elem_id="compare")
             compare_plot = gr.Plot(elem_id="compare-plot", show_label=False, visible=False)
