@@ -30,7 +30,13 @@ const draw = () => {
 draw();
 watch('value', draw);
 // Drawn to the width it has: when the page settles, the window changes or the plot is shown again.
-new ResizeObserver(() => chart.classList.contains('no-figure') || plotly.Plots.resize(chart)).observe(element);
+let drawnWidth = 0;
+new ResizeObserver(([entry]) => {
+  const width = Math.round(entry.contentRect.width);
+  if (width === drawnWidth || chart.classList.contains('no-figure')) return;
+  drawnWidth = width;
+  plotly.Plots.resize(chart);
+}).observe(element);
 """
 
 
