@@ -110,9 +110,11 @@ def test_api_lens_bad_target_is_one_sentence(client):
 
 def test_show_fills_every_view_from_the_current_text_and_continuation(engine, tiny_model):
     state = {**callbacks.new_state(TEXT), "appended": [42]}
-    update, heatmaps, summary, lines, rows, patching, patching_text, verdict, ranks, view = lens_callbacks.show(
-        TEXT, "de", state, 1, engine=engine
-    )
+    charts, scored = lens_callbacks.show(TEXT, "de", state, 1, engine=engine)  # the layers first, then the verdict
+    update, heatmaps, summary, lines, rows, patching, patching_text, scoring, _, first = charts
+    assert scoring == lens_callbacks.SCORING and first.scores is None
+    *unchanged, verdict, ranks, view = scored
+    assert all(value == gr.skip() for value in unchanged) and view.lenses == first.lenses
     assert view.input_ids == [*engine.encode(TEXT, "de").input_ids, 42]  # typed, then continued
     probs = reference_logits(tiny_model[1], view.input_ids, 0)[-1].softmax(-1)
     assert update["value"] == str(int(probs.argmax()))  # the target: the final top-1 under the page's id

@@ -135,6 +135,7 @@ class Session:
     last_logits: torch.Tensor | None = None  # (vocab,) after the last fed token
     cached: Match = field(default_factory=lambda: Match([]))  # its prefix held (pinned) in the prefix cache
     scores: list[TokenScore] = field(default_factory=list)  # of its first positions, each given those before it
+    unscored: torch.Tensor | None = None  # (T, C) last hidden states of the positions run but not yet scored
 
 
 def thread_scoped(method: Callable) -> Callable:
@@ -440,23 +441,39 @@ class Engine:
 
     @thread_scoped
     def next_logits(self, session: Session) -> torch.Tensor:
-        """(vocab,) logits after everything in the session, running only the tokens not yet seen."""
-        if session.pending:
-            start = session.cache.length
-            ids = torch.tensor([session.pending], device=self.device)  # (1, T)
-            with torch.inference_mode():
-                langs = self._lang_ids([session.langs[start:]])  # (1, T)
-                hidden = self.model(ids, langs, cache=session.cache)  # (1, T, C)
-                logits = self.model.logits(hidden[0]).float()  # (T, V): row t predicts the token after it
-            if session.last_logits is not None and start == len(session.scores):
-                logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
-            first = not session.scores  # the start token's own score comes first
-            session.scores += self._scores(logits[:-1], session.ids[len(session.scores) :], first)
-            session.last_logits, session.pending = logits[-1], []
-            keys = self._keys(session.ids, session.langs)
-            cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, session.last_logits)
-            session.cached = cached  # the prefix cache now holds these positions too, pinned for this session
+        """(vocab,) logits after everything in the session, running and scoring only the tokens not yet seen."""
+        self.run_pending(session)
+        if session.unscored is not None:
+            self._score_run(session)
         return session.last_logits
+
+    @thread_scoped
+    def run_pending(self, session: Session) -> None:
+        """Run the tokens not yet seen through the model; their scores wait for next_logits (the output
+        projection of every position, as costly as the blocks for a long text)."""
+        if not session.pending:
+            return
+        start = session.cache.length
+        ids = torch.tensor([session.pending], device=self.device)  # (1, T)
+        with torch.inference_mode():
+            langs = self._lang_ids([session.langs[start:]])  # (1, T)
+            session.unscored = self.model(ids, langs, cache=session.cache)[0]  # (T, C)
+        session.pending = []
+
+    def _score_run(self, session: Session) -> None:
+        """Score the positions run last from their hidden states, and keep them in the prefix cache."""
+        hidden, session.unscored = session.unscored, None
+        start = session.cache.length - hidden.shape[0]
+        with torch.inference_mode():
+            logits = self.model.logits(hidden).float()  # (T, V): row t predicts the token after it
+        if session.last_logits is not None and start == len(session.scores):
+            logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
+        first = not session.scores  # the start token's own score comes first
+        session.scores += self._scores(logits[:-1], session.ids[len(session.scores) :], first)
+        session.last_logits = logits[-1]
+        keys = self._keys(session.ids, session.langs)
+        cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, session.last_logits)
+        session.cached = cached  # the prefix cache now holds these positions too, pinned for this session
 
     def generate(
         self,

@@ -9,6 +9,7 @@ where it holds them, so only what is new runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import torch
@@ -101,7 +102,7 @@ class LensView:
     columns: list[Candidate]  # the heatmap's tokens (prob: under the page's id at the last layer)
     grid: dict[str, list[list[Target]]]  # per id, per layer: each column token's probability and rank
     patching: dict[str, Patching]
-    scores: dict[str, TextScore]
+    scores: dict[str, TextScore] | None  # None in the first of lens_views, while they are computed
 
 
 def layer_states(
@@ -189,59 +190,66 @@ def prefix_of(encoded: Encoded) -> Encoded:
 
 
 def lens_view(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None = None) -> LensView:
-    """The same tokens under every language id: each id's lens, the patching runs and the whole text's scores.
+    """The same tokens under every language id: each id's lens, the patching runs and the whole text's scores."""
+    *_, view = lens_views(engine, encoded, top_k, target)
+    return view
 
-    Each id's positions but the last are scored and kept in the prefix cache (as the page's own view does; they are
-    read from it where it holds them); the last positions then run in one batch. The target defaults to the final
-    top-1 under the id the text was tokenized for.
+
+def lens_views(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | None = None) -> Iterator[LensView]:
+    """The view as soon as every layer is read (its `scores` None), then the same view with the whole text's scores.
+
+    Each id's positions but the last run where the prefix cache lacks them (one pass, no per-position logits); the
+    last positions then run in one batch. The scores need each position's logits, as costly again for a long text:
+    they come second, and the prefix cache keeps them. The target defaults to the final top-1 under the id the text
+    was tokenized for.
     """
     check_top_k(top_k)
     target = check_target(engine, target)
     langs = list(engine.lang2id)
     n, T, L = len(langs), len(encoded.input_ids), engine.model.config.n_layers
-    cache = engine.model.new_cache(n, T)
     prefix = encoded.input_ids[:-1]
-    runs = [run_prefix(engine, Encoded(prefix, lang, encoded.truncated), cache, row) for row, lang in enumerate(langs)]
-    cache.advance(T - 1)
-    last = torch.full((n, 1), encoded.input_ids[-1], device=engine.device)  # (n, 1)
-    lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (n, 1)
-    with engine.thread_scope(), torch.inference_mode():
-        states = layer_states(engine.model, last, lang_ids, cache)  # (n, L + 1, C)
-        patched = patch_context(engine.model, states, cache)  # (n, L + 1, C)
-        logprobs = read(engine.model, torch.cat([states, patched[:, :L]], 1))  # (n, 2 L + 1, V)
-        lensed = logprobs[:, : L + 1]  # (n, L + 1, V)
-        patched = torch.cat([logprobs[:, L + 1 :], lensed[:, L:]], 1)  # (n, L + 1, V): k = L is the own final
-        own = langs.index(encoded.lang)
-        if target is None:
-            target = int(lensed[own, -1].argmax())
-        lenses = {
-            lang: Lens(encoded.input_ids, lang, readings(engine, lensed[i], target, top_k))
-            for i, lang in enumerate(langs)
-        }
-        columns = heatmap_columns(engine, lensed, own, target)
-        grid = {lang: targets(engine, lensed[i], [c.id for c in columns]) for i, lang in enumerate(langs)}
-        patching = {
-            lang: patching_runs(engine, lang, langs[(i + 1) % n], patched[i], lensed[i, -1], lensed[(i + 1) % n, -1])
-            for i, lang in enumerate(langs)
-        }
-        scores = {lang: text_score(lang, *runs[i], encoded.input_ids[-1]) for i, lang in enumerate(langs)}
-    return LensView(encoded.input_ids, encoded.lang, focus_language(engine), lenses, columns, grid, patching, scores)
-
-
-def run_prefix(
-    engine: Engine, prefix: Encoded, cache: KVCache, row: int
-) -> tuple[list[TokenScore], torch.Tensor | None]:
-    """Score every position of `prefix` through the engine (the prefix cache keeps them), copy their keys and
-    values into batch row `row` of `cache`, and return the scores and the (V,) logits after the prefix."""
-    session = engine.start(prefix, reserve=1)
+    sessions = [engine.start(Encoded(prefix, lang, encoded.truncated), reserve=1) for lang in langs]
     try:
-        logits = engine.next_logits(session)
-        n = session.cache.length
-        cache.keys[:, row, :, :n] = session.cache.keys[:, 0, :, :n]  # (L, H, n, D)
-        cache.values[:, row, :, :n] = session.cache.values[:, 0, :, :n]
-        return session.scores, logits
+        cache = engine.model.new_cache(n, T)
+        for row, session in enumerate(sessions):
+            engine.run_pending(session)
+            cache.keys[:, row, :, : T - 1] = session.cache.keys[:, 0, :, : T - 1]  # (L, H, T - 1, D)
+            cache.values[:, row, :, : T - 1] = session.cache.values[:, 0, :, : T - 1]
+        cache.advance(T - 1)
+        last = torch.full((n, 1), encoded.input_ids[-1], device=engine.device)  # (n, 1)
+        lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (n, 1)
+        with engine.thread_scope(), torch.inference_mode():
+            states = layer_states(engine.model, last, lang_ids, cache)  # (n, L + 1, C)
+            patched = patch_context(engine.model, states, cache)  # (n, L + 1, C)
+            logprobs = read(engine.model, torch.cat([states, patched[:, :L]], 1))  # (n, 2 L + 1, V)
+            lensed = logprobs[:, : L + 1]  # (n, L + 1, V)
+            patched = torch.cat([logprobs[:, L + 1 :], lensed[:, L:]], 1)  # (n, L + 1, V): k = L is the own final
+            own = langs.index(encoded.lang)
+            if target is None:
+                target = int(lensed[own, -1].argmax())
+            lenses = {
+                lang: Lens(encoded.input_ids, lang, readings(engine, lensed[i], target, top_k))
+                for i, lang in enumerate(langs)
+            }
+            columns = heatmap_columns(engine, lensed, own, target)
+            grid = {lang: targets(engine, lensed[i], [c.id for c in columns]) for i, lang in enumerate(langs)}
+            patching = {
+                lang: patching_runs(
+                    engine, lang, langs[(i + 1) % n], patched[i], lensed[i, -1], lensed[(i + 1) % n, -1]
+                )
+                for i, lang in enumerate(langs)
+            }
+        focus = focus_language(engine)
+        view = LensView(encoded.input_ids, encoded.lang, focus, lenses, columns, grid, patching, scores=None)
+        yield view
+        scores = {}
+        for lang, session in zip(langs, sessions, strict=True):
+            logits = engine.next_logits(session)  # scores the positions run above: no pass through the blocks left
+            scores[lang] = text_score(lang, session.scores, logits, encoded.input_ids[-1])
+        yield replace(view, scores=scores)
     finally:
-        engine.close(session)
+        for session in sessions:
+            engine.close(session)
 
 
 def text_score(lang: str, scores: list[TokenScore], logits: torch.Tensor | None, last: int) -> TextScore:

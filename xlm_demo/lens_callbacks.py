@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import gradio as gr
 
 from . import languages, lens, lens_charts
@@ -12,6 +14,7 @@ from .lens_charts import id_name, mass_name
 
 CLEAR_VERDICT = 1.1  # the text reads as a language when that id's perplexity is at least this many times lower
 SHOWN = 3  # candidates per layer in the table
+SCORING = "*Scoring every token of the text under each language id…*"  # the verdict's place until it comes
 
 
 def table_headers(engine: Engine) -> list[str]:
@@ -20,16 +23,20 @@ def table_headers(engine: Engine) -> list[str]:
     return ["layer", "language id", "top candidates", "entropy", "target p (rank)", "KL to final", *kinds]
 
 
-def show(prompt, lang, state, patch_layer, *, engine: Engine) -> tuple:
-    """Every layer under every language id for the current text (typed and continued), the patching runs, and the
-    whole-text verdict."""
+def show(prompt, lang, state, patch_layer, *, engine: Engine) -> Iterator[tuple]:
+    """Every layer under every language id for the current text (typed and continued) and the patching runs; then
+    the whole-text verdict, which scores every token under each id."""
     encoded = current(engine, prompt, lang, for_prompt(state, prompt))
     with user_errors():
-        view = lens.lens_view(engine, encoded)
+        readings = lens.lens_views(engine, encoded)
+        view = next(readings)
     target = view.lenses[lang].layers[-1].target.id
     choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in view.columns]
     update = gr.update(choices=choices, value=str(target))
-    return (update, *views(view, int(patch_layer)), *verdict_views(view), view)
+    yield (update, *views(view, int(patch_layer)), SCORING, None, view)
+    with user_errors():
+        view = next(readings)
+    yield ((gr.skip(),) * 7) + (*verdict_views(view), view)
 
 
 def views(view: LensView, patch_layer: int) -> tuple:
