@@ -62,15 +62,17 @@ def resident_mb(pid: int) -> float:
 
 
 def random_request(rng: random.Random) -> tuple[str, list]:
-    """An endpoint and its arguments, in the order the API lists them."""
+    """An endpoint and all its arguments (Gradio's HTTP API fills in no defaults), in the order the API lists them."""
     name = rng.choices(list(ENDPOINTS), weights=list(ENDPOINTS.values()))[0]
     prompt, lang = rng.choice(PROMPTS)
+    literal_specials = False
     if name == "predict":
-        return name, [prompt, lang, rng.choice([5, 10, 50])]
+        return name, [prompt, lang, rng.choice([5, 10, 50]), literal_specials]
     if name == "compare":
-        return name, [prompt, 10]
-    temperature = rng.choice([0.0, 0.8])
-    return name, [prompt, lang, rng.choice([8, 16, 32]), temperature, 0, rng.choice([1.0, 0.9]), rng.randrange(1000)]
+        return name, [prompt, 10, literal_specials]
+    temperature, continue_lang = rng.choice([0.0, 0.8]), rng.choice(["", "de", "en"])  # "": the text's id
+    sampling = [temperature, 0, rng.choice([1.0, 0.9]), rng.randrange(1000)]
+    return name, [prompt, lang, rng.choice([8, 16, 32]), *sampling, continue_lang, literal_specials]
 
 
 async def call(client: httpx.AsyncClient, base: str, name: str, data: list) -> Answer:
