@@ -98,9 +98,17 @@ def test_chart_follows_typing_and_language(page, server, api):
     open_demo(page, server)
     shot(page, "01-loaded")
     text = "Die Katze schläft auf dem Sofa"
+    chart = page.locator("#candidates-plot .js-plotly-plot")
+    chart.evaluate("node => { node.dataset.drawn = 'before typing'; }")
     page.locator("#prompt textarea").fill(text)
     shows_prediction(page, api.predict(prompt=text, lang="en", top_k=10, api_name="/predict"))
     assert "Katze" in page.locator("#output").inner_text()
+    assert chart.get_attribute("data-drawn") == "before typing"  # redrawn in place, not made anew
+    inside = chart.evaluate(
+        "node => node.querySelector('.main-svg').getBoundingClientRect().right"
+        " <= node.closest('.block').getBoundingClientRect().right + 1"
+    )
+    assert inside  # drawn to its block's width
 
     page.locator("#lang label", has_text="German").click()
     shows_prediction(page, api.predict(prompt=text, lang="de", top_k=10, api_name="/predict"))
@@ -112,9 +120,11 @@ def test_step_pick_undo_reset(page, server, api):
     open_demo(page, server)
     prompt = page.locator("#prompt textarea").input_value()
     first = as_shown(api.predict(prompt=prompt, lang="en", top_k=10, api_name="/predict")["candidates"][0]["token"])
+    assert not page.locator("#timeline-plot").is_visible()  # no continuation, no timeline
     page.locator("#step").click()
     page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     assert new_tokens(page) == [first]
+    page.locator("#timeline-plot .bars path").first.wait_for()
 
     second_choice = page.locator("#candidate-list label").nth(1)
     picked = as_shown(re.sub(r"\s*\([\d.]+%\)$", "", second_choice.inner_text()))
@@ -133,6 +143,7 @@ def test_step_pick_undo_reset(page, server, api):
     page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     page.locator("#reset").click()
     page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 0")
+    page.locator("#timeline-plot").wait_for(state="hidden")
     assert page.locator("#prompt textarea").input_value() == prompt  # nothing typed is lost
     no_error_toasts(page)
 
