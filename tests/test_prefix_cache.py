@@ -164,3 +164,20 @@ def test_eviction_under_a_small_budget_keeps_results_right(tiny_model):
 
 def tiny_model_bytes_per_position(folder) -> int:
     return fresh_engine(folder).prefix_cache.bytes_per_position
+
+
+def test_compare_through_the_cache_equals_the_batched_forward_and_runs_nothing_twice(tiny_model):
+    cached, scratch = fresh_engine(tiny_model[0], budget=64 << 20), fresh_engine(tiny_model[0])
+    encodings = [cached.encode(TYPED, lang) for lang in cached.lang2id]
+    cached.analyse(encodings[0])  # the page showed the text under its first id
+    run_before = cached.prefix_cache.misses
+    ours, theirs = cached.compare_encoded(encodings, cached=True), scratch.compare_encoded(encodings)
+    assert cached.prefix_cache.misses - run_before == len(encodings[1].input_ids)  # only the other id's text ran
+    for lang, distribution in theirs.distributions.items():
+        probs = {c.id: c.prob for c in ours.distributions[lang].candidates}
+        assert probs.keys() == {c.id for c in distribution.candidates}
+        assert all(abs(probs[c.id] - c.prob) < 1e-5 for c in distribution.candidates)
+    assert ours.kl == pytest.approx(theirs.kl, abs=1e-5)
+    run_before = cached.prefix_cache.misses
+    cached.compare_encoded(encodings, cached=True)
+    assert cached.prefix_cache.misses == run_before  # again: everything from the cache

@@ -392,7 +392,7 @@ def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
         encodings = [
             engine.append(engine.encode(typed, lang, literal=literal), state["appended"]) for lang in engine.lang2id
         ]
-        comparison = engine.compare_encoded(encodings, int(top_k))
+        comparison = engine.compare_encoded(encodings, int(top_k), cached=True)
     kl = " · ".join(f"KL({pair.replace('||', ' ‖ ')}) = {value:.3f} nats" for pair, value in comparison.kl.items())
     tops = " · ".join(
         f"{lang}: **{d.candidates[0].token}** {d.candidates[0].prob:.0%}, entropy {d.entropy:.2f}"

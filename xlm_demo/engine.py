@@ -337,9 +337,11 @@ class Engine:
         return self.compare_encoded([self.encode(text, lang) for lang in self.lang2id], top_k)
 
     @thread_scoped
-    def compare_encoded(self, encodings: list[Encoded], top_k: int = 10) -> Comparison:
-        """The next-token distribution of each encoding (one per language id), in one batched forward."""
-        logits = self._last_logits(encodings)  # (n_langs, vocab)
+    def compare_encoded(self, encodings: list[Encoded], top_k: int = 10, cached: bool = False) -> Comparison:
+        """The next-token distribution of each encoding (one per language id), in one batched forward; or, `cached`,
+        each through the prefix cache, as the page's Compare: what the page showed runs no more, and what runs is
+        kept (scored, for the next view of it)."""
+        logits = self._cached_last_logits(encodings) if cached else self._last_logits(encodings)  # (n_langs, vocab)
         logprobs = logits.log_softmax(-1)
         distributions = {
             e.lang: self.distribution(row, e, top_k, SamplingParams()) for e, row in zip(encodings, logits, strict=True)
@@ -564,6 +566,17 @@ class Engine:
     def _lang_ids(self, rows: list[list[str]]) -> torch.Tensor:
         """(B, T) language ids of equally long rows of language codes."""
         return torch.tensor([[self.lang2id[lang] for lang in row] for row in rows], device=self.device)
+
+    def _cached_last_logits(self, encodings: list[Encoded]) -> torch.Tensor:
+        """(B, vocab) logits after each encoding's last token, each through the prefix cache."""
+        rows = []
+        for encoded in encodings:
+            session = self.start(encoded)
+            try:
+                rows.append(self.next_logits(session))
+            finally:
+                self.close(session)
+        return torch.stack(rows)  # (B, V)
 
     def _last_logits(self, encodings: list[Encoded]) -> torch.Tensor:
         """(B, vocab) logits after each encoding's last token, right-padded into one batch."""
