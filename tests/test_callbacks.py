@@ -86,9 +86,8 @@ def test_continue_streams_views_then_settles(engine, monkeypatch):
 
 
 def test_compare_returns_both_ids(engine):
-    update, summary = callbacks.compare("Guten Morgen", 5, callbacks.new_state("Guten Morgen"), engine=engine)
-    assert update["visible"] is True
-    assert [trace.name for trace in update["value"].data] == ["German id", "English id"]
+    figure, summary = callbacks.compare("Guten Morgen", 5, callbacks.new_state("Guten Morgen"), engine=engine)
+    assert [trace.name for trace in plotly.io.from_json(figure).data] == ["German id", "English id"]
     assert "KL(de ‖ en)" in summary
 
 

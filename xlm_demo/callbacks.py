@@ -399,7 +399,7 @@ def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
         for lang, d in comparison.distributions.items()
     )
     mass = "  \n".join(mass_line(lang, m) for lang, m in comparison.subword_mass.items() if m)
-    return gr.update(value=charts.comparison_figure(comparison), visible=True), f"{kl}  \n{tops}  \n{mass}"
+    return figure_json(charts.comparison_figure(comparison)), f"{kl}  \n{tops}  \n{mass}"
 
 
 def mass_line(lang: str, mass: dict[str, float]) -> str:

@@ -110,7 +110,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         timeline = live_plot(elem_id="timeline-plot", container=True)
         with gr.Accordion("Compare the language ids", open=True):
             compare = gr.Button(f"Compare the {named} ids", elem_id="compare")
-            compare_plot = gr.Plot(elem_id="compare-plot", show_label=False, visible=False)
+            compare_plot = live_plot(elem_id="compare-plot", container=True)
             compare_summary = gr.Markdown(elem_id="compare-summary")
         with gr.Accordion("Inside the model: attention and attribution", open=False, elem_id="inside"):
             build_inside(engine, prompt, lang, state)
