@@ -218,10 +218,11 @@ def browse_compare(page, text: str) -> dict[str, float]:
             page.click("#step")
             wait_positions(page, n + 1)
         page.wait_for_timeout(PAUSE_MS)
-        page.evaluate("() => document.querySelectorAll('#compare-plot .main-svg').forEach(n => n.dataset.old = 1)")
+        title = "() => document.querySelector('#compare-plot .gtitle')?.textContent ?? ''"  # it gives the KL
+        shown = page.evaluate(title)
         start = time.perf_counter()
         page.click("#compare")
-        page.wait_for_selector("#compare-plot .main-svg:not([data-old])", timeout=60_000)
+        page.wait_for_function(f"old => ({title})() !== old", arg=shown, timeout=60_000, polling="raf")
         times[name] = (time.perf_counter() - start) * 1e3
     page.click("#reset")
     return times
