@@ -43,6 +43,15 @@ CONTINUE_TOKENS = 32
 # Between two interactions in the browser, as a person types or clicks (and as ../shared/measurements timed a bare
 # Gradio page): the page has drawn the last result before the next keystroke, so no event waits for another's.
 PAUSE_MS = 500
+# The page's clock when each answer's stream closed (Performance API resource entries: Gradio streams an event's
+# answer on /queue/data and closes it when no event is left): the rest of a keystroke's time is the page drawing.
+ANSWER_TIMES = """() => {
+  window.answers = [];
+  new PerformanceObserver(list => {
+    for (const entry of list.getEntries())
+      if (entry.name.includes('/queue/data')) window.answers.push(entry.responseEnd);
+  }).observe({type: 'resource'});
+}"""
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -137,6 +146,7 @@ def bench_browser(model: Path, log_path: Path, repeats: int = 2) -> dict:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(base)
             page.wait_for_selector("#output .tok", timeout=120_000)
+            page.evaluate(ANSWER_TIMES)
             rows = {n: browse_text(page, text_of(n), repeats) for n in WORD_COUNTS}
             compared = browse_compare(page, text_of(300))
             continued = browse_continue(page, text_of(300))
@@ -181,16 +191,19 @@ def shows_end(page, word: str) -> None:
 
 def browse_text(page, text: str, repeats: int) -> dict:
     """Keystrokes at the end, an edit in the middle, Step, pick and Undo on one text, each to its visible result."""
-    times = {name: [] for name in ("keystroke", "step", "pick", "undo")}
+    times = {name: [] for name in ("keystroke", "keystroke_answer", "step", "pick", "undo")}
     for _ in range(repeats):
         paste(page, text)
         page.keyboard.type(" ")
         for end in range(1, len(TYPED_WORD) + 1):
             page.wait_for_timeout(PAUSE_MS)
+            typed_at = page.evaluate("() => performance.now()")
             start = time.perf_counter()
             page.keyboard.type(TYPED_WORD[end - 1])
             shows_end(page, TYPED_WORD[:end])
             times["keystroke"].append(time.perf_counter() - start)
+            answered = page.evaluate("t => Math.min(...window.answers.filter(a => a > t))", typed_at)
+            times["keystroke_answer"].append((answered - typed_at) / 1e3)  # Infinity if none: shows in the table
         paste(page, text)
         n = positions(page)
         for name, action, expected in (
@@ -249,6 +262,10 @@ def report(server: dict, browser: dict | None) -> str:
             seen = (browser or {}).get("by_words", {}).get(n_words, {}).get(name)
             shown = f"{seen['p50_ms']:.0f} ({seen['p95_ms']:.0f})" if seen else ""
             lines.append(f"| {n_words} | {name} | {times['p50_ms']:.0f} ({times['p95_ms']:.0f}) | {shown} |")
+    for n_words, row in (browser or {}).get("by_words", {}).items():
+        answer, drawn = row["keystroke_answer"]["p50_ms"], row["keystroke"]["p50_ms"]
+        shown = f"{answer:.0f} / {drawn - answer:.0f}"
+        lines.append(f"| {n_words} | keystroke: answer in the page / page drawn after it | | {shown} |")
     page_rate = f"{browser['continue_tokens_per_s']:.1f}" if browser else ""
     lines.append(f"| 300 | Continue, tokens/s | {server['continue_tokens_per_s']:.1f} | {page_rate} |")
     compare, seen = server["compare"], (browser or {}).get("compare_ms", {})
