@@ -10,6 +10,7 @@ from . import inside_callbacks
 from .api import MODEL_GROUP
 from .attribution import MAX_STEPS
 from .engine import Engine
+from .live_plot import live_plot, with_live_figures
 
 HOW_TO_READ = (
     "**Attention**: one row per layer and head; each cell is how much that head, at the chosen position, reads "
@@ -28,7 +29,7 @@ def build_inside(engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.S
         position = gr.Textbox(label="Position (empty: the last; 0 is the start token)", max_lines=1, elem_id="position")
         difference = gr.Checkbox(False, label="Difference between language ids", elem_id="attention-difference")
         look = gr.Button("Look inside", elem_id="look-inside", variant="primary")
-    attention_plot = gr.Plot(elem_id="attention-plot", show_label=False)
+    attention_plot = live_plot(elem_id="attention-plot", container=True)
     with gr.Row():
         layer = gr.Radio(list(range(1, config.n_layers + 1)), label="Layer", elem_id="layer")
         head = gr.Radio(list(range(1, config.n_heads + 1)), label="Head", elem_id="head")
@@ -43,7 +44,7 @@ def build_inside(engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.S
         steps = gr.Slider(4, MAX_STEPS, value=16, step=4, label="Integration steps", elem_id="steps")
         target = gr.Dropdown([], label="Explain the token", allow_custom_value=True, elem_id="target")
         contrast = gr.Dropdown([], label="rather than", allow_custom_value=True, elem_id="contrast")
-    attribution_plot = gr.Plot(elem_id="attribution-plot", show_label=False)
+    attribution_plot = live_plot(elem_id="attribution-plot", container=True)
     colouring = gr.Radio(inside_callbacks.COLOURINGS, value="score", label="Colour the text by", elem_id="colouring")
     attribution_text = gr.HTML(elem_id="attribution-text")
     attribution_summary = gr.Markdown(elem_id="attribution-summary")
@@ -53,9 +54,9 @@ def build_inside(engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.S
     attention_out = [attention_plot, layer, head, head_text, inside]
     attribution_in = [prompt, lang, state, method, steps, target, contrast, colouring, inside]
     attribution_out = [attribution_plot, target, contrast, attribution_text, attribution_summary, inside]
-    attend = partial(inside_callbacks.attention_view, engine=engine)
-    explain = partial(inside_callbacks.attribution_view, engine=engine)
-    explain_top = partial(inside_callbacks.top_attribution_view, engine=engine)
+    attend = with_live_figures(partial(inside_callbacks.attention_view, engine=engine))
+    explain = with_live_figures(partial(inside_callbacks.attribution_view, engine=engine))
+    explain_top = with_live_figures(partial(inside_callbacks.top_attribution_view, engine=engine))
     look.click(attend, attention_in, attention_out, **model_event).then(
         explain_top, [prompt, lang, state, method, steps, colouring, inside], attribution_out, **model_event
     )

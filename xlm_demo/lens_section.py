@@ -9,6 +9,7 @@ import gradio as gr
 from . import lens_callbacks
 from .api import MODEL_GROUP
 from .engine import Engine
+from .live_plot import live_plot, with_live_figures
 
 INTRO = (
     "What the model would predict if it stopped after each layer (the *logit lens*: each layer's hidden state read "
@@ -31,17 +32,17 @@ def build_lens_section(
             patch_layer = gr.Slider(
                 0, n_layers, value=n_layers // 2, step=1, label="Patching layer k", elem_id="patch-layer"
             )
-        lens_plot = gr.Plot(elem_id="lens-plot", show_label=False)
+        lens_plot = live_plot(elem_id="lens-plot", container=True)
         summary = gr.Markdown(elem_id="lens-summary")
-        language_plot = gr.Plot(elem_id="lens-language-plot", show_label=False)
+        language_plot = live_plot(elem_id="lens-language-plot", container=True)
         table = gr.Dataframe(
             headers=lens_callbacks.table_headers(engine), elem_id="lens-table", interactive=False, wrap=True
         )
-        patching_plot = gr.Plot(elem_id="patching-plot", show_label=False)
+        patching_plot = live_plot(elem_id="patching-plot", container=True)
         patching_summary = gr.Markdown(elem_id="patching-summary")
         gr.Markdown("### The whole text: which language does it read as?")
         verdict = gr.Markdown(elem_id="verdict")
-        verdict_plot = gr.Plot(elem_id="verdict-plot", show_label=False)
+        verdict_plot = live_plot(elem_id="verdict-plot", container=True)
     lens_state = gr.State(None)
     # Kept in the browser, so that a closed section costs the server nothing: whether it is open, and a counter
     # bumped each time `changed` changes while it is open.
@@ -49,14 +50,13 @@ def build_lens_section(
     text_changed = gr.Number(0, visible=False)
 
     views = [lens_plot, summary, language_plot, table, patching_plot, patching_summary, lens_state]
-    show = partial(lens_callbacks.show, engine=engine)
+    show = with_live_figures(partial(lens_callbacks.show, engine=engine))
     model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private", "show_progress": "hidden"}
     show_inputs, shown = [prompt, lang, state, patch_layer], [target, *views[:-1], verdict, verdict_plot, lens_state]
     changed.change(None, [is_open, text_changed], text_changed, js="(open, n) => (open ? n + 1 : n)")
     section.expand(None, None, is_open, js="() => true").then(show, show_inputs, shown, **model_event)
     text_changed.change(show, show_inputs, shown, trigger_mode="always_last", **model_event)
     section.collapse(None, None, is_open, js="() => false")
-    target.input(lens_callbacks.retarget, [lens_state, target, patch_layer], views, api_visibility="private")
-    patch_layer.release(
-        lens_callbacks.repatch, [lens_state, patch_layer], [patching_plot, patching_summary], api_visibility="private"
-    )
+    retarget, repatch = with_live_figures(lens_callbacks.retarget), with_live_figures(lens_callbacks.repatch)
+    target.input(retarget, [lens_state, target, patch_layer], views, api_visibility="private")
+    patch_layer.release(repatch, [lens_state, patch_layer], [patching_plot, patching_summary], api_visibility="private")

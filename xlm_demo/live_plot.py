@@ -1,4 +1,4 @@
-"""A Plotly chart the page redraws in place, for the charts every event changes.
+"""A Plotly chart the page redraws in place: every chart of the page is one.
 
 gr.Plot re-creates its chart for every new figure and draws it twice (on the chart it drops, then on a new one):
 30-70 ms of each event in Chromium at 300 words, and most of the browser's work while Continue streams. A live plot
@@ -9,6 +9,9 @@ served by this server, so the page needs no network.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,7 +22,7 @@ import plotly.graph_objects as go
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 DRAW = """
-const plotly = window.Plotly;  // the bundled copy, before a gr.Plot's own copy replaces window.Plotly
+const plotly = window.Plotly;  // the plotly package's copy, loaded by the component's head
 const chart = element.querySelector('.live-plot');
 const draw = () => {
   chart.classList.toggle('no-figure', !props.value);  // the page's CSS hides a live plot without one
@@ -56,3 +59,27 @@ def live_plot(**options) -> gr.HTML:
 def figure_json(figure: go.Figure | None) -> str:
     """A live plot's value: the figure as Plotly's JSON, or empty for no chart."""
     return figure.to_json() if figure is not None else ""
+
+
+def with_live_figures(callback: Callable) -> Callable:
+    """The callback (a function or a generator) with every figure it returns or yields as a live plot's value."""
+
+    def converted(outputs):
+        values = outputs if isinstance(outputs, tuple) else (outputs,)
+        values = tuple(value.to_json() if isinstance(value, go.Figure) else value for value in values)
+        return values if isinstance(outputs, tuple) else values[0]
+
+    if inspect.isgeneratorfunction(getattr(callback, "func", callback)):  # a partial's own function
+
+        @functools.wraps(callback)
+        def streamed(*args, **kwargs):
+            for outputs in callback(*args, **kwargs):
+                yield converted(outputs)
+
+        return streamed
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        return converted(callback(*args, **kwargs))
+
+    return run

@@ -12,7 +12,7 @@ from .api import MODEL_GROUP, register_api
 from .engine import Engine
 from .inside_ui import build_inside
 from .lens_section import build_lens_section
-from .live_plot import live_plot
+from .live_plot import live_plot, with_live_figures
 
 
 def build_demo(engine: Engine) -> gr.Blocks:
@@ -122,8 +122,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
             )
             fidelity_button = gr.Button("Run both ways", elem_id="fidelity")
             with gr.Row():
-                faithful_plot = gr.Plot(elem_id="faithful-plot", show_label=False)
-                defaults_plot = gr.Plot(elem_id="defaults-plot", show_label=False)
+                faithful_plot = live_plot(elem_id="faithful-plot", container=True)
+                defaults_plot = live_plot(elem_id="defaults-plot", container=True)
             fidelity_summary = gr.Markdown(elem_id="fidelity-summary")
         with gr.Accordion("Tokens as the model sees them", open=False) as inspector_section:
             inspector = gr.Dataframe(
@@ -167,7 +167,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
             callbacks.with_literal, [literal, state], state, show_progress="hidden", api_visibility="private"
         ).then(on_page(callbacks.refresh), settings, view, show_progress="hidden", **page_event)
         fidelity_button.click(
-            bind(callbacks.fidelity),
+            with_live_figures(bind(callbacks.fidelity)),
             [prompt, lang, top_k, state],
             [faithful_plot, defaults_plot, fidelity_summary],
             **page_event,
