@@ -459,7 +459,9 @@ class Engine:
         ids = torch.tensor([session.pending], device=self.device)  # (1, T)
         with torch.inference_mode():
             langs = self._lang_ids([session.langs[start:]])  # (1, T)
-            session.unscored = self.model(ids, langs, cache=session.cache)[0]  # (T, C)
+            hidden = self.model(ids, langs, cache=session.cache)[0]  # (T, C)
+        unscored = session.unscored
+        session.unscored = hidden if unscored is None else torch.cat([unscored, hidden])  # none is lost unscored
         session.pending = []
 
     def _score_run(self, session: Session) -> None:
