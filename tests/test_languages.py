@@ -90,7 +90,7 @@ def test_compare_reports_english_and_french(engine):
         assert set(mass) == {"en", "fr", "shared"} and 0 < sum(mass.values()) <= 1 + 1e-6
     figure, summary = callbacks.compare(FRENCH[0], 5, callbacks.new_state(FRENCH[0]), engine=engine)
     assert "French id: " in summary and "on English-only subwords" in summary and "on French-only," in summary
-    legend = [trace["name"] for trace in json.loads(figure)["data"]]  # a live plot's value: the figure's JSON
+    legend = [trace.name for trace in figure.data]
     assert legend == ["English id", "French id"]
 
 

@@ -15,7 +15,6 @@ import gradio as gr
 
 from . import charts, languages
 from .engine import Analysis, Distribution, Encoded, Engine, Step, TokenScore
-from .live_plot import figure_json
 from .payloads import predict_payload, step_payload
 from .sampling import GREEDY, SamplingParams
 from .tokenizer import N_SPECIAL, SPECIAL_ROLES
@@ -186,9 +185,9 @@ def view(
     distribution = analysis.next_token
     choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in distribution.candidates]
     n_typed = len(encoded.input_ids) - len(state["appended"])
-    timeline = figure_json(charts.timeline_figure(state["steps"]) if state["steps"] else None)  # empty: hidden
+    timeline = charts.timeline_figure(state["steps"]) if state["steps"] else None  # None: no timeline shown
     return (
-        figure_json(charts.candidates_figure(distribution)),
+        charts.candidates_figure(distribution),
         gr.update(choices=choices, value=None),
         token_html(analysis.scores, n_typed, encoded),
         timeline if timeline_changed else gr.skip(),
@@ -202,7 +201,7 @@ def streamed_view(engine: Engine, encoded: Encoded, analysis: Analysis, state: d
     """What a streamed token changes: the chart it was drawn from, the coloured text and the status line."""
     n_typed = len(encoded.input_ids) - len(state["appended"])
     return (
-        figure_json(charts.candidates_figure(analysis.next_token)),
+        charts.candidates_figure(analysis.next_token),
         gr.skip(),
         token_html(analysis.scores, n_typed, encoded),
         gr.skip(),
@@ -399,7 +398,7 @@ def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
         for lang, d in comparison.distributions.items()
     )
     mass = "  \n".join(mass_line(lang, m) for lang, m in comparison.subword_mass.items() if m)
-    return figure_json(charts.comparison_figure(comparison)), f"{kl}  \n{tops}  \n{mass}"
+    return charts.comparison_figure(comparison), f"{kl}  \n{tops}  \n{mass}"
 
 
 def mass_line(lang: str, mass: dict[str, float]) -> str:

@@ -44,7 +44,8 @@ new ResizeObserver(([entry]) => {
 
 
 def live_plot(**options) -> gr.HTML:
-    """The component: `options` as gr.HTML takes them (elem_id, visible, …); its values come from `figure_json`."""
+    """The component: `options` as gr.HTML takes them (elem_id, container, …); bind its events' callbacks through
+    `with_live_figures`, so that the figures they return become its values."""
     gr.set_static_paths([PLOTLY_JS])
     return gr.HTML(
         "",
@@ -54,11 +55,6 @@ def live_plot(**options) -> gr.HTML:
         elem_classes=["live-plot-block"],  # for the page's CSS, which hides one without a figure
         **options,
     )
-
-
-def figure_json(figure: go.Figure | None) -> str:
-    """A live plot's value: the figure as Plotly's JSON, or empty for no chart."""
-    return figure.to_json() if figure is not None else ""
 
 
 def with_live_figures(callback: Callable) -> Callable:

@@ -39,13 +39,13 @@ def build_demo(engine: Engine) -> gr.Blocks:
                 args, kwargs = read(values)
                 yield from callback(*args, **kwargs)
 
-            return streamed
+            return with_live_figures(streamed)
 
         def run(*values):
             args, kwargs = read(values)
             return callback(*args, **kwargs)
 
-        return run
+        return with_live_figures(run)
 
     langs = languages.ordered(engine.lang2id)
     title, named = f"XLM {'/'.join(map(languages.name, langs))} explorer", languages.names(langs)
@@ -161,7 +161,12 @@ def build_demo(engine: Engine) -> gr.Blocks:
         )
         inspector_section.collapse(lambda: False, None, inspector_open, api_visibility="private")
         stop.click(None, cancels=[streaming])
-        compare.click(bind(callbacks.compare), [prompt, top_k, state], [compare_plot, compare_summary], **page_event)
+        compare.click(
+            with_live_figures(bind(callbacks.compare)),
+            [prompt, top_k, state],
+            [compare_plot, compare_summary],
+            **page_event,
+        )
         export.click(on_page(callbacks.export), settings, exported, **page_event)
         literal.change(
             callbacks.with_literal, [literal, state], state, show_progress="hidden", api_visibility="private"
