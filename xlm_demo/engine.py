@@ -6,7 +6,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -374,14 +374,21 @@ class Engine:
     @thread_scoped
     def analyse(self, encoded: Encoded, top_k: int = 10, sampling: SamplingParams | None = None) -> Analysis:
         """Every token's score and the next-token distribution, running only the positions not already cached."""
-        session = self.start(encoded)
-        try:
+        with self.session(encoded) as session:
             logits = self.next_logits(session)
             return Analysis(session.scores, self.distribution(logits, encoded, top_k, sampling or SamplingParams()))
-        finally:
-            self.close(session)
 
-    def start(self, encoded: Encoded, reserve: int = 0) -> Session:
+    @contextmanager
+    def session(self, encoded: Encoded, reserve: int = 0) -> Iterator[Session]:
+        """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache;
+        when the block ends, the prefix cache may evict what the session held."""
+        session = self._start(encoded, reserve)
+        try:
+            yield session
+        finally:
+            self.prefix_cache.release(session.cached)
+
+    def _start(self, encoded: Encoded, reserve: int) -> Session:
         """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache."""
         capacity = min(self.max_positions, len(encoded.input_ids) + reserve)
         cache = self.model.new_cache(1, capacity)
@@ -408,10 +415,6 @@ class Engine:
         session.ids.extend(ids)
         session.langs.extend([lang or session.lang] * len(ids))
         session.pending.extend(ids)
-
-    def close(self, session: Session) -> None:
-        """Let the prefix cache evict what the session held."""
-        self.prefix_cache.release(session.cached)
 
     def _scores(self, rows: torch.Tensor, ids: list[int], first: bool) -> list[TokenScore]:
         """Scores of `ids` from (len(ids), V) logits rows, each of the position before; `first`: ids[0] is the
@@ -494,14 +497,11 @@ class Engine:
         if len(encoded.input_ids) + max_new_tokens > self.max_positions:
             raise ValueError(f"the text and {max_new_tokens} new tokens do not fit in {self.max_positions} positions")
         generator = None if sampling.greedy else torch.Generator().manual_seed(sampling.resolved().seed)
-        session = self.start(encoded, reserve=max_new_tokens)
-        try:
+        with self.session(encoded, reserve=max_new_tokens) as session:
             for _ in range(max_new_tokens):
                 step = self.step(session, sampling, generator, top_k)
                 yield step
                 self.extend(session, [step.id], lang)
-        finally:
-            self.close(session)
 
     def decode(self, ids: list[int], lang: str, literal: bool = False) -> str:
         """Readable text for ids fed to the model, start token left out; typed back, its specials are the same ids."""
@@ -573,11 +573,8 @@ class Engine:
         """(B, vocab) logits after each encoding's last token, each through the prefix cache."""
         rows = []
         for encoded in encodings:
-            session = self.start(encoded)
-            try:
+            with self.session(encoded) as session:
                 rows.append(self.next_logits(session))
-            finally:
-                self.close(session)
         return torch.stack(rows)  # (B, V)
 
     def _last_logits(self, encodings: list[Encoded]) -> torch.Tensor:

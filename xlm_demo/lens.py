@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 import torch
@@ -171,8 +172,7 @@ def logit_lens(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | 
     """
     check_top_k(top_k)
     target = check_target(engine, target)
-    session = engine.start(prefix_of(encoded), reserve=1)
-    try:
+    with engine.session(prefix_of(encoded), reserve=1) as session:
         start = session.cache.length
         fresh = torch.tensor([encoded.input_ids[start:]], device=engine.device)  # (1, T - start)
         langs = [engine.lang2id[lang] for lang in encoded.position_langs[start:]]
@@ -180,8 +180,6 @@ def logit_lens(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | 
             states = layer_states(engine.model, fresh, torch.tensor([langs], device=engine.device), session.cache)
             logprobs = read(engine.model, states[0])  # (L + 1, V)
             return Lens(encoded.input_ids, encoded.lang, readings(engine, logprobs, target, top_k))
-    finally:
-        engine.close(session)
 
 
 def prefix_of(encoded: Encoded) -> Encoded:
@@ -208,8 +206,8 @@ def lens_views(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | 
     langs = list(engine.lang2id)
     n, T, L = len(langs), len(encoded.input_ids), engine.model.config.n_layers
     prefix = encoded.input_ids[:-1]
-    sessions = [engine.start(Encoded(prefix, lang, encoded.truncated), reserve=1) for lang in langs]
-    try:
+    with ExitStack() as held:
+        sessions = [held.enter_context(engine.session(Encoded(prefix, lang, encoded.truncated), 1)) for lang in langs]
         cache = engine.model.new_cache(n, T)
         for row, session in enumerate(sessions):
             engine.run_pending(session)
@@ -247,9 +245,6 @@ def lens_views(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | 
             logits = engine.next_logits(session)  # scores the positions run above: no pass through the blocks left
             scores[lang] = text_score(lang, session.scores, logits, encoded.input_ids[-1])
         yield replace(view, scores=scores)
-    finally:
-        for session in sessions:
-            engine.close(session)
 
 
 def text_score(lang: str, scores: list[TokenScore], logits: torch.Tensor | None, last: int) -> TextScore:
