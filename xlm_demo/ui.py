@@ -19,7 +19,8 @@ def build_demo(engine: Engine) -> gr.Blocks:
     """The whole page for one loaded engine; nothing is loaded or fetched here."""
 
     def bind(callback):
-        return partial(callback, engine=engine)
+        """A callback given the engine, its figures handed to the live plots."""
+        return with_live_figures(partial(callback, engine=engine))
 
     def on_page(callback):
         """A page event: the controls' values read into PageSettings, then the state, whether the inspector is
@@ -162,7 +163,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
         inspector_section.collapse(lambda: False, None, inspector_open, api_visibility="private")
         stop.click(None, cancels=[streaming])
         compare.click(
-            with_live_figures(bind(callbacks.compare)),
+            bind(callbacks.compare),
             [prompt, top_k, state],
             [compare_plot, compare_summary],
             **page_event,
@@ -172,7 +173,7 @@ def build_demo(engine: Engine) -> gr.Blocks:
             callbacks.with_literal, [literal, state], state, show_progress="hidden", api_visibility="private"
         ).then(on_page(callbacks.refresh), settings, view, show_progress="hidden", **page_event)
         fidelity_button.click(
-            with_live_figures(bind(callbacks.fidelity)),
+            bind(callbacks.fidelity),
             [prompt, lang, top_k, state],
             [faithful_plot, defaults_plot, fidelity_summary],
             **page_event,
