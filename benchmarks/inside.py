@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from benchmarks.run import MODEL_DIR, RESULTS, prompt_ids, write_checkpoint
-from xlm_demo.attention import attention, attention_by_lang
-from xlm_demo.attribution import attribute
 from xlm_demo.engine import Encoded, Engine
+from xlm_demo.inside.attention import attention, attention_by_lang
+from xlm_demo.inside.attribution import attribute
 
 
 def measure(engine: Engine, length: int, repeats: int) -> dict:

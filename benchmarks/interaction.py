@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.server_process import free_port, start_server, stop, wait_until_up
-from xlm_demo import callbacks
 from xlm_demo.engine import Engine
+from xlm_demo.page.next_token import events, side_by_side
+from xlm_demo.page.state import PageSettings, new_state
 
 PASSAGE = str.split(
     "The weather in Berlin was cold that winter, and the trains ran late almost every morning. People waited on "
@@ -59,9 +60,9 @@ def text_of(n_words: int) -> str:
     return " ".join(PASSAGE[:n_words])
 
 
-def settings(prompt: str) -> callbacks.PageSettings:
+def settings(prompt: str) -> PageSettings:
     """The page's default controls around a text."""
-    return callbacks.PageSettings.read(prompt, "en", 10, False, 1.0, 0, 1.0, 0)
+    return PageSettings.read(prompt, "en", 10, False, 1.0, 0, 1.0, 0)
 
 
 def summary(seconds: list[float]) -> dict:
@@ -85,16 +86,16 @@ def bench_server(engine: Engine, repeats: int = 3) -> dict:
             time_one_text(engine, text_of(n_words), times)
         rows[n_words] = {name: summary(values) for name, values in times.items()}
     text = text_of(300)
-    state = callbacks.new_state(text)
-    callbacks.refresh(settings(text), state, engine=engine)
+    state = new_state(text)
+    events.refresh(settings(text), state, engine=engine)
     start = time.perf_counter()
-    for _ in callbacks.continue_(settings(text), state, CONTINUE_TOKENS, engine=engine):
+    for _ in events.continue_(settings(text), state, CONTINUE_TOKENS, engine=engine):
         pass
     continue_tokens_per_s = CONTINUE_TOKENS / (time.perf_counter() - start)
     # The first Compare runs the other id over the whole text; after a Step, both ids need one position more.
-    first = timed(lambda: callbacks.compare(text, 10, callbacks.new_state(text), engine=engine))
-    stepped = callbacks.step(settings(text), callbacks.new_state(text), engine=engine)[-1]
-    after_step = timed(lambda: callbacks.compare(text, 10, stepped, engine=engine))
+    first = timed(lambda: side_by_side.compare(text, 10, new_state(text), engine=engine))
+    stepped = events.step(settings(text), new_state(text), engine=engine)[-1]
+    after_step = timed(lambda: side_by_side.compare(text, 10, stepped, engine=engine))
     compare = {"first_ms": first * 1e3, "after_step_ms": after_step * 1e3}
     cache = engine.prefix_cache
     held = {"positions": cache.positions, "capacity": cache.capacity, "hits": cache.hits, "misses": cache.misses,
@@ -105,20 +106,20 @@ def bench_server(engine: Engine, repeats: int = 3) -> dict:
 
 def time_one_text(engine: Engine, text: str, times: dict[str, list[float]]) -> None:
     """Paste a text, type a word after it, edit its middle word; then Step, pick the second candidate, Undo."""
-    state = callbacks.new_state(text)
-    callbacks.refresh(settings(text), state, engine=engine)  # the text as pasted
+    state = new_state(text)
+    events.refresh(settings(text), state, engine=engine)  # the text as pasted
     for end in range(1, len(TYPED_WORD) + 1):
         typed = f"{text} {TYPED_WORD[:end]}"
-        times["keystroke"].append(timed(lambda: callbacks.refresh(settings(typed), state, engine=engine)))  # noqa: B023
+        times["keystroke"].append(timed(lambda: events.refresh(settings(typed), state, engine=engine)))  # noqa: B023
     words = text.split()
     edited = " ".join([*words[: len(words) // 2], "snow", *words[len(words) // 2 + 1 :]])
-    times["edit"].append(timed(lambda: callbacks.refresh(settings(edited), state, engine=engine)))
+    times["edit"].append(timed(lambda: events.refresh(settings(edited), state, engine=engine)))
     page = settings(text)
-    state = callbacks.refresh(page, callbacks.new_state(text), engine=engine)[-1]
-    state = run_and_keep(times["step"], lambda: callbacks.step(page, state, engine=engine))
-    second = callbacks.refresh(page, state, engine=engine)[1]["choices"][1][1]
-    state = run_and_keep(times["pick"], lambda: callbacks.pick(page, state, second, engine=engine))
-    run_and_keep(times["undo"], lambda: callbacks.undo(page, state, engine=engine))
+    state = events.refresh(page, new_state(text), engine=engine)[-1]
+    state = run_and_keep(times["step"], lambda: events.step(page, state, engine=engine))
+    second = events.refresh(page, state, engine=engine)[1]["choices"][1][1]
+    state = run_and_keep(times["pick"], lambda: events.pick(page, state, second, engine=engine))
+    run_and_keep(times["undo"], lambda: events.undo(page, state, engine=engine))
 
 
 def run_and_keep(times: list[float], event: Callable[[], tuple]) -> dict:

@@ -16,9 +16,10 @@ import time
 import torch
 
 from benchmarks.run import MODEL_DIR, REAL, write_checkpoint
-from xlm_demo import lens
-from xlm_demo.checkpoint import load_checkpoint
-from xlm_demo.engine import START_ID, Encoded, Engine
+from xlm_demo.engine import Encoded, Engine
+from xlm_demo.engine.results import START_ID
+from xlm_demo.inside import lens
+from xlm_demo.model.checkpoint import load_checkpoint
 
 
 def random_text(length: int, seed: int) -> list[int]:

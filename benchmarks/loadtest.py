@@ -15,7 +15,7 @@ import psutil
 
 from benchmarks.run import MODEL_DIR, ROOT, write_checkpoint
 from benchmarks.server_process import free_port, start_server, stop, wait_until_up
-from xlm_demo.callbacks import CONTINUATION_TIME_LIMIT
+from xlm_demo.page.guards import CONTINUATION_TIME_LIMIT
 from xlm_demo.server import MODEL_CONCURRENCY, QUEUE_SIZE
 
 RESULTS = ROOT / "build" / "loadtest.json"

@@ -19,10 +19,12 @@ from safetensors.torch import save_file
 
 from benchmarks import interaction
 from benchmarks.interaction import PASSAGE
-from xlm_demo.engine import START_ID, Encoded, Engine
-from xlm_demo.model import XLM, XLMConfig
-from xlm_demo.sampling import GREEDY
-from xlm_demo.weights import hf_key_map
+from xlm_demo.engine import Encoded, Engine
+from xlm_demo.engine.forward import last_logits
+from xlm_demo.engine.results import START_ID
+from xlm_demo.engine.sampling import GREEDY
+from xlm_demo.model.weights import hf_key_map
+from xlm_demo.model.xlm import XLM, XLMConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "build" / "bench-model"
@@ -161,8 +163,8 @@ def int8_max_difference(exact: Engine, quantized: Engine) -> float:
     for length in (4, 8, 16, 32, 64, 128):
         encoded = Encoded(prompt_ids(length), "en", truncated=False)
         with torch.inference_mode():
-            a = exact._last_logits([encoded])[0].softmax(-1)
-            b = quantized._last_logits([encoded])[0].softmax(-1)
+            a = last_logits(exact.model, exact.lang2id, [encoded])[0].softmax(-1)
+            b = last_logits(quantized.model, quantized.lang2id, [encoded])[0].softmax(-1)
         worst = max(worst, float((a - b).abs().max()))
     return worst
 

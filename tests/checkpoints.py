@@ -17,7 +17,7 @@ from tests.bpe_files import (
     write_vocab_json,
 )
 from tests.reference import random_reference
-from xlm_demo.model import XLMConfig
+from xlm_demo.model.xlm import XLMConfig
 
 LANG2ID = {"de": 0, "en": 1}
 ENFR = {"en": 0, "fr": 1}  # xlm-clm-enfr-1024's: languages sorted, so English is 0 there

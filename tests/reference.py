@@ -10,7 +10,7 @@ import torch
 from transformers import XLMConfig as HFConfig
 from transformers import XLMTokenizer, XLMWithLMHeadModel
 
-from xlm_demo.model import XLMConfig
+from xlm_demo.model.xlm import XLMConfig
 
 TINY = XLMConfig(vocab_size=120, dim=64, n_layers=2, n_heads=4, n_langs=2, max_positions=48)
 

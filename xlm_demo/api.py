@@ -6,12 +6,16 @@ from collections.abc import Iterator
 
 import gradio as gr
 
-from . import attention as attention_view
-from . import attribution, languages
-from .batching import MicroBatcher
-from .callbacks import checked_prompt, time_limited, user_errors
-from .engine import Engine, check_max_new_tokens, check_top_k
-from .lens import logit_lens
+from .engine import Engine
+from .engine.batching import MicroBatcher
+from .engine.engine import check_max_new_tokens
+from .engine.sampling import SamplingParams
+from .engine.scoring import check_top_k
+from .inside import attention as attention_view
+from .inside import attribution
+from .inside.lens import logit_lens
+from .model import languages
+from .page.guards import MODEL_GROUP, checked_prompt, time_limited, user_errors
 from .payloads import (
     attention_payload,
     attribution_payload,
@@ -21,12 +25,8 @@ from .payloads import (
     predict_payload,
     score_payload,
 )
-from .sampling import SamplingParams
 
 MAX_BATCH = 16
-# Every page event and endpoint that runs the model, except /predict's batches, shares one concurrency limit
-# (the queue's default_concurrency_limit): two at once on two cores, the rest wait in the queue.
-MODEL_GROUP = "model"
 
 
 def register_api(engine: Engine) -> None:

@@ -8,12 +8,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import languages
-from .attention import attention
-from .attribution import METHODS, attribute, token_id
-from .checkpoint import DEFAULT_MODEL, CheckpointError
-from .engine import Engine, check_max_new_tokens
-from .lens import logit_lens
+from .engine import Engine
+from .engine.engine import check_max_new_tokens
+from .engine.sampling import GREEDY, SamplingParams
+from .inside.attention import attention
+from .inside.attribution import METHODS, attribute, token_id
+from .inside.lens import logit_lens
+from .model import languages
+from .model.checkpoint import DEFAULT_MODEL, CheckpointError
+from .model.weights import WeightError
 from .payloads import (
     attention_payload,
     attribution_payload,
@@ -23,8 +26,6 @@ from .payloads import (
     score_payload,
     tokenize_payload,
 )
-from .sampling import GREEDY, SamplingParams
-from .weights import WeightError
 
 USER_ERRORS = (ValueError, CheckpointError, WeightError, OSError)
 

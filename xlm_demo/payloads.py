@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .attention import AttentionMap
-from .attribution import Attribution
 from .engine import Comparison, Distribution, Encoded, Step, TokenScore
-from .lens import Lens
-from .tokenizer import Tokenizer
+from .inside.attention import AttentionMap
+from .inside.attribution import Attribution
+from .inside.lens import Lens
+from .model.tokenizer import Tokenizer
 
 
 def tokenize_payload(encoded: Encoded, tokenizer: Tokenizer) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 QUEUE_SIZE = 64  # requests waiting beyond this are told at once that the demo is busy (HTTP 503)
-MODEL_CONCURRENCY = 2  # model runs at once, shared by every event in api.MODEL_GROUP (/predict batches up to 16)
+MODEL_CONCURRENCY = 2  # model runs at once, shared by every event in guards.MODEL_GROUP (/predict batches up to 16)
 # Gradio keeps every session's state, about 130 KB each, and each API call is a session of its own: by default
 # up to 10,000 of them (1.3 GB). Beyond this many, the least recently used session is forgotten (its page starts
 # its continuation again).
@@ -49,12 +49,17 @@ def create_app(
     """The queued Blocks for a model: what `serve` launches and tests start."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    import gradio as gr
+
+    from .api import register_api
     from .engine import Engine
-    from .ui import build_demo
+    from .page.layout import build_page, title
 
     engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
-    demo = build_demo(engine)
+    with gr.Blocks(title=title(engine), analytics_enabled=False) as demo:
+        build_page(demo, engine)
+        register_api(engine)
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)
 
 

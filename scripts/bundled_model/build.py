@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from xlm_demo.model import XLMConfig
+from xlm_demo.model.xlm import XLMConfig
 
 from . import card, corpus, evaluate, export, fastbpe, moses, sources, streams, train
 from .settings import FULL, LANGS, TINY, Settings

@@ -85,7 +85,7 @@ tied output embeddings with their own bias), the same file layout and the same l
 of wall time on two CPU cores. The language id matters to it: {id_effect}. It does not know much
 else (see the end of this card).
 
-Load it like any checkpoint: `xlm_demo.checkpoint.load_checkpoint("assets/xlm-mini-ende")`.
+Load it like any checkpoint: `xlm_demo.model.checkpoint.load_checkpoint("assets/xlm-mini-ende")`.
 transformers' `XLMWithLMHeadModel` and `XLMTokenizer` read the folder too (`causal: true` is set).
 
 ## Model
@@ -125,7 +125,7 @@ XLM's CLM convention: one stream per language, starting with `</s>`, each paragr
 weight decay {s.weight_decay} on matrices), learning rate {s.lr} with {s.warmup_steps} warm-up steps and a cosine to
 {s.lr * s.min_lr_ratio:g}, gradient clipping at {s.clip_norm}, no dropout, {s.steps:,} steps =
 {n_tokens_seen / 1e6:.1f} M tokens, seed {s.seed}, `torch.set_num_threads({s.threads})`. The model is
-`xlm_demo.model.XLM` itself.
+`xlm_demo.model.xlm.XLM` itself.
 
 Curve (loss in nats per token; held-out loss on the first {s.eval_windows} held-out windows of each language,
 under its own id):

@@ -9,9 +9,9 @@ from pathlib import Path
 import sacremoses
 import torch
 
-from xlm_demo.checkpoint import load_checkpoint
-from xlm_demo.model import XLM
-from xlm_demo.weights import build_model
+from xlm_demo.model.checkpoint import load_checkpoint
+from xlm_demo.model.weights import build_model
+from xlm_demo.model.xlm import XLM
 
 from .moses import pretokenize
 from .streams import EOS

@@ -1,4 +1,4 @@
-"""Write a trained XLM in the hub layout transformers and xlm_demo.checkpoint read (float16, tied matrix once)."""
+"""Write a trained XLM in the hub layout transformers and xlm_demo.model.checkpoint read (float16, tied matrix once)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from xlm_demo.checkpoint import release_vocab
-from xlm_demo.model import XLM
-from xlm_demo.weights import PROJECTION, hf_key_map
+from xlm_demo.model.checkpoint import release_vocab
+from xlm_demo.model.weights import PROJECTION, hf_key_map
+from xlm_demo.model.xlm import XLM
 
 from .streams import EOS, SPECIALS
 

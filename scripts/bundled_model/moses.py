@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sacremoses
 
-from xlm_demo.tokenizer import remove_non_printing, replace_unicode_punct
+from xlm_demo.model.tokenizer import remove_non_printing, replace_unicode_punct
 
 
 @cache
@@ -17,7 +17,7 @@ def _moses(lang: str) -> tuple[sacremoses.MosesPunctNormalizer, sacremoses.Moses
 
 
 def pretokenize(text: str, lang: str) -> list[str]:
-    """Moses tokens of a text, as xlm_demo.tokenizer makes them before BPE (spec §5.1 steps 1-4, no lowercasing)."""
+    """Moses tokens of a text, as the demo's tokenizer makes them before BPE (spec §5.1 steps 1-4, no lowercasing)."""
     normalizer, tokenizer = _moses(lang)
     text = remove_non_printing(normalizer.normalize(replace_unicode_punct(text)))
     return tokenizer.tokenize(text, return_str=False, escape=False)

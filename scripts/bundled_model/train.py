@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from xlm_demo.model import XLM, XLMConfig
+from xlm_demo.model.xlm import XLM, XLMConfig
 
 from .settings import Settings
 from .streams import Batches, windows

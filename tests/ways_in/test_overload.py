@@ -1,0 +1,131 @@
+"""Holding up in public, on a real server: time limits, a full queue that answers busy, and Stop that stops."""
+
+import time
+
+import httpx
+import pytest
+from gradio_client import Client
+from gradio_client.utils import QueueError
+
+from tests.conftest import serving
+from xlm_demo.engine import Engine
+from xlm_demo.engine.engine import MAX_NEW_TOKENS
+from xlm_demo.model.checkpoint import BUNDLED_MODEL
+from xlm_demo.page import guards
+from xlm_demo.page.next_token import events
+from xlm_demo.page.state import PageSettings, new_state
+from xlm_demo.server import MODEL_CONCURRENCY, create_app
+
+LONG = {"prompt": "Once upon a time", "lang": "en", "max_new_tokens": MAX_NEW_TOKENS, "api_name": "/generate"}
+WAITING_ROOM = 1  # the test server's queue size: one request may wait while MODEL_CONCURRENCY run
+
+
+@pytest.fixture(scope="module")
+def busy_server():
+    """The demo on the bundled model, whose 256-token continuations take seconds, with room for one waiting."""
+    with serving(create_app(str(BUNDLED_MODEL), device="cpu", queue_size=WAITING_ROOM)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(busy_server):
+    return Client(busy_server, verbose=False)
+
+
+def wait_until(condition, seconds: float = 20.0) -> None:
+    """Poll until the condition holds; fail if it never does."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{condition.__name__} did not happen within {seconds} s"
+        time.sleep(0.05)
+
+
+def waiting(url: str) -> int:
+    """How many requests the server's queue holds, waiting for a worker."""
+    return httpx.get(url + "gradio_api/queue/status").json()["queue_size"]
+
+
+def start_streaming(client: Client):
+    """A long continuation that has begun streaming tokens, so it holds a worker."""
+    job = client.submit(**LONG)
+
+    def streaming():
+        return len(job.outputs()) > 0
+
+    wait_until(streaming)
+    return job
+
+
+def cpu_seconds_over(seconds: float) -> float:
+    """CPU time this process (the server's) spends while the test sleeps."""
+    start = time.process_time()
+    time.sleep(seconds)
+    return time.process_time() - start
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model):
+    return Engine.load(str(tiny_model[0]), device="cpu")
+
+
+def test_continue_on_the_page_stops_at_the_time_limit_and_keeps_what_came(engine, monkeypatch):
+    monkeypatch.setattr(guards, "CONTINUATION_TIME_LIMIT", 0.0)
+    monkeypatch.setattr(events, "STREAM_INTERVAL", 0.0)
+    settings = PageSettings.read("The house is", "en", 10, False, 1.0, 0, 1.0, 0)
+    with pytest.warns(UserWarning, match="Stopped after 0 seconds"):
+        views = list(events.continue_(settings, new_state("The house is"), 5, engine=engine))
+    assert [len(view[-1]["appended"]) for view in views] == [1, 1]  # one token streamed, then the settled view
+
+
+def test_generate_stops_at_the_time_limit_with_the_tokens_so_far(client, monkeypatch):
+    monkeypatch.setattr(guards, "CONTINUATION_TIME_LIMIT", 0.5)
+    payload = client.submit(**LONG).result(timeout=60)
+    assert 1 <= len(payload["new_ids"]) < MAX_NEW_TOKENS
+
+
+def test_a_full_queue_answers_busy_at_once(busy_server, client):
+    jobs = [start_streaming(client) for _ in range(MODEL_CONCURRENCY)]  # every worker busy
+    try:
+        jobs.append(client.submit(**LONG))
+
+        def queue_full():
+            return waiting(busy_server) == WAITING_ROOM
+
+        wait_until(queue_full)
+        answer = httpx.post(busy_server + "gradio_api/call/generate", json={"data": ["Hallo", "de", 5]}, timeout=5)
+        assert answer.status_code == 503
+        assert answer.json()["detail"].startswith("Queue is full.")  # Gradio's words; its page says "busy"
+        with pytest.raises(QueueError, match="Queue is full! Please try again."):
+            Client(busy_server, verbose=False).predict(prompt="Hallo", api_name="/generate")
+    finally:
+        for job in jobs:
+            job.cancel()
+
+
+def test_every_model_event_shares_one_concurrency_limit(busy_server, client):
+    jobs = [start_streaming(client) for _ in range(MODEL_CONCURRENCY)]  # the model's slots, taken by /generate
+    try:
+        comparison = client.submit(prompt="Hallo", api_name="/compare")
+
+        def compare_waits():
+            return waiting(busy_server) == 1
+
+        wait_until(compare_waits)  # another endpoint, yet it waits for the same slots...
+        time.sleep(1.0)
+        assert compare_waits() and not comparison.done()  # ...for as long as they are taken
+        jobs[0].cancel()
+        assert set(comparison.result(timeout=30)["distributions"]) == {"de", "en"}
+    finally:
+        for job in jobs:
+            job.cancel()
+
+
+def test_stop_stops_the_tokens_and_frees_the_worker(busy_server, client):
+    jobs = [start_streaming(client) for _ in range(MODEL_CONCURRENCY)]  # every worker busy
+    for job in jobs:
+        job.cancel()
+    time.sleep(0.5)  # the token being computed at the cancel finishes
+    assert cpu_seconds_over(1.0) < 0.3  # generating, the server uses about one CPU second a second
+    assert waiting(busy_server) == 0
+    short = client.submit(prompt="Guten Morgen", lang="de", max_new_tokens=3, api_name="/generate")
+    assert len(short.result(timeout=5)["new_ids"]) == 3  # otherwise it waits for seconds of 256-token runs

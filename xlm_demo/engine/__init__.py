@@ -1,0 +1,7 @@
+"""The engine: `Engine`, the one facade the CLI, the API and the page call, over sessions, the prefix cache,
+sampling and batching."""
+
+from .engine import Engine
+from .results import Analysis, Candidate, Comparison, Distribution, Encoded, Step, TokenScore
+
+__all__ = ["Analysis", "Candidate", "Comparison", "Distribution", "Encoded", "Engine", "Step", "TokenScore"]

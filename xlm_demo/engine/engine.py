@@ -1,0 +1,325 @@
+"""The one object the CLI, the API and the UI call: distributions, scores, continuations, comparisons."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
+from functools import cached_property
+
+import torch
+
+from ..model import blas
+from ..model.checkpoint import Checkpoint, load_checkpoint, load_default_checkpoint
+from ..model.languages import listing
+from ..model.subwords import subword_masks
+from ..model.tokenizer import Tokenizer
+from ..model.xlm import XLM
+from . import comparison, scoring
+from .forward import last_logits, padded_groups
+from .loading import load_model, load_tokenizer
+from .prefix_cache import PrefixCache
+from .results import START_ID, Analysis, Comparison, Distribution, Encoded, Step, TokenScore
+from .sampling import GREEDY, SamplingParams, choose, sampling_distribution
+from .sessions import Session, Sessions
+
+log = logging.getLogger("xlm_demo")
+
+MAX_NEW_TOKENS = 256
+# Keys and values of prefixes already run, shared by every session: 2,730 positions of the real model (48 KB
+# each), 16,000 of the bundled one.
+PREFIX_CACHE_BYTES = 128 << 20
+# Texts whose ids are kept: Step, pick and Undo read the text the last keystroke tokenized (4 ms at 300 words).
+RECENT_TEXTS = 16
+
+
+def check_max_new_tokens(n: int) -> int:
+    """The number of tokens to continue by, if within the cap."""
+    if not 1 <= n <= MAX_NEW_TOKENS:
+        raise ValueError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n}")
+    return n
+
+
+def thread_scoped(method: Callable) -> Callable:
+    """An engine method run inside the engine's thread scope (see blas.OneTorchThread), in the calling thread only."""
+
+    @functools.wraps(method)
+    def scoped(self: Engine, *args, **kwargs):
+        with self.thread_scope():
+            return method(self, *args, **kwargs)
+
+    return scoped
+
+
+class Engine:
+    """A loaded checkpoint and tokenizer on one device, answering every question the demo asks."""
+
+    def __init__(
+        self,
+        model: XLM,
+        tokenizer: Tokenizer,
+        lang2id: dict[str, int],
+        source: str,
+        notice: str | None = None,
+        quantized: bool = False,
+        prefix_cache_bytes: int = PREFIX_CACHE_BYTES,
+    ):
+        self.model = model
+        self.quantized = quantized  # int8 linear layers: faster on CPU, probabilities within a few 1e-3
+        self.tokenizer = tokenizer
+        self.lang2id = lang2id
+        self.source = source
+        self.notice = notice  # shown on the page, e.g. when the bundled model stands in for the real one
+        on_openblas = any(getattr(module, "openblas", False) for module in model.modules())
+        self.products = "openblas" if on_openblas else "torch"  # the library running the matrix products
+        self.thread_scope = blas.OneTorchThread() if on_openblas else nullcontext
+        self.prefix_cache = PrefixCache(model.config, prefix_cache_bytes, self.dtype, self.device)
+        self.sessions = Sessions(model, tokenizer, lang2id, self.prefix_cache)
+        self._token_ids = functools.lru_cache(maxsize=RECENT_TEXTS)(self._tokenize)
+        log.info(
+            "prefix cache: up to %d MB, %d positions of %d KB",
+            self.prefix_cache.budget_bytes >> 20,
+            self.prefix_cache.capacity,
+            self.prefix_cache.bytes_per_position >> 10,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        ref: str | None = None,
+        device: str = "auto",
+        dtype: str = "float32",
+        quantize: str = "none",
+        products: str = "auto",
+    ) -> Engine:
+        """Read a checkpoint (None: the real one, else the bundled one) and place it on a device."""
+        checkpoint, notice = (load_checkpoint(ref), None) if ref else load_default_checkpoint()
+        return cls.from_checkpoint(
+            checkpoint, device=device, dtype=dtype, notice=notice, quantize=quantize, products=products
+        )
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: Checkpoint,
+        device: str = "auto",
+        dtype: str = "float32",
+        notice: str | None = None,
+        quantize: str = "none",
+        products: str = "auto",
+        prefix_cache_bytes: int = PREFIX_CACHE_BYTES,
+    ) -> Engine:
+        """An engine for an already-read checkpoint; `products` picks the CPU's float32 matrix-product library
+        (auto: whichever of openblas and torch runs a token faster here)."""
+        model = load_model(checkpoint, device, dtype, quantize, products)
+        return cls(
+            model,
+            load_tokenizer(checkpoint),
+            checkpoint.lang2id,
+            checkpoint.source,
+            notice,
+            quantized=quantize == "int8",
+            prefix_cache_bytes=prefix_cache_bytes,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.tokens.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.tokens.weight.dtype
+
+    @property
+    def max_positions(self) -> int:
+        return self.model.config.max_positions
+
+    def check_lang(self, lang: str) -> str:
+        """The language code, if the checkpoint has it."""
+        if lang not in self.lang2id:
+            raise ValueError(f"language must be one of {listing(self.lang2id)}, got {lang!r}")
+        return lang
+
+    def encode(self, text: str, lang: str, reserve: int = 0, literal: bool = False) -> Encoded:
+        """The start token and the text's ids, keeping the last ones that fit with `reserve` more positions.
+
+        Specials written in the text (`</s>`, `<special1>` ...) are their ids unless `literal`.
+        """
+        return self.fit(list(self._token_ids(text, self.check_lang(lang), literal)), lang, reserve)
+
+    def _tokenize(self, text: str, lang: str, literal: bool) -> tuple[int, ...]:
+        """The text's ids, as a tuple: shared by every caller of the recent-texts cache."""
+        return tuple(self.tokenizer.encode(text, lang, literal=literal))
+
+    def fit(self, ids: list[int], lang: str, reserve: int = 0, id_langs: list[str] | None = None) -> Encoded:
+        """The start token and the last of `ids` that fit in the model's positions, `reserve` left free; `id_langs`
+        gives each id its own language id (default: `lang` for all)."""
+        room = self.max_positions - 1 - reserve
+        if room < 1:
+            raise ValueError(f"{reserve} new tokens leave no room for the text in {self.max_positions} positions")
+        truncated = len(ids) > room
+        if truncated:
+            log.warning("the text has %d tokens; keeping its last %d", len(ids), room)
+            ids, id_langs = ids[len(ids) - room :], id_langs and id_langs[len(id_langs) - room :]
+        langs = (lang, *id_langs) if id_langs and set(id_langs) != {lang} else ()
+        return Encoded([START_ID, *ids], lang, truncated, langs)
+
+    def append(self, encoded: Encoded, ids: list[int], reserve: int = 0, id_langs: list[str] | None = None) -> Encoded:
+        """An encoding with more tokens after it, within the model's positions; `id_langs` gives each new token its
+        language id (default: the text's)."""
+        new_langs = [self.check_lang(lang) for lang in id_langs] if id_langs else [encoded.lang] * len(ids)
+        fitted = self.fit(
+            [*encoded.input_ids[1:], *ids], encoded.lang, reserve, [*encoded.position_langs[1:], *new_langs]
+        )
+        return replace(fitted, truncated=fitted.truncated or encoded.truncated)
+
+    def decode(self, ids: list[int], lang: str, literal: bool = False) -> str:
+        """Readable text for ids fed to the model, start token left out; typed back, its specials are the same ids."""
+        return self.tokenizer.decode(ids[1:] if ids[:1] == [START_ID] else ids, lang, literal=literal)
+
+    def predict(self, text: str, lang: str, top_k: int = 10, sampling: SamplingParams | None = None) -> Distribution:
+        """The next-token distribution after a text."""
+        return self.predict_encoded(self.encode(text, lang), top_k, sampling)
+
+    @thread_scoped
+    def predict_encoded(
+        self, encoded: Encoded, top_k: int = 10, sampling: SamplingParams | None = None
+    ) -> Distribution:
+        """The next-token distribution after an encoding."""
+        logits = last_logits(self.model, self.lang2id, [encoded])[0]
+        return self.distribution(logits, encoded, top_k, sampling or SamplingParams())
+
+    @thread_scoped
+    def predict_many(self, requests: list[tuple[Encoded, int]]) -> list[Distribution]:
+        """Next-token distributions for several (encoding, top_k) requests, in batches of similar length."""
+        encodings = [encoded for encoded, _ in requests]
+        rows: dict[int, torch.Tensor] = {}  # request index -> (vocab,) logits
+        for group in padded_groups([len(e.input_ids) for e in encodings]):
+            logits = last_logits(self.model, self.lang2id, [encodings[i] for i in group])  # (len(group), V)
+            rows.update(zip(group, logits, strict=True))
+        return [
+            self.distribution(rows[index], encoded, top_k, SamplingParams())
+            for index, (encoded, top_k) in enumerate(requests)
+        ]
+
+    def distribution(
+        self, logits: torch.Tensor, encoded: Encoded, top_k: int, sampling: SamplingParams
+    ) -> Distribution:
+        """The top candidates of (vocab,) logits, with entropy and the effect of the sampling settings."""
+        return scoring.distribution(self.tokenizer, logits, encoded, top_k, sampling)
+
+    def score(self, text: str, lang: str) -> tuple[Encoded, list[TokenScore]]:
+        """Each token's probability and rank given the tokens before it, from one forward pass."""
+        encoded = self.encode(text, lang)
+        return encoded, self.analyse(encoded).scores
+
+    @thread_scoped
+    def analyse(self, encoded: Encoded, top_k: int = 10, sampling: SamplingParams | None = None) -> Analysis:
+        """Every token's score and the next-token distribution, running only the positions not already cached."""
+        with self.session(encoded) as session:
+            logits = self.next_logits(session)
+            return Analysis(session.scores, self.distribution(logits, encoded, top_k, sampling or SamplingParams()))
+
+    def session(self, encoded: Encoded, reserve: int = 0) -> AbstractContextManager[Session]:
+        """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache;
+        when the block ends, the prefix cache may evict what the session held."""
+        return self.sessions.open(encoded, reserve)
+
+    def extend(self, session: Session, ids: list[int], lang: str | None = None) -> None:
+        """Append tokens fed with `lang` (default: the text's); the model reads them when next asked."""
+        self.sessions.extend(session, ids, lang)
+
+    @thread_scoped
+    def next_logits(self, session: Session) -> torch.Tensor:
+        """(vocab,) logits after everything in the session, running and scoring only the tokens not yet seen."""
+        return self.sessions.next_logits(session)
+
+    @thread_scoped
+    def run_pending(self, session: Session) -> None:
+        """Run the tokens not yet seen through the model; their scores wait for next_logits."""
+        self.sessions.run_pending(session)
+
+    def generate(
+        self,
+        encoded: Encoded,
+        max_new_tokens: int = 20,
+        sampling: SamplingParams = GREEDY,
+        top_k: int = 10,
+        lang: str | None = None,
+    ) -> Iterator[Step]:
+        """Continue an encoded text token by token, feeding each chosen token back in with the language id `lang`
+        (default: the text's)."""
+        check_max_new_tokens(max_new_tokens)
+        lang = self.check_lang(lang or encoded.lang)
+        if len(encoded.input_ids) + max_new_tokens > self.max_positions:
+            raise ValueError(f"the text and {max_new_tokens} new tokens do not fit in {self.max_positions} positions")
+        generator = None if sampling.greedy else torch.Generator().manual_seed(sampling.resolved().seed)
+        with self.session(encoded, reserve=max_new_tokens) as session:
+            for _ in range(max_new_tokens):
+                step = self.step(session, sampling, generator, top_k)
+                yield step
+                self.extend(session, [step.id], lang)
+
+    @thread_scoped
+    def step(
+        self,
+        session: Session,
+        sampling: SamplingParams,
+        generator: torch.Generator | None,
+        top_k: int = 10,
+    ) -> Step:
+        """Choose the next token of a session (without appending it)."""
+        logits = self.next_logits(session).float()
+        langs = tuple(session.langs) if set(session.langs) != {session.lang} else ()
+        now = Encoded(list(session.ids), session.lang, session.truncated, langs)
+        logprobs, after = logits.log_softmax(-1), sampling_distribution(logits, sampling)
+        distribution = scoring.candidates(self.tokenizer, logprobs, after, now, top_k, sampling)
+        token_id = choose(after, generator)
+        logprob = float(logprobs[token_id])
+        rank = int((logits > logits[token_id]).sum()) + 1
+        return Step(token_id, self.tokenizer.display(token_id), math.exp(logprob), logprob, rank, distribution)
+
+    def compare(self, text: str, top_k: int = 10) -> Comparison:
+        """The next-token distributions under every language id, in one batched forward."""
+        return self.compare_encoded([self.encode(text, lang) for lang in self.lang2id], top_k)
+
+    @thread_scoped
+    def compare_encoded(self, encodings: list[Encoded], top_k: int = 10, cached: bool = False) -> Comparison:
+        """The next-token distribution of each encoding (one per language id), in one batched forward; or, `cached`,
+        each through the prefix cache, as the page's Compare: what the page showed runs no more, and what runs is
+        kept (scored, for the next view of it)."""
+        logits = self._cached_last_logits(encodings) if cached else last_logits(self.model, self.lang2id, encodings)
+        return comparison.comparison(self.tokenizer, logits, encodings, top_k, self.subword_masks)
+
+    def _cached_last_logits(self, encodings: list[Encoded]) -> torch.Tensor:
+        """(B, vocab) logits after each encoding's last token, each through the prefix cache."""
+        rows = []
+        for encoded in encodings:
+            with self.session(encoded) as session:
+                rows.append(self.next_logits(session))
+        return torch.stack(rows)  # (B, V)
+
+    @cached_property
+    def subword_masks(self) -> dict[str, torch.Tensor]:
+        """Which vocabulary units make words of one language only, or of several (from assets/word-lists)."""
+        return subword_masks(self.tokenizer, tuple(self.lang2id))
+
+    @cached_property
+    def lowercasing_tokenizer(self) -> Tokenizer:
+        """The same vocabulary and BPE with the hub config's lowercasing, for the fidelity view only."""
+        return comparison.lowercasing_tokenizer(self.tokenizer)
+
+    @thread_scoped
+    def transformers_defaults(self, text: str, lang: str, top_k: int = 10) -> Distribution:
+        """What the model card's recipe gets: lowercased, English Moses rules, <s> … </s>, bidirectional attention.
+
+        Only for showing why the demo does otherwise; every choice here is one the README calls wrong.
+        """
+        encoded = comparison.defaults_encoding(
+            self.lowercasing_tokenizer, text, self.check_lang(lang), self.max_positions
+        )
+        logits = comparison.bidirectional_last_logits(self.model, encoded, self.lang2id[lang])
+        return self.distribution(logits, encoded, top_k, SamplingParams())

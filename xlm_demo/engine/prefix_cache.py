@@ -1,0 +1,237 @@
+"""Keys and values of token prefixes already run, shared by every session, so an event runs only what is new.
+
+A trie of positions keyed by (language id, token id), as SGLang's radix cache keys tokens with an extra key: two
+texts share a node only where every earlier position has the same token and the same language id. Each node
+holds a slot in a pool of keys and values (the tensors live beside the tree), the score of its token given the
+prefix before it, and, for the most recently used nodes, the logits of the token after it.
+
+Only `match_prefix`, `insert`, `release` and `evict` change state; a matched prefix stays pinned until released, and
+eviction takes the least recently used unpinned leaves until the pool has room.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import torch
+
+from ..model.xlm import KVCache, XLMConfig
+
+Key = tuple[int, int]  # (language id, token id) of one position
+LOG_EVERY = 500  # inserts between two log lines saying what the cache holds
+
+log = logging.getLogger("xlm_demo")
+
+
+@dataclass(eq=False)
+class Node:
+    """One cached position: its slot in the pool, what it scored, and who holds it."""
+
+    key: Key | None
+    parent: Node | None
+    slot: int
+    score: object = None  # the engine's score of this token given the positions before it
+    children: dict[Key, Node] = field(default_factory=dict)
+    pins: int = 0
+    last_used: int = 0
+
+
+@dataclass
+class Match:
+    """The longest cached prefix of a key sequence: its nodes, pinned until released."""
+
+    nodes: list[Node]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+class KVPool:
+    """Preallocated keys and values for `capacity` positions, one slot each, every layer at once."""
+
+    def __init__(self, config: XLMConfig, capacity: int, dtype: torch.dtype, device: torch.device | str):
+        shape = (config.n_layers, capacity, config.n_heads, config.head_dim)
+        self.keys = torch.empty(shape, dtype=dtype, device=device)  # (L, slots, H, D): resident as slots fill
+        self.values = torch.empty(shape, dtype=dtype, device=device)
+        self.free = list(range(capacity - 1, -1, -1))
+
+    @staticmethod
+    def bytes_per_position(config: XLMConfig, dtype: torch.dtype) -> int:
+        return 2 * config.n_layers * config.dim * torch.finfo(dtype).bits // 8
+
+    def write(self, slots: list[int], cache: KVCache, start: int) -> None:
+        """Copy a session's positions start … start + len(slots) - 1 (batch row 0) into the slots."""
+        index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
+        end = start + len(slots)
+        self.keys[:, index] = cache.keys[:, 0, :, start:end].transpose(1, 2)  # (L, n, H, D)
+        self.values[:, index] = cache.values[:, 0, :, start:end].transpose(1, 2)
+
+    def read(self, slots: list[int], cache: KVCache) -> None:
+        """Fill a fresh session cache's first len(slots) positions (batch row 0) from the slots."""
+        index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
+        n = len(slots)
+        cache.keys[:, 0, :, :n] = self.keys[:, index].transpose(1, 2)  # (L, H, n, D)
+        cache.values[:, 0, :, :n] = self.values[:, index].transpose(1, 2)
+        cache.length = n
+
+
+class PrefixCache:
+    """Cached positions of every text any session ran, bounded in bytes, least recently used evicted first."""
+
+    def __init__(
+        self,
+        config: XLMConfig,
+        budget_bytes: int,
+        dtype: torch.dtype,
+        device: torch.device | str,
+        logits_rows: int = 32,
+    ):
+        self.bytes_per_position = KVPool.bytes_per_position(config, dtype)
+        self.capacity = max(0, budget_bytes // self.bytes_per_position)
+        self.pool = KVPool(config, self.capacity, dtype, device)
+        self.root = Node(key=None, parent=None, slot=-1)
+        self.logits: OrderedDict[Node, torch.Tensor] = OrderedDict()  # node -> (V,) logits after it, newest last
+        self.logits_rows = logits_rows
+        self.lock = threading.Lock()
+        self.clock = itertools.count(1)
+        self.hits = self.misses = 0  # positions found and not found, for the log and the model panel
+        self.inserts = 0
+
+    @property
+    def positions(self) -> int:
+        return self.capacity - len(self.pool.free)
+
+    @property
+    def budget_bytes(self) -> int:
+        return self.capacity * self.bytes_per_position
+
+    def describe(self) -> str:
+        """One line: what the cache holds and how often it helped."""
+        held_mb, budget_mb = self.positions * self.bytes_per_position / 2**20, self.budget_bytes / 2**20
+        return (
+            f"prefix cache: {self.positions:,} of {self.capacity:,} positions ({held_mb:.0f} of {budget_mb:.0f} MB), "
+            f"{self.hits:,} positions found, {self.misses:,} not"
+        )
+
+    def match_prefix(self, keys: list[Key]) -> Match:
+        """The cached nodes along `keys` from the start, pinned against eviction until `release`."""
+        with self.lock:
+            nodes, node, now = [], self.root, next(self.clock)
+            for key in keys:
+                node = node.children.get(key)
+                if node is None:
+                    break
+                node.pins += 1
+                node.last_used = now
+                nodes.append(node)
+            self.hits += len(nodes)
+            self.misses += len(keys) - len(nodes)
+            return Match(nodes)
+
+    def read(self, match: Match, cache: KVCache, n_positions: int) -> None:
+        """Load the keys and values of a pinned match's first n_positions into a fresh session cache."""
+        self.pool.read([node.slot for node in match.nodes[:n_positions]], cache)
+
+    def release(self, match: Match) -> None:
+        """Unpin a match's nodes."""
+        with self.lock:
+            for node in match.nodes:
+                node.pins -= 1
+
+    def last_logits(self, match: Match) -> torch.Tensor | None:
+        """The (V,) logits after a match's last position, if still kept."""
+        with self.lock:
+            logits = self.logits.get(match.nodes[-1]) if match.nodes else None
+            if logits is not None:
+                self.logits.move_to_end(match.nodes[-1])
+            return logits
+
+    def insert(
+        self,
+        match: Match,
+        keys: list[Key],
+        cache: KVCache,
+        scores: list[object],
+        last_logits: torch.Tensor | None = None,
+    ) -> Match:
+        """Add positions len(match) … len(keys) - 1, whose keys and values are in `cache` and scores in `scores`
+        (one per position, from the first). Returns the match extended by them, pinned: release it instead of
+        `match`. Stops early, without error, where the pool is full of pinned positions."""
+        with self.lock:
+            nodes, now = list(match.nodes), next(self.clock)
+            node = nodes[-1] if nodes else self.root
+            self._evict_locked(self._missing(node, keys[len(match) :]) - len(self.pool.free))
+            new_slots, first_new = [], None
+            for position in range(len(match), len(keys)):
+                child = node.children.get(keys[position])
+                if child is None:  # another session may have added it meanwhile: then share that one
+                    if not self.pool.free:
+                        break
+                    child = Node(keys[position], node, self.pool.free.pop(), scores[position])
+                    node.children[keys[position]] = child
+                    new_slots.append(child.slot)
+                    first_new = position if first_new is None else first_new
+                child.pins += 1
+                child.last_used = now
+                nodes.append(child)
+                node = child
+            if new_slots:
+                self.pool.write(new_slots, cache, first_new)
+            self.inserts += 1
+            if self.inserts % LOG_EVERY == 0:
+                log.info("%s", self.describe())
+            if last_logits is not None and nodes and len(nodes) == len(keys):
+                self.logits[nodes[-1]] = last_logits
+                self.logits.move_to_end(nodes[-1])
+                while len(self.logits) > self.logits_rows:
+                    self.logits.popitem(last=False)
+            return Match(nodes)
+
+    def evict(self, n_positions: int) -> int:
+        """Free up to n_positions slots, least recently used unpinned leaves first; returns how many were freed."""
+        with self.lock:
+            return self._evict_locked(n_positions)
+
+    def _evict_locked(self, n_positions: int) -> int:
+        if n_positions <= 0:
+            return 0
+        order = itertools.count()  # ties broken by discovery, never by comparing nodes
+        leaves = [(node.last_used, next(order), node) for node in self._nodes() if self._evictable(node)]
+        heapq.heapify(leaves)
+        freed = 0
+        while leaves and freed < n_positions:
+            _, _, leaf = heapq.heappop(leaves)
+            parent = leaf.parent
+            del parent.children[leaf.key]
+            self.pool.free.append(leaf.slot)
+            self.logits.pop(leaf, None)
+            freed += 1
+            if parent is not self.root and self._evictable(parent):
+                heapq.heappush(leaves, (parent.last_used, next(order), parent))
+        return freed
+
+    @staticmethod
+    def _evictable(node: Node) -> bool:
+        return not node.children and node.pins == 0
+
+    @staticmethod
+    def _missing(node: Node, keys: list[Key]) -> int:
+        """How many of `keys`, read as a path down from `node`, are not in the tree yet."""
+        for depth, key in enumerate(keys):
+            node = node.children.get(key)
+            if node is None:
+                return len(keys) - depth
+        return 0
+
+    def _nodes(self) -> list[Node]:
+        stack, found = list(self.root.children.values()), []
+        while stack:
+            node = stack.pop()
+            found.append(node)
+            stack.extend(node.children.values())
+        return found

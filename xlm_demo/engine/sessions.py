@@ -1,0 +1,121 @@
+"""Sessions: a growing token sequence and its KV cache, resumed from the prefix cache and kept in it as it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+
+from ..model.tokenizer import Tokenizer
+from ..model.xlm import XLM, KVCache
+from .forward import lang_ids
+from .prefix_cache import Key, Match, PrefixCache
+from .results import Encoded, TokenScore
+from .scoring import token_scores
+
+
+@dataclass
+class Session:
+    """A growing token sequence and its KV cache, owned by one caller."""
+
+    ids: list[int]
+    lang: str  # the typed text's
+    langs: list[str]  # each position's language id
+    cache: KVCache
+    truncated: bool
+    pending: list[int] = field(default_factory=list)  # ids not yet run through the model
+    last_logits: torch.Tensor | None = None  # (vocab,) after the last fed token
+    cached: Match = field(default_factory=lambda: Match([]))  # its prefix held (pinned) in the prefix cache
+    scores: list[TokenScore] = field(default_factory=list)  # of its first positions, each given those before it
+    unscored: torch.Tensor | None = None  # (T, C) last hidden states of the positions run but not yet scored
+
+
+class Sessions:
+    """Opens sessions on one model and prefix cache, and runs and scores what each has not yet seen."""
+
+    def __init__(self, model: XLM, tokenizer: Tokenizer, lang2id: dict[str, int], prefix_cache: PrefixCache):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.lang2id = lang2id
+        self.prefix_cache = prefix_cache
+
+    @contextmanager
+    def open(self, encoded: Encoded, reserve: int = 0) -> Iterator[Session]:
+        """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache;
+        when the block ends, the prefix cache may evict what the session held."""
+        session = self._start(encoded, reserve)
+        try:
+            yield session
+        finally:
+            self.prefix_cache.release(session.cached)
+
+    def _start(self, encoded: Encoded, reserve: int) -> Session:
+        """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache."""
+        capacity = min(self.model.config.max_positions, len(encoded.input_ids) + reserve)
+        cache = self.model.new_cache(1, capacity)
+        keys = self.keys(encoded.input_ids, encoded.position_langs)
+        match = self.prefix_cache.match_prefix(keys)
+        session = Session(
+            ids=list(encoded.input_ids),
+            lang=encoded.lang,
+            langs=encoded.position_langs,
+            cache=cache,
+            truncated=encoded.truncated,
+        )
+        session.cached, session.scores = match, [node.score for node in match.nodes]
+        session.last_logits = self.prefix_cache.last_logits(match)
+        # The logits after the last cached position score the first new one: kept, or run that position again.
+        rerun = 0 if session.last_logits is not None or not match.nodes else 1
+        session.pending = session.ids[len(match) - rerun :]
+        if session.pending or reserve:  # the keys and values are copied only for a session that runs the model
+            self.prefix_cache.read(match, cache, n_positions=len(match) - rerun)
+        return session
+
+    @staticmethod
+    def extend(session: Session, ids: list[int], lang: str | None = None) -> None:
+        """Append tokens fed with `lang` (default: the text's); the model reads them when next asked."""
+        session.ids.extend(ids)
+        session.langs.extend([lang or session.lang] * len(ids))
+        session.pending.extend(ids)
+
+    def keys(self, ids: list[int], langs: list[str]) -> list[Key]:
+        """The prefix cache's key of each position: its language id and token id."""
+        return [(self.lang2id[lang], token_id) for lang, token_id in zip(langs, ids, strict=True)]
+
+    def next_logits(self, session: Session) -> torch.Tensor:
+        """(vocab,) logits after everything in the session, running and scoring only the tokens not yet seen."""
+        self.run_pending(session)
+        if session.unscored is not None:
+            self._score_run(session)
+        return session.last_logits
+
+    def run_pending(self, session: Session) -> None:
+        """Run the tokens not yet seen through the model; their scores wait for next_logits (the output
+        projection of every position, as costly as the blocks for a long text)."""
+        if not session.pending:
+            return
+        start = session.cache.length
+        ids = torch.tensor([session.pending], device=self.model.tokens.weight.device)  # (1, T)
+        with torch.inference_mode():
+            langs = lang_ids(self.lang2id, [session.langs[start:]], ids.device)  # (1, T)
+            hidden = self.model(ids, langs, cache=session.cache)[0]  # (T, C)
+        unscored = session.unscored
+        session.unscored = hidden if unscored is None else torch.cat([unscored, hidden])  # none is lost unscored
+        session.pending = []
+
+    def _score_run(self, session: Session) -> None:
+        """Score the positions run last from their hidden states, and keep them in the prefix cache."""
+        hidden, session.unscored = session.unscored, None
+        start = session.cache.length - hidden.shape[0]
+        with torch.inference_mode():
+            logits = self.model.logits(hidden).float()  # (T, V): row t predicts the token after it
+        if session.last_logits is not None and start == len(session.scores):
+            logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
+        first = not session.scores  # the start token's own score comes first
+        session.scores += token_scores(self.tokenizer, logits[:-1], session.ids[len(session.scores) :], first)
+        session.last_logits = logits[-1]
+        keys = self.keys(session.ids, session.langs)
+        cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, session.last_logits)
+        session.cached = cached  # the prefix cache now holds these positions too, pinned for this session

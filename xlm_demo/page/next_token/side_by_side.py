@@ -1,0 +1,55 @@
+"""The next token side by side: under every language id (Compare), and as trained against transformers'
+defaults (Fidelity)."""
+
+from __future__ import annotations
+
+from ...engine import Engine
+from ...model import languages
+from ..guards import checked_prompt, user_errors
+from ..state import for_prompt
+from . import charts
+
+
+def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
+    """The same text and continuation under every language id, side by side."""
+    state = for_prompt(state, prompt)
+    with user_errors():
+        typed, literal = checked_prompt(prompt), state.get("literal", False)
+        encodings = [
+            engine.append(engine.encode(typed, lang, literal=literal), state["appended"]) for lang in engine.lang2id
+        ]
+        comparison = engine.compare_encoded(encodings, int(top_k), cached=True)
+    kl = " · ".join(f"KL({pair.replace('||', ' ‖ ')}) = {value:.3f} nats" for pair, value in comparison.kl.items())
+    tops = " · ".join(
+        f"{lang}: **{d.candidates[0].token}** {d.candidates[0].prob:.0%}, entropy {d.entropy:.2f}"
+        for lang, d in comparison.distributions.items()
+    )
+    mass = "  \n".join(mass_line(lang, m) for lang, m in comparison.subword_mass.items() if m)
+    return charts.comparison_figure(comparison), f"{kl}  \n{tops}  \n{mass}"
+
+
+def mass_line(lang: str, mass: dict[str, float]) -> str:
+    """ "French id: 3% on English-only subwords, 40% on French-only, 20% on shared ones"."""
+    own = [f"{share:.0%} on {languages.name(kind)}-only" for kind, share in mass.items() if kind != "shared"]
+    own[0] += " subwords"
+    return f"{languages.name(lang)} id: {', '.join(own)}, {mass['shared']:.0%} on shared ones"
+
+
+def fidelity(prompt, lang, top_k, state, *, engine: Engine) -> tuple:
+    """The same text run faithfully and with transformers' defaults (which always read specials), side by side."""
+    with user_errors():
+        typed, literal = checked_prompt(prompt), state.get("literal", False)
+        faithful = engine.predict_encoded(engine.encode(typed, lang, literal=literal), int(top_k))
+        defaults = engine.transformers_defaults(typed, lang, top_k=int(top_k))
+    pieces = " ".join(engine.tokenizer.display(i) for i in faithful.input_ids)
+    default_pieces = " ".join(engine.tokenizer.display(i) for i in defaults.input_ids)
+    shared = {c.id for c in faithful.candidates} & {c.id for c in defaults.candidates}
+    summary = (
+        f"**As trained:** `{pieces}`  \n**transformers' defaults:** `{default_pieces}`  \n"
+        f"{len(shared)} of the top {len(faithful.candidates)} candidates are the same."
+    )
+    return (
+        charts.candidates_figure(faithful, title="As trained: causal, &lt;/s&gt; start, cased"),  # titles are HTML
+        charts.candidates_figure(defaults, title="transformers' defaults"),
+        summary,
+    )
