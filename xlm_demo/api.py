@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import gradio as gr
 
 from .engine import Engine
-from .engine.batching import MicroBatcher
 from .engine.engine import check_max_new_tokens
 from .engine.sampling import SamplingParams
 from .engine.scoring import check_top_k
@@ -15,7 +14,7 @@ from .inside import attention as attention_view
 from .inside import attribution
 from .inside.lens import logit_lens
 from .model import languages
-from .page.guards import MODEL_GROUP, checked_prompt, time_limited, user_errors
+from .page.guards import MODEL_GROUP, ROOM_GROUP, checked_prompt, time_limited, user_errors
 from .payloads import (
     attention_payload,
     attribution_payload,
@@ -26,21 +25,18 @@ from .payloads import (
     score_payload,
 )
 
-MAX_BATCH = 16
 
+def register_api(engine: Engine, room_size: int) -> None:
+    """Add the endpoints to the Blocks being built, sharing the page's room; parameter names follow the CLI's
+    flags."""
 
-def register_api(engine: Engine) -> None:
-    """Add the endpoints to the Blocks being built; parameter names follow the CLI's flags."""
-
-    batcher = MicroBatcher(engine.predict_many, max_batch=MAX_BATCH)
     default_lang = languages.default(engine.lang2id)  # every `lang` is checked against the checkpoint's lang2id
 
     def predict(prompt: str, lang: str = default_lang, top_k: int = 10, literal_specials: bool = False) -> dict:
         """The next-token distribution after a text: top-k candidates, entropy, the ids fed to the model."""
         with user_errors():
             encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
-            check_top_k(int(top_k))
-            return predict_payload(batcher.submit((encoded, int(top_k))))
+            return predict_payload(engine.predict_encoded(encoded, check_top_k(int(top_k))))
 
     def score(prompt: str, lang: str = default_lang, literal_specials: bool = False) -> dict:
         """Each token's probability, log-probability and rank given the tokens before it."""
@@ -117,7 +113,8 @@ def register_api(engine: Engine) -> None:
             encoded = engine.encode(checked_prompt(prompt), lang, literal=literal_specials)
             return lens_payload(logit_lens(engine, encoded, int(top_k), None if target is None else int(target)))
 
-    # Concurrent predictions wait together in the micro-batcher: one forward pass serves up to MAX_BATCH of them.
-    gr.api(predict, api_name="predict", concurrency_limit=MAX_BATCH, concurrency_id="predict")
-    for endpoint in (score, generate, compare, attention, attribute, lens):
+    # Sessions through the prefix cache, batched by the engine's scheduler with the page's own events.
+    for endpoint in (predict, score, generate):
+        gr.api(endpoint, api_name=endpoint.__name__, concurrency_id=ROOM_GROUP, concurrency_limit=room_size)
+    for endpoint in (compare, attention, attribute, lens):  # each holds the model alone while it runs
         gr.api(endpoint, api_name=endpoint.__name__, concurrency_id=MODEL_GROUP)

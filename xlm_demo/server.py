@@ -8,15 +8,29 @@ import os
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-QUEUE_SIZE = 64  # requests waiting beyond this are told at once that the demo is busy (HTTP 503)
-MODEL_CONCURRENCY = 2  # model runs at once, shared by every event in guards.MODEL_GROUP (/predict batches up to 16)
+# Events waiting for a worker; beyond this a request is told at once that the demo is busy (HTTP 503). A page
+# waits for its own event before sending the next (Gradio's trigger_mode="always_last"), so a room of N people
+# holds about N events: sized for a large room, a few KB each.
+QUEUE_SIZE = 2048
+# Events that run sessions (keystrokes, Step, Continue, /predict ...) and wait on the engine's scheduler at once;
+# each batch runs all that wait. Each holds a worker thread, idle while it waits.
+ROOM_SIZE = 256
+MODEL_CONCURRENCY = 2  # events holding the model alone (attention, attribution, the lens), as guards.MODEL_GROUP
 # Gradio keeps every session's state, about 130 KB each, and each API call is a session of its own: by default
 # up to 10,000 of them (1.3 GB). Beyond this many, the least recently used session is forgotten (its page starts
 # its continuation again).
 SESSION_CAPACITY = 1000
+GRADIO_THREADS = 40  # Gradio's own default, for its other work (state, files)
 M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameters (malloc.h)
 
 log = logging.getLogger("xlm_demo")
+
+
+def settle_blas_threads() -> None:
+    """Where the process starts, before numpy loads OpenBLAS: its idle threads spin 2^20 cycles after a product
+    instead of 2^28, so one event's products do not keep the cores from the next (14 ms of server CPU per /predict
+    on the bundled model instead of 77; a token of continuation no slower). A value the user set is kept."""
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
 
 
 def default_host() -> str:
@@ -36,6 +50,7 @@ def launch_options(host: str | None, port: int, share: bool) -> dict:
         "show_error": True,
         "footer_links": ["api"],
         "state_session_capacity": SESSION_CAPACITY,
+        "max_threads": ROOM_SIZE + MODEL_CONCURRENCY + GRADIO_THREADS,  # every waiting event holds a thread
     }
 
 
@@ -45,6 +60,7 @@ def create_app(
     dtype: str = "float32",
     quantize: str = "none",
     queue_size: int = QUEUE_SIZE,
+    room_size: int = ROOM_SIZE,
 ):
     """The queued Blocks for a model: what `serve` launches and tests start."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -58,8 +74,8 @@ def create_app(
     engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
     with gr.Blocks(title=title(engine), analytics_enabled=False) as demo:
-        build_page(demo, engine)
-        register_api(engine)
+        build_page(demo, engine, room_size)
+        register_api(engine, room_size)
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)
 
 

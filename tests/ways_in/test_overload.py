@@ -14,16 +14,17 @@ from xlm_demo.model.checkpoint import BUNDLED_MODEL
 from xlm_demo.page import guards
 from xlm_demo.page.next_token import events
 from xlm_demo.page.state import PageSettings, new_state
-from xlm_demo.server import MODEL_CONCURRENCY, create_app
+from xlm_demo.server import create_app
 
 LONG = {"prompt": "Once upon a time", "lang": "en", "max_new_tokens": MAX_NEW_TOKENS, "api_name": "/generate"}
-WAITING_ROOM = 1  # the test server's queue size: one request may wait while MODEL_CONCURRENCY run
+ROOM = 2  # the test server's room: events running sessions at once
+WAITING_ROOM = 1  # the test server's queue size: one request may wait while ROOM run
 
 
 @pytest.fixture(scope="module")
 def busy_server():
     """The demo on the bundled model, whose 256-token continuations take seconds, with room for one waiting."""
-    with serving(create_app(str(BUNDLED_MODEL), device="cpu", queue_size=WAITING_ROOM)) as url:
+    with serving(create_app(str(BUNDLED_MODEL), device="cpu", queue_size=WAITING_ROOM, room_size=ROOM)) as url:
         yield url
 
 
@@ -84,7 +85,7 @@ def test_generate_stops_at_the_time_limit_with_the_tokens_so_far(client, monkeyp
 
 
 def test_a_full_queue_answers_busy_at_once(busy_server, client):
-    jobs = [start_streaming(client) for _ in range(MODEL_CONCURRENCY)]  # every worker busy
+    jobs = [start_streaming(client) for _ in range(ROOM)]  # the room full
     try:
         jobs.append(client.submit(**LONG))
 
@@ -102,26 +103,28 @@ def test_a_full_queue_answers_busy_at_once(busy_server, client):
             job.cancel()
 
 
-def test_every_model_event_shares_one_concurrency_limit(busy_server, client):
-    jobs = [start_streaming(client) for _ in range(MODEL_CONCURRENCY)]  # the model's slots, taken by /generate
+def test_session_events_share_the_room_and_model_holding_ones_go_between_their_batches(busy_server, client):
+    jobs = [start_streaming(client) for _ in range(ROOM)]  # the room, taken by /generate
     try:
-        comparison = client.submit(prompt="Hallo", api_name="/compare")
+        comparison = client.submit(prompt="Hallo", api_name="/compare")  # holds the model alone...
+        assert set(comparison.result(timeout=30)["distributions"]) == {"de", "en"}  # ...between the room's batches
+        prediction = client.submit(prompt="Hallo", api_name="/predict")
 
-        def compare_waits():
+        def predict_waits():
             return waiting(busy_server) == 1
 
-        wait_until(compare_waits)  # another endpoint, yet it waits for the same slots...
+        wait_until(predict_waits)  # another endpoint of the room, yet it waits for a place in it...
         time.sleep(1.0)
-        assert compare_waits() and not comparison.done()  # ...for as long as they are taken
+        assert predict_waits() and not prediction.done()  # ...for as long as the room is full
         jobs[0].cancel()
-        assert set(comparison.result(timeout=30)["distributions"]) == {"de", "en"}
+        assert prediction.result(timeout=30)["candidates"]
     finally:
         for job in jobs:
             job.cancel()
 
 
 def test_stop_stops_the_tokens_and_frees_the_worker(busy_server, client):
-    jobs = [start_streaming(client) for _ in range(MODEL_CONCURRENCY)]  # every worker busy
+    jobs = [start_streaming(client) for _ in range(ROOM)]  # the room full
     for job in jobs:
         job.cancel()
     time.sleep(0.5)  # the token being computed at the cancel finishes

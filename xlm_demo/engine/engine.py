@@ -24,6 +24,7 @@ from .loading import load_model, load_tokenizer
 from .prefix_cache import PrefixCache
 from .results import START_ID, Analysis, Comparison, Distribution, Encoded, Step, TokenScore
 from .sampling import GREEDY, SamplingParams, choose, sampling_distribution
+from .scheduler import Scheduler
 from .sessions import Session, Sessions
 
 log = logging.getLogger("xlm_demo")
@@ -77,7 +78,8 @@ class Engine:
         self.products = "openblas" if on_openblas else "torch"  # the library running the matrix products
         self.thread_scope = blas.OneTorchThread() if on_openblas else nullcontext
         self.prefix_cache = PrefixCache(model.config, prefix_cache_bytes, self.dtype, self.device)
-        self.sessions = Sessions(model, tokenizer, lang2id, self.prefix_cache)
+        self.scheduler = Scheduler(model, lang2id, self.thread_scope)
+        self.sessions = Sessions(model, tokenizer, lang2id, self.prefix_cache, self.scheduler)
         self._token_ids = functools.lru_cache(maxsize=RECENT_TEXTS)(self._tokenize)
         log.info(
             "prefix cache: up to %d MB, %d positions of %d KB",
@@ -184,21 +186,24 @@ class Engine:
         """The next-token distribution after a text."""
         return self.predict_encoded(self.encode(text, lang), top_k, sampling)
 
-    @thread_scoped
     def predict_encoded(
         self, encoded: Encoded, top_k: int = 10, sampling: SamplingParams | None = None
     ) -> Distribution:
-        """The next-token distribution after an encoding."""
-        logits = last_logits(self.model, self.lang2id, [encoded])[0]
-        return self.distribution(logits, encoded, top_k, sampling or SamplingParams())
+        """The next-token distribution after an encoding, through the prefix cache, batched with other callers'."""
+        return self.analyse(encoded, top_k, sampling).next_token
+
+    def holding_model(self) -> AbstractContextManager[None]:
+        """The model to the calling thread alone until the block ends (other callers' batches wait)."""
+        return self.scheduler.hold()
 
     @thread_scoped
     def predict_many(self, requests: list[tuple[Encoded, int]]) -> list[Distribution]:
-        """Next-token distributions for several (encoding, top_k) requests, in batches of similar length."""
+        """Next-token distributions for several (encoding, top_k) requests, in padded batches of similar length."""
         encodings = [encoded for encoded, _ in requests]
         rows: dict[int, torch.Tensor] = {}  # request index -> (vocab,) logits
         for group in padded_groups([len(e.input_ids) for e in encodings]):
-            logits = last_logits(self.model, self.lang2id, [encodings[i] for i in group])  # (len(group), V)
+            with self.holding_model():
+                logits = last_logits(self.model, self.lang2id, [encodings[i] for i in group])  # (len(group), V)
             rows.update(zip(group, logits, strict=True))
         return [
             self.distribution(rows[index], encoded, top_k, SamplingParams())
@@ -291,7 +296,11 @@ class Engine:
         """The next-token distribution of each encoding (one per language id), in one batched forward; or, `cached`,
         each through the prefix cache, as the page's Compare: what the page showed runs no more, and what runs is
         kept (scored, for the next view of it)."""
-        logits = self._cached_last_logits(encodings) if cached else last_logits(self.model, self.lang2id, encodings)
+        if cached:
+            logits = self._cached_last_logits(encodings)
+        else:
+            with self.holding_model():
+                logits = last_logits(self.model, self.lang2id, encodings)
         return comparison.comparison(self.tokenizer, logits, encodings, top_k, self.subword_masks)
 
     def _cached_last_logits(self, encodings: list[Encoded]) -> torch.Tensor:
@@ -321,5 +330,6 @@ class Engine:
         encoded = comparison.defaults_encoding(
             self.lowercasing_tokenizer, text, self.check_lang(lang), self.max_positions
         )
-        logits = comparison.bidirectional_last_logits(self.model, encoded, self.lang2id[lang])
+        with self.holding_model():
+            logits = comparison.bidirectional_last_logits(self.model, encoded, self.lang2id[lang])
         return self.distribution(logits, encoded, top_k, SamplingParams())

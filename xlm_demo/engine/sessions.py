@@ -10,9 +10,9 @@ import torch
 
 from ..model.tokenizer import Tokenizer
 from ..model.xlm import XLM, KVCache
-from .forward import lang_ids
 from .prefix_cache import Key, Match, PrefixCache
 from .results import Encoded, TokenScore
+from .scheduler import Scheduler
 from .scoring import token_scores
 
 
@@ -35,11 +35,19 @@ class Session:
 class Sessions:
     """Opens sessions on one model and prefix cache, and runs and scores what each has not yet seen."""
 
-    def __init__(self, model: XLM, tokenizer: Tokenizer, lang2id: dict[str, int], prefix_cache: PrefixCache):
+    def __init__(
+        self,
+        model: XLM,
+        tokenizer: Tokenizer,
+        lang2id: dict[str, int],
+        prefix_cache: PrefixCache,
+        scheduler: Scheduler,
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.lang2id = lang2id
         self.prefix_cache = prefix_cache
+        self.scheduler = scheduler  # runs every session's new tokens, batched with other sessions'
 
     @contextmanager
     def open(self, encoded: Encoded, reserve: int = 0) -> Iterator[Session]:
@@ -86,31 +94,19 @@ class Sessions:
 
     def next_logits(self, session: Session) -> torch.Tensor:
         """(vocab,) logits after everything in the session, running and scoring only the tokens not yet seen."""
-        self.run_pending(session)
-        if session.unscored is not None:
-            self._score_run(session)
+        if session.pending or session.unscored is not None:
+            self._score_run(session, self.scheduler.forward(session, score=True))
         return session.last_logits
 
     def run_pending(self, session: Session) -> None:
         """Run the tokens not yet seen through the model; their scores wait for next_logits (the output
         projection of every position, as costly as the blocks for a long text)."""
-        if not session.pending:
-            return
-        start = session.cache.length
-        ids = torch.tensor([session.pending], device=self.model.tokens.weight.device)  # (1, T)
-        with torch.inference_mode():
-            langs = lang_ids(self.lang2id, [session.langs[start:]], ids.device)  # (1, T)
-            hidden = self.model(ids, langs, cache=session.cache)[0]  # (T, C)
-        unscored = session.unscored
-        session.unscored = hidden if unscored is None else torch.cat([unscored, hidden])  # none is lost unscored
-        session.pending = []
+        if session.pending:
+            self.scheduler.forward(session, score=False)
 
-    def _score_run(self, session: Session) -> None:
-        """Score the positions run last from their hidden states, and keep them in the prefix cache."""
-        hidden, session.unscored = session.unscored, None
-        start = session.cache.length - hidden.shape[0]
-        with torch.inference_mode():
-            logits = self.model.logits(hidden).float()  # (T, V): row t predicts the token after it
+    def _score_run(self, session: Session, logits: torch.Tensor) -> None:
+        """Score the positions run last from their (T, V) logits, and keep them in the prefix cache."""
+        start = session.cache.length - logits.shape[0]
         if session.last_logits is not None and start == len(session.scores):
             logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
         first = not session.scores  # the start token's own score comes first

@@ -87,7 +87,8 @@ def weights_for(
     position = check_position(position, len(encoded.input_ids))
     ids = torch.tensor([encoded.input_ids[: position + 1]] * len(lang_rows), device=engine.device)  # (B, P)
     langs = torch.tensor([row[: position + 1] for row in lang_rows], device=engine.device)  # (B, P)
-    with engine.thread_scope(), torch.inference_mode():  # causal: later positions cannot change the weights
+    # Causal: later positions cannot change the weights.
+    with engine.holding_model(), engine.thread_scope(), torch.inference_mode():
         weights = head_weights(engine.model, ids, langs).cpu()  # (B, L, H, P)
     return [
         AttentionMap(encoded.input_ids, label, position, row, encoded.truncated)

@@ -166,14 +166,15 @@ def attribute(
         raise ValueError("the contrast token must differ from the target")
     ids = torch.tensor(encoded.input_ids, device=engine.device)  # (T,)
     langs = [engine.lang2id[engine.check_lang(lang)] for lang in encoded.position_langs]
-    parts = embedding_parts(engine.model, ids, torch.tensor(langs, device=engine.device))
-    if method == "grad_x_input":
-        grad, values, target = gradients(engine.model, parts.normalised[None], target, contrast)
-        grad, value, baseline_value = grad[0], float(values[0]), None
-    else:
-        with engine.thread_scope():  # inference: the engine's products and threads
-            value, baseline_value, target = ends(engine.model, parts, target, contrast)
-        grad = integrated_gradient(engine.model, parts, target, contrast, steps)
+    with engine.holding_model():
+        parts = embedding_parts(engine.model, ids, torch.tensor(langs, device=engine.device))
+        if method == "grad_x_input":
+            grad, values, target = gradients(engine.model, parts.normalised[None], target, contrast)
+            grad, value, baseline_value = grad[0], float(values[0]), None
+        else:
+            with engine.thread_scope():  # inference: the engine's products and threads
+                value, baseline_value, target = ends(engine.model, parts, target, contrast)
+            grad = integrated_gradient(engine.model, parts, target, contrast, steps)
     if contrast == target:
         raise ValueError("the contrast token is the top candidate, the default target: pick another target or contrast")
     scores = (grad * (parts.normalised - parts.bias)).sum(-1)  # (T,): the model's own h, not the sum of parts

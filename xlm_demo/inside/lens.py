@@ -177,7 +177,7 @@ def logit_lens(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | 
         start = session.cache.length
         fresh = torch.tensor([encoded.input_ids[start:]], device=engine.device)  # (1, T - start)
         langs = [engine.lang2id[lang] for lang in encoded.position_langs[start:]]
-        with engine.thread_scope(), torch.inference_mode():
+        with engine.holding_model(), engine.thread_scope(), torch.inference_mode():
             states = layer_states(engine.model, fresh, torch.tensor([langs], device=engine.device), session.cache)
             logprobs = read(engine.model, states[0])  # (L + 1, V)
             return Lens(encoded.input_ids, encoded.lang, readings(engine, logprobs, target, top_k))
@@ -217,7 +217,7 @@ def lens_views(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | 
         cache.advance(T - 1)
         last = torch.full((n, 1), encoded.input_ids[-1], device=engine.device)  # (n, 1)
         lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (n, 1)
-        with engine.thread_scope(), torch.inference_mode():
+        with engine.holding_model(), engine.thread_scope(), torch.inference_mode():
             states = layer_states(engine.model, last, lang_ids, cache)  # (n, L + 1, C)
             patched = patch_context(engine.model, states, cache)  # (n, L + 1, C)
             logprobs = read(engine.model, torch.cat([states, patched[:, :L]], 1))  # (n, 2 L + 1, V)

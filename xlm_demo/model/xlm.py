@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -75,6 +76,38 @@ class KVCache:
         self.length = length
 
 
+class Packed:
+    """Several sequences' new tokens side by side in one row of a batch, each attending over its own KV cache
+    (batch row 0 of each): the linear layers read their weights once for all of them."""
+
+    def __init__(self, caches: list[KVCache], lengths: list[int]):
+        self.caches, self.lengths = caches, lengths
+        self.ends = list(itertools.accumulate(lengths))
+
+    def positions(self, device: torch.device) -> torch.Tensor:
+        """(N,) each new token's position in its own sequence."""
+        return torch.cat([torch.arange(c.length, c.length + n, device=device) for c, n in self.segments()])
+
+    def segments(self) -> list[tuple[KVCache, int]]:
+        """Each sequence's cache and its number of new tokens."""
+        return list(zip(self.caches, self.lengths, strict=True))
+
+    def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """(1, H, N, D) attention of each sequence's new queries over its own cached and new keys and values."""
+        outputs = []
+        for cache, end, n in zip(self.caches, self.ends, self.lengths, strict=True):
+            span = slice(end - n, end)
+            past = cache.length
+            keys, values = cache.update(layer, k[:, :, span], v[:, :, span])  # (1, H, past + n, D)
+            outputs.append(attend(q[:, :, span], keys, values, past))  # (1, H, n, D)
+        return torch.cat(outputs, dim=2)
+
+    def advance(self) -> None:
+        """Mark each sequence's new tokens as filled in its cache."""
+        for cache, n in self.segments():
+            cache.advance(n)
+
+
 class Linear(nn.Linear):
     """nn.Linear whose float32 CPU inference runs on OpenBLAS once `blas.route` switched this layer there."""
 
@@ -95,19 +128,28 @@ class Attention(nn.Module):
         self.v = Linear(config.dim, config.dim)
         self.out = Linear(config.dim, config.dim)
 
-    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None, causal: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | Packed | None, causal: bool = True) -> torch.Tensor:
         B, T, C = x.shape
         q = self.q(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
         k = self.k(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
         v = self.v(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-        past = 0
-        if cache is not None:
-            past = cache.length
-            k, v = cache.update(layer, k, v)  # (B, H, past + T, D)
-        is_causal = causal and past == 0 and T > 1  # lets SDPA pick its fused causal kernel
-        mask = causal_mask(T, past, x.device) if causal and not is_causal else None
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)  # (B, H, T, D)
+        if isinstance(cache, Packed):
+            y = cache.attend(layer, q, k, v)  # (1, H, N, D)
+        else:
+            past = 0
+            if cache is not None:
+                past = cache.length
+                k, v = cache.update(layer, k, v)  # (B, H, past + T, D)
+            y = attend(q, k, v, past, causal)  # (B, H, T, D)
         return self.out(y.transpose(1, 2).reshape(B, T, C))  # (B, T, C)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: int, causal: bool = True) -> torch.Tensor:
+    """(B, H, T, D) attention of T new queries over past + T keys and values, the last T being the new ones."""
+    T = q.shape[2]
+    is_causal = causal and past == 0 and T > 1  # lets SDPA pick its fused causal kernel
+    mask = causal_mask(T, past, q.device) if causal and not is_causal else None
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
 
 
 def causal_mask(n_new: int, n_past: int, device: torch.device) -> torch.Tensor | None:
@@ -141,7 +183,7 @@ class Block(nn.Module):
         self.ffn = FeedForward(config)
         self.norm2 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
 
-    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None, causal: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | Packed | None, causal: bool = True) -> torch.Tensor:
         x = self.norm1(x + self.attn(x, layer, cache, causal))
         return self.norm2(x + self.ffn(x))
 
@@ -183,6 +225,21 @@ class XLM(nn.Module):
         if cache is not None:
             cache.advance(T)
         return x  # no final LayerNorm: post-LN blocks end normalised
+
+    def forward_packed(self, input_ids: torch.Tensor, langs: torch.Tensor, packed: Packed) -> torch.Tensor:
+        """Hidden states (N, dim) of several sequences' new tokens packed into (N,) ids and (N,) language ids, each
+        sequence after the positions its own cache holds."""
+        for cache, n in packed.segments():
+            if cache.length + n > self.config.max_positions:
+                raise ValueError(
+                    f"the model has {self.config.max_positions} positions; {cache.length + n} were asked for"
+                )
+        positions = packed.positions(input_ids.device)  # (N,)
+        x = self.embed_norm(self.tokens(input_ids) + self.positions(positions) + self.langs(langs))[None]  # (1, N, C)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, layer, packed)
+        packed.advance()
+        return x[0]
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Next-token logits (..., vocab_size) from hidden states (..., dim)."""

@@ -10,8 +10,12 @@ import gradio as gr
 
 from ..engine import Step
 
-# Every page event and endpoint that runs the model, except /predict's batches, shares one concurrency limit
-# (the queue's default_concurrency_limit): two at once on two cores, the rest wait in the queue.
+# Events whose model work is sessions the engine's scheduler batches (keystrokes, Step, pick, Undo, Continue,
+# Compare, /predict, /score, /generate): up to the server's room size wait on it at once, and each batch runs their
+# new tokens together.
+ROOM_GROUP = "room"
+# Events that hold the model alone while they run (attention, attribution, the lens, fidelity, the padded /compare):
+# two at a time, as the queue's default_concurrency_limit; the rest wait in the queue.
 MODEL_GROUP = "model"
 
 MAX_PROMPT_CHARS = 20_000

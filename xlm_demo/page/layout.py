@@ -10,7 +10,7 @@ import gradio as gr
 
 from ..engine import Engine
 from ..model import languages
-from .guards import MODEL_GROUP
+from .guards import MODEL_GROUP, ROOM_GROUP
 from .header import model_line, model_panel
 from .inside.layout import build_inside
 from .lens.layout import build_lens_section
@@ -25,8 +25,9 @@ def title(engine: Engine) -> str:
     return f"XLM {'/'.join(map(languages.name, languages.ordered(engine.lang2id)))} explorer"
 
 
-def build_page(demo: gr.Blocks, engine: Engine) -> None:
-    """The whole page for one loaded engine, inside the Blocks being built; nothing is loaded or fetched here."""
+def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
+    """The whole page for one loaded engine, inside the Blocks being built, `room_size` of its events waiting on
+    the engine's scheduler at once; nothing is loaded or fetched here."""
 
     def bind(callback):
         """A callback given the engine, its figures handed to the live plots."""
@@ -143,8 +144,9 @@ def build_page(demo: gr.Blocks, engine: Engine) -> None:
     settings = [*controls, state, inspector_open]
     view = [candidates_plot, candidate_list, output, timeline, inspector, status, state]
 
-    # Every event that runs the model shares one limit; the page's own events are not part of the public API.
-    page_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private"}
+    # The page's own events are not part of the public API. Those that run sessions join the scheduler's batches.
+    page_event = {"concurrency_id": ROOM_GROUP, "concurrency_limit": room_size, "api_visibility": "private"}
+    model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private"}
     for control in controls:  # typed or pasted
         control.change(
             on_page(events.refresh),
@@ -180,7 +182,7 @@ def build_page(demo: gr.Blocks, engine: Engine) -> None:
         bind(side_by_side.fidelity),
         [prompt, lang, top_k, state],
         [faithful_plot, defaults_plot, fidelity_summary],
-        **page_event,
+        **model_event,
     )
 
     def restore_from_url(request: gr.Request) -> tuple:  # a plain function: Gradio sees the Request hint

@@ -49,6 +49,11 @@ def streamed_view(engine: Engine, encoded: Encoded, analysis: Analysis, state: d
     )
 
 
+# Callers in one batch from which the status line says the server is busy: until then, answers come about as fast
+# as for one person alone.
+BUSY = 8
+
+
 def status_line(engine: Engine, encoded: Encoded, distribution: Distribution, state: dict) -> str:
     """Entropy, the positions the model sees, what was cut or reshaped, and the link to this view."""
     notes = [f"Entropy **{distribution.entropy:.2f}** nats · {len(encoded.input_ids)} positions"]
@@ -56,6 +61,11 @@ def status_line(engine: Engine, encoded: Encoded, distribution: Distribution, st
         notes.append(f"The text was longer than {engine.max_positions} positions: only its last tokens are used.")
     if distribution.sampling.reshapes:
         notes.append(f"Sampling keeps {distribution.kept_mass:.1%} of the probability, renormalised.")
+    crowd = engine.scheduler.last_batch
+    if crowd >= BUSY:
+        notes.append(
+            f"Busy: {crowd} people typing at once; your chart follows your latest text as the server catches up."
+        )
     notes.append(f"[Link to this view]({share_query(state, encoded.lang, len(distribution.candidates))})")
     return " · ".join(notes)
 

@@ -1,0 +1,132 @@
+"""Sessions of many callers batched into one forward pass: the same answers as one at a time, each its own."""
+
+import threading
+import time
+
+import pytest
+import torch
+
+from tests.reference import reference_logits
+from xlm_demo.engine import Engine
+from xlm_demo.engine.sampling import GREEDY
+from xlm_demo.model.xlm import Packed
+
+# Mixed lengths and languages; the second and fourth start where the first and third stop (cached prefixes).
+TEXTS = [
+    ("The house is", "en"),
+    ("The house is on the hill by the river", "en"),
+    ("Die Katze", "de"),
+    ("Die Katze schläft auf dem warmen Ofen", "de"),
+    ("A", "de"),
+    ("Once upon a time there was a small village in the mountains where everyone knew the baker", "en"),
+]
+
+
+@pytest.fixture
+def engine(tiny_model):
+    return Engine.load(str(tiny_model[0]), device="cpu")
+
+
+def batched(engine: Engine, calls: list) -> list:
+    """Every call started while the model is held, so that those that need it all wait and then run as one batch
+    (a call whose text the prefix cache holds whole needs no model at all)."""
+    results, finished, batch_sizes = [None] * len(calls), [], []
+    forward = engine.scheduler._forward
+
+    def observed(batch):
+        batch_sizes.append(len(batch))
+        forward(batch)
+
+    engine.scheduler._forward = observed
+
+    def run(index: int) -> None:
+        try:
+            results[index] = calls[index]()
+        finally:
+            finished.append(index)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    with engine.holding_model():
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while engine.scheduler.queued + len(finished) < len(calls):  # each waits for the model, or needs none
+            assert time.monotonic() < deadline, "the calls never all waited for the model"
+            time.sleep(0.01)
+        waiting = engine.scheduler.queued
+    for thread in threads:
+        thread.join(timeout=30)
+    assert waiting >= 2 and batch_sizes[0] == waiting  # one forward pass ran every waiting caller's tokens
+    return results
+
+
+def test_packed_sequences_equal_each_run_alone(engine):
+    model = engine.model
+    sequences, past, langs = [[1, 5, 7, 9], [1, 3], [1, 8, 8, 8, 8, 8, 2]], [2, 0, 1], [0, 1, 1]
+    with torch.inference_mode():
+        alone = [model(torch.tensor([s]), torch.tensor([[lang]]))[0] for s, lang in zip(sequences, langs, strict=True)]
+        caches = [model.new_cache(1, 16) for _ in sequences]
+        for cache, s, p, lang in zip(caches, sequences, past, langs, strict=True):
+            if p:
+                model(torch.tensor([s[:p]]), torch.tensor([[lang]]), cache=cache)
+        new = [s[p:] for s, p in zip(sequences, past, strict=True)]
+        ids = torch.tensor([i for n in new for i in n])
+        lang_ids = torch.tensor([lang for n, lang in zip(new, langs, strict=True) for _ in n])
+        packed = model.forward_packed(ids, lang_ids, Packed(caches, [len(n) for n in new]))
+    for rows, one, p in zip(packed.split([len(n) for n in new]), alone, past, strict=True):
+        assert torch.allclose(rows, one[p:], atol=1e-5)
+
+
+def test_keystrokes_batched_equal_one_at_a_time_and_the_reference(tiny_model, engine):
+    alone = Engine.load(str(tiny_model[0]), device="cpu")
+    encodings = [engine.encode(text, lang) for text, lang in TEXTS]
+    engine.analyse(encodings[0])  # held by the prefix cache: later texts start from it
+    engine.analyse(encodings[2])
+    together = batched(engine, [lambda e=e: engine.analyse(e) for e in encodings])
+    for encoded, analysis in zip(encodings, together, strict=True):
+        expected = alone.analyse(encoded)
+        assert [c.id for c in analysis.next_token.candidates] == [c.id for c in expected.next_token.candidates]
+        got = torch.tensor([c.prob for c in analysis.next_token.candidates])
+        assert torch.allclose(got, torch.tensor([c.prob for c in expected.next_token.candidates]), atol=1e-5)
+        assert [s.id for s in analysis.scores] == encoded.input_ids  # its own tokens, nobody else's
+        assert all(
+            a.logprob == pytest.approx(b.logprob, abs=1e-5)
+            for a, b in zip(analysis.scores[1:], expected.scores[1:], strict=True)
+        )
+        lang_id = engine.lang2id[encoded.lang]
+        probs = reference_logits(tiny_model[1], encoded.input_ids, lang_id)[-1].softmax(-1)
+        assert torch.allclose(got, probs.topk(len(got)).values, atol=1e-5)
+
+
+def test_a_continuation_among_keystrokes_continues_as_it_would_alone(tiny_model, engine):
+    alone = Engine.load(str(tiny_model[0]), device="cpu")
+    prompt = engine.encode("Es war einmal", "de", reserve=6)
+    expected = [step.id for step in alone.generate(prompt, 6, GREEDY, lang="en")]  # fed under the other id
+    keystrokes = [engine.encode(text, lang) for text, lang in TEXTS[:4]]
+    results = batched(
+        engine,
+        [lambda: [step.id for step in engine.generate(prompt, 6, GREEDY, lang="en")]]
+        + [lambda e=e: engine.analyse(e).next_token.candidates[0].id for e in keystrokes],
+    )
+    assert results[0] == expected
+    assert results[1:] == [alone.analyse(e).next_token.candidates[0].id for e in keystrokes]
+
+
+def test_one_callers_error_is_its_own(engine):
+    full = engine.encode("The house is", "en")
+
+    def overflow():
+        with engine.session(full) as session:  # room for its own tokens only, then one more than that
+            engine.extend(session, [7, 8])
+            return engine.next_logits(session)
+
+    fine = engine.encode("Die Katze", "de")
+
+    def failing():
+        with pytest.raises(ValueError, match="positions") as raised:
+            overflow()
+        return raised
+
+    results = batched(engine, [failing, lambda: engine.analyse(fine)])
+    assert results[0] is not None
+    assert results[1].next_token.candidates

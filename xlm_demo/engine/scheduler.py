@@ -1,0 +1,168 @@
+"""One runner at a time owns the model: every session waiting to run joins the next batch, so the weights are read
+once per batch, not once per event.
+
+Continuous batching without a thread of its own: a caller hands in its job and waits; if nobody is running the
+model, it becomes the runner, takes every job waiting (up to a token budget), runs them as one packed forward pass,
+hands each job its rows, and gives the runner's place to a waiting caller. Under load, the jobs that arrive while a
+batch runs make the next batch; alone, a job runs at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..model.xlm import XLM, Packed
+from .forward import lang_ids
+
+# New tokens one batch may run: a first view of a long text (up to 512) still shares a batch with many keystrokes.
+BATCH_TOKENS = 1024
+
+
+@dataclass(eq=False)
+class Job:
+    """One caller's work: a session's pending tokens to run and, `score`, the logits of every position run but not
+    yet scored."""
+
+    session: Any  # a sessions.Session
+    score: bool
+    result: torch.Tensor | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+    @property
+    def tokens(self) -> int:
+        return len(self.session.pending)
+
+
+class Scheduler:
+    """Batches every session waiting for the model into one forward pass; one runner at a time."""
+
+    def __init__(
+        self,
+        model: XLM,
+        lang2id: dict[str, int],
+        thread_scope: Callable[[], AbstractContextManager],
+        batch_tokens: int = BATCH_TOKENS,
+    ):
+        self.model = model
+        self.lang2id = lang2id
+        self.thread_scope = thread_scope
+        self.batch_tokens = batch_tokens
+        self.condition = threading.Condition()
+        self.waiting: list[Job] = []
+        self.runner: threading.Thread | None = None
+        self.last_batch = 0  # jobs in the batch run last, for the page's "busy" line
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting for the next batch."""
+        return len(self.waiting)
+
+    def forward(self, session, score: bool) -> torch.Tensor | None:
+        """Run a session's pending tokens with everyone else's; `score`: return (T, V) logits of every position run
+        but not yet scored (the session's unscored hidden states, then the new ones)."""
+        return self._submit(Job(session=session, score=score))
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """The model to the calling thread alone until the block ends, between batches: for work that runs it as
+        it likes (the lens, attention, attribution, a padded batch). Sessions run inside the block run at once."""
+        me = threading.current_thread()
+        if self.runner is me:
+            yield
+            return
+        with self.condition:
+            while self.runner is not None:
+                self.condition.wait()
+            self.runner = me
+        try:
+            yield
+        finally:
+            with self.condition:
+                self.runner = None
+                self.condition.notify_all()
+
+    def _submit(self, job: Job) -> torch.Tensor | None:
+        """Queue a job and wait for it, running batches (this one's and others') while nobody else does."""
+        if self.runner is threading.current_thread():  # inside hold(): run it alone, now
+            self._run([job])
+        else:
+            with self.condition:
+                self.waiting.append(job)
+                while not job.done:
+                    if self.runner is None:
+                        self._run_next_batch()
+                    else:
+                        self.condition.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _run_next_batch(self) -> None:
+        """As the runner (condition held on entry and exit): take a batch, run it unlocked, wake everyone."""
+        batch = self._take()
+        self.runner = threading.current_thread()
+        self.condition.release()
+        try:
+            self._run(batch)
+        finally:
+            self.condition.acquire()
+            self.runner = None
+            self.last_batch = len(batch)
+            self.condition.notify_all()
+
+    def _take(self) -> list[Job]:
+        """The waiting jobs that fit the token budget, oldest first (at least one)."""
+        batch, tokens, kept = [], 0, []
+        for job in self.waiting:
+            if not batch or tokens + job.tokens <= self.batch_tokens:
+                batch.append(job)
+                tokens += job.tokens
+            else:
+                kept.append(job)
+        self.waiting = kept
+        return batch
+
+    def _run(self, batch: list[Job]) -> None:
+        """Run a batch, each job's result or error set, every job marked done."""
+        try:
+            with self.thread_scope(), torch.inference_mode():
+                self._forward(batch)
+        except BaseException as error:  # handed to the callers, each raising it in its own thread
+            for job in batch:
+                job.error = error
+        for job in batch:
+            job.done = True
+
+    def _forward(self, batch: list[Job]) -> None:
+        """Every session's pending tokens in one packed pass, then one output projection for every row asked for."""
+        for job in batch:
+            session = job.session
+            if session.cache.length + len(session.pending) > session.cache.capacity:
+                job.error = ValueError(
+                    f"the session holds {session.cache.capacity} positions; "
+                    f"{session.cache.length + len(session.pending)} were asked for"
+                )
+        batch = [job for job in batch if job.error is None]
+        running = [job.session for job in batch if job.session.pending]
+        if running:
+            device = self.model.tokens.weight.device
+            ids = torch.tensor([i for s in running for i in s.pending], device=device)  # (N,)
+            langs = lang_ids(self.lang2id, [[lang for s in running for lang in s.langs[s.cache.length :]]], device)
+            packed = Packed([s.cache for s in running], [len(s.pending) for s in running])
+            hidden = self.model.forward_packed(ids, langs[0], packed)  # (N, C)
+            for session, rows in zip(running, hidden.split(packed.lengths), strict=True):
+                session.unscored = rows if session.unscored is None else torch.cat([session.unscored, rows])
+                session.pending = []
+        scoring = [job for job in batch if job.score and job.session.unscored is not None]
+        if scoring:
+            rows = [job.session.unscored for job in scoring]
+            logits = self.model.logits(torch.cat(rows)).float()  # (sum of T, V): row t predicts the token after it
+            for job, part in zip(scoring, logits.split([len(r) for r in rows]), strict=True):
+                job.result, job.session.unscored = part, None
