@@ -2,13 +2,14 @@
 between them resolves, the CLI's options table matches the parser, and the README stays short."""
 
 import argparse
+import json
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 
-from xlm_demo.cli import EXAMPLES, HelpFormatter, build_parser
+from xlm_demo.cli import EXAMPLES, HelpFormatter, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -135,7 +136,7 @@ def test_every_option_has_help_that_gives_its_default():
     for name, parser in commands_parsers().items():
         for action in parser._actions:
             if action.option_strings and not isinstance(action, argparse._HelpAction):
-                shown = HelpFormatter(name)._get_help_string(action) or ""
+                shown = HelpFormatter(name)._expand_help(action) if action.help else ""
                 assert "default" in shown and "default: None" not in shown, f"{name} {action.option_strings[0]}"
 
 
@@ -159,6 +160,29 @@ def test_the_cli_reference_lists_exactly_the_commands_each_option_belongs_to():
             if option not in ("-h", "--help"):
                 taken.setdefault(option, set()).add(name)
     assert options_table((ROOT / "docs" / "cli.md").read_text(encoding="utf-8")) == taken
+
+
+def keys(value) -> set[str]:
+    """Every key of a JSON value, at any depth."""
+    if isinstance(value, dict):
+        return set(value) | set().union(*(keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(keys(v) for v in value))
+    return set()
+
+
+def json_table(markdown: str) -> dict[str, set[str]]:
+    """docs/cli.md's JSON table: each command and every key its row names."""
+    rows = re.findall(r"^\| `(\w+)` \| (`\{.*)\|$", markdown, flags=re.MULTILINE)
+    return {command: set(re.findall(r'"(\w+)"', cell)) for command, cell in rows}
+
+
+@pytest.mark.parametrize("command", ["tokenize", "score", "predict", "generate", "attention", "attribute", "lens"])
+def test_the_cli_reference_names_every_key_a_command_prints(capsys, command):
+    documented = json_table((ROOT / "docs" / "cli.md").read_text(encoding="utf-8"))
+    extra = ["--max-new-tokens", "2"] if command == "generate" else []
+    assert main([command, "--model", str(ROOT / "assets" / "xlm-mini-ende"), "--json", *extra, "Guten Morgen"]) == 0
+    assert documented[command] == keys(json.loads(capsys.readouterr().out))
 
 
 def slug(heading: str) -> str:
