@@ -1,5 +1,6 @@
 """The README and docs/ against the code: every command line in them has flags its command takes, every link
-between them resolves, the CLI's options table matches the parser, and the README stays short."""
+between them resolves, the CLI's options and JSON tables match the parser and the output, and the README stays
+short."""
 
 import argparse
 import json
