@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet
-# The pinned torch. On this project's CI machines it resolves to a local CPU build; elsewhere PyPI's build
-# (CUDA on Linux). For a CPU-only build elsewhere: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# The pinned torch: from PyPI a CUDA build on Linux (or whatever build pip's own index configuration gives). For the
+# smaller CPU-only build, as on a laptop: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 MODEL ?=
@@ -49,7 +49,7 @@ bench: setup-dev
 loadtest: setup-dev
 	$(PY) -m benchmarks.loadtest $(ARGS)
 
-# The small bilingual model in assets/: Debian text, fastBPE codes, training on 2 cores (about 35 minutes).
+# The small bilingual model in assets/: Debian text, fastBPE codes, then training (29 minutes on 2 idle cores).
 bundled-model: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m scripts.bundled_model.build $(ARGS)
 

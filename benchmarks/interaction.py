@@ -259,7 +259,7 @@ def browse_continue(page, text: str) -> float:
 
 
 def report(server: dict, browser: dict | None) -> str:
-    """The README's interaction table: server callbacks and Chromium, median (p95) in ms."""
+    """The interaction table of docs/benchmarks.md: server callbacks and Chromium, median (p95) in ms."""
     lines = ["| words | interaction | server p50 (p95) | browser p50 (p95) |", "|---|---|---|---|"]
     for n_words, row in server["by_words"].items():
         for name, times in row.items():

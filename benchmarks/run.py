@@ -306,7 +306,7 @@ def main() -> int:
 
 
 def report(results: dict) -> str:
-    """The README's table."""
+    """The table of docs/benchmarks.md."""
     d, room, start = results["decode"], results["room"], results["startup"]
     lines = [f"CPU: {results['machine']}, torch {results['torch']}, float32; transformers and int8 on "
              f"{results['threads']} torch threads, this demo's float32 products on {results['products']}", "",

@@ -37,66 +37,139 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help, unless the help says it in words; examples kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        return help_text if "default" in help_text else super()._get_help_string(action)
+
+
+PROG = "python -m xlm_demo"
+# Two examples per command, shown under its --help; tests/ways_in/test_docs.py checks their flags too.
+EXAMPLES = {
+    "tokenize": ['--lang de "Die Katze sitzt auf der Matte."', '--literal-specials "a <special1> b"'],
+    "score": ['--lang en "Wikipedia was used to"', '--lang de --json "Guten Morgen, wie geht es dir?"'],
+    "predict": ['--lang en --top-k 5 "The weather in Berlin is"', '--lang de --json "Es regnet. </s> Morgen"'],
+    "lens": ['--lang de --top-k 5 "Die Katze sitzt auf der"', '--lang en --json "The capital of Germany is"'],
+    "generate": [
+        '--lang de --max-new-tokens 20 "Heute ist"',
+        '--lang en --temperature 0.8 --top-p 0.9 --seed 1 "Once upon a time"',
+    ],
+    "attention": ['--lang en --position 4 --json "The weather in Berlin is"', '--lang de "Die Katze sitzt auf der"'],
+    "attribute": [
+        '--lang en --target Berlin --contrast Paris "The capital of Germany is"',
+        '--lang de --method integrated_gradients --steps 32 "Die Katze sitzt auf der"',
+    ],
+    "serve": ["--port 8080", "--model assets/xlm-mini-ende --host 0.0.0.0"],
+}
+
+
+def examples(lines: list[str]) -> str:
+    """An epilog of example command lines."""
+    return "examples:\n" + "\n".join(f"  {PROG} {line}" for line in lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per engine question, shared model options on each."""
     model_options = argparse.ArgumentParser(add_help=False)
     model_options.add_argument(
-        "--model", default=None, help=f"hub id, hub-layout folder or XLM .pth (default: {DEFAULT_MODEL})"
+        "--model",
+        help=f"hub id, hub-layout folder or original XLM .pth (default: {DEFAULT_MODEL}, or the small bundled "
+        "model in assets/xlm-mini-ende when that cannot be loaded or downloaded)",
     )
     model_options.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     model_options.add_argument(
         "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="half precision is for GPUs"
     )
     model_options.add_argument(
-        "--quantize", default="none", choices=["none", "int8"], help="int8 linear layers on the CPU: faster"
+        "--quantize",
+        default="none",
+        choices=["none", "int8"],
+        help="int8 runs the linear layers in dynamic int8 on the CPU: faster, probabilities within a few "
+        "thousandths, no attribution",
     )
-    model_options.add_argument("-v", "--verbose", action="store_true", help="say which fidelity choices were made")
+    model_options.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log how the model was loaded and the fidelity choices made (default: off; serve always logs)",
+    )
 
     text_options = argparse.ArgumentParser(add_help=False, parents=[model_options])
     text_options.add_argument(
         "--lang",
-        default=None,
-        help="a language of the checkpoint's lang2id (de or en for the default model; en when it has English, "
-        "else its first), with whose Moses rules and id the text is run",
+        help="a language of the checkpoint's lang2id (de or en for the default model), with whose Moses rules "
+        "and id the text is run (default: en when the checkpoint has English, else its first)",
     )
-    text_options.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    text_options.add_argument("--json", action="store_true", help="print JSON instead of a table (default: off)")
     text_options.add_argument(
         "--literal-specials",
         action="store_true",
-        help="read <s>, </s>, <special1> ... in the text as plain characters (default: as the special tokens)",
+        help="read <s>, </s>, <special1> ... in the text as plain characters (default: off, they are the special "
+        "tokens)",
     )
     text_options.add_argument("text", help="the text; - reads it from standard input")
 
-    parser = OneLineParser(prog="python -m xlm_demo", description=__doc__)
+    parser = OneLineParser(
+        prog=PROG,
+        description=__doc__,
+        formatter_class=HelpFormatter,
+        epilog=examples([f"predict {EXAMPLES['predict'][0]}", f"serve {EXAMPLES['serve'][0]}"])
+        + f"\n\n{PROG} COMMAND --help lists a command's options.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    commands.add_parser("tokenize", parents=[text_options], help="the ids the model is fed")
-    commands.add_parser("score", parents=[text_options], help="each token's probability given its prefix")
-    predict = commands.add_parser("predict", parents=[text_options], help="the next-token distribution")
+
+    def command(name: str, parents: list, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            parents=parents,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            formatter_class=HelpFormatter,
+            epilog=examples([f"{name} {line}" for line in EXAMPLES[name]]),
+        )
+
+    command("tokenize", [text_options], "the ids the model is fed")
+    command("score", [text_options], "each token's probability given its prefix")
+    predict = command("predict", [text_options], "the next-token distribution")
     predict.add_argument("--top-k", type=int, default=10, help="how many candidates to list (1-1000)")
-    lens = commands.add_parser("lens", parents=[text_options], help="the next-token distribution read from every layer")
+    lens = command("lens", [text_options], "the next-token distribution read from every layer")
     lens.add_argument("--top-k", type=int, default=10, help="how many candidates to list per layer (1-1000)")
     lens.add_argument("--target", type=int, help="token id to follow through the layers (default: the final top-1)")
-    generate = commands.add_parser("generate", parents=[text_options], help="continue the text")
-    generate.add_argument("--max-new-tokens", type=int, default=20)
-    generate.add_argument("--greedy", action="store_true", help="always the most probable token (the default)")
-    generate.add_argument("--temperature", type=float, help="sample at this temperature (0 = greedy)")
-    generate.add_argument("--top-k", type=int, help="sample among the k most probable tokens only")
-    generate.add_argument("--top-p", type=float, help="sample among the most probable tokens holding mass p")
-    generate.add_argument("--seed", type=int, help="seed for sampling, for a repeatable continuation")
+    generate = command("generate", [text_options], "continue the text")
+    generate.add_argument("--max-new-tokens", type=int, default=20, help="how many tokens to add (1-256)")
+    generate.add_argument(
+        "--greedy",
+        action="store_true",
+        help="always the most probable token (default: on unless a sampling option below is given)",
+    )
+    generate.add_argument(
+        "--temperature", type=float, help="sample at this temperature, 0-10, 0 = greedy (default: 1 when sampling)"
+    )
+    generate.add_argument("--top-k", type=int, help="sample among the k most probable tokens only (default: all)")
+    generate.add_argument(
+        "--top-p", type=float, help="sample among the most probable tokens holding mass p (default: 1, all)"
+    )
+    generate.add_argument(
+        "--seed", type=int, help="seed for sampling, for a repeatable continuation (default: a random one, printed)"
+    )
     generate.add_argument(
         "--continue-lang", help="language id the new tokens are fed with (default: --lang, the text's)"
     )
-    attend = commands.add_parser("attention", parents=[text_options], help="each layer's and head's attention")
+    attend = command("attention", [text_options], "each layer's and head's attention")
     attend.add_argument("--position", type=int, help="the query position (default: the last; 0 is the start token)")
-    explain = commands.add_parser("attribute", parents=[text_options], help="what the next token rests on")
+    explain = command("attribute", [text_options], "what the next token rests on")
     explain.add_argument("--target", help="id or token to explain (default: the top candidate)")
-    explain.add_argument("--contrast", help="id or token: explain the target rather than this one")
-    explain.add_argument("--method", default="grad_x_input", choices=METHODS)
+    explain.add_argument("--contrast", help="id or token: explain the target rather than this one (default: none)")
+    explain.add_argument(
+        "--method", default="grad_x_input", choices=METHODS, help="gradient × input, or integrated gradients"
+    )
     explain.add_argument("--steps", type=int, default=16, help="integrated gradients' steps (1-64)")
-    serve = commands.add_parser("serve", parents=[model_options], help="start the web demo")
-    serve.add_argument("--host", default=None, help="default 127.0.0.1 (0.0.0.0 on a Hugging Face Space)")
-    serve.add_argument("--port", type=int, default=7860)
-    serve.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
+    serve = command("serve", [model_options], "start the web demo")
+    serve.add_argument("--host", help="address to listen on (default: 127.0.0.1; 0.0.0.0 on a Hugging Face Space)")
+    serve.add_argument("--port", type=int, default=7860, help="port to listen on")
+    serve.add_argument("--share", action="store_true", help="ask Gradio for a public share link (default: off)")
     return parser
 
 

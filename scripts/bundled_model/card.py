@@ -160,7 +160,8 @@ After `</s>` and the prompt, {s.continuation_tokens} tokens, greedy:
 ## Rebuilding
 
 `python -m scripts.bundled_model.build` (needs `apt-get update` done once, g++, and the dev requirements) fetches
-the packages, rebuilds every file of this folder and this card in about an hour on two cores. The build's records
-(corpus statistics, the full curve, metrics) are in `build/bundled-model/`.
+the packages, rebuilds every file of this folder and this card, and prints its total time at the end; training takes
+{record["wall_minutes"]:.0f} minutes of it on two idle cores. The build's records (corpus statistics, the full curve,
+metrics) are in `build/bundled-model/`.
 """
     (out / "README.md").write_text(text, encoding="utf-8")

@@ -325,7 +325,7 @@ class Engine:
     def transformers_defaults(self, text: str, lang: str, top_k: int = 10) -> Distribution:
         """What the model card's recipe gets: lowercased, English Moses rules, <s> … </s>, bidirectional attention.
 
-        Only for showing why the demo does otherwise; every choice here is one the README calls wrong.
+        Only for showing why the demo does otherwise; every choice here is one docs/fidelity.md calls wrong.
         """
         encoded = comparison.defaults_encoding(
             self.lowercasing_tokenizer, text, self.check_lang(lang), self.max_positions

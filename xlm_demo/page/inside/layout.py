@@ -16,7 +16,8 @@ HOW_TO_READ = (
     "**Attention**: one row per layer and head; each cell is how much that head, at the chosen position, reads "
     "each position before it. Click a row for that head's weights over the text. **Attribution**: how much each "
     "position (split into its token, position and language-id embeddings) raised or lowered the log-probability "
-    "of the next token. Both are readings of one computation, not explanations of the model: see the README."
+    "of the next token. Both are readings of one computation, not explanations of the model: see docs/reading.md "
+    "in the repository."
 )
 
 
