@@ -41,6 +41,7 @@ class Tally:
     steps: list[float] = field(default_factory=list)
     continues: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    last_seen: dict[int, tuple[str, list]] = field(default_factory=dict)  # member -> (text, outputs) after its last key
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,16 @@ class Events:
         return cls(find("prompt", "change"), find("step", "click"), find("continue", "click"))
 
 
-async def send(client: httpx.AsyncClient, base: str, session: str, event: tuple[int, int], data: list) -> str | None:
-    """One event as the browser sends it: join the queue, then read the session's stream to the event's end;
-    None, or the error the member would see."""
+async def send(
+    client: httpx.AsyncClient, base: str, session: str, event: tuple[int, int], data: list
+) -> tuple[str | None, list | None]:
+    """One event as the browser sends it: join the queue, then read the session's stream to the event's end; the
+    error the member would see (None for none) and the event's outputs."""
     fn_index, trigger = event
     body = {"data": data, "event_data": None, "fn_index": fn_index, "trigger_id": trigger, "session_hash": session}
     joined = await client.post(f"{base}gradio_api/queue/join", json=body)
     if joined.status_code != 200:
-        return f"HTTP {joined.status_code}: {joined.text[:120]}"
+        return f"HTTP {joined.status_code}: {joined.text[:120]}", None
     event_id = joined.json()["event_id"]
     async with client.stream("GET", f"{base}gradio_api/queue/data", params={"session_hash": session}) as stream:
         async for line in stream.aiter_lines():
@@ -82,9 +85,9 @@ async def send(client: httpx.AsyncClient, base: str, session: str, event: tuple[
             if message.get("event_id") != event_id or message.get("msg") != "process_completed":
                 continue
             if not message.get("success"):
-                return str(message.get("output", {}).get("error") or message)[:120]
-            return None
-    return "the stream ended before the event completed"
+                return str(message.get("output", {}).get("error") or message)[:120], None
+            return None, message["output"]["data"]
+    return "the stream ended before the event completed", None
 
 
 async def member(client, base: str, events: Events, index: int, start_at: float, until: float, tally: Tally) -> None:
@@ -103,9 +106,11 @@ async def member(client, base: str, events: Events, index: int, start_at: float,
             kind, event, data = tally.keystrokes, events.keystroke, [text, *SETTINGS, None, None]
         began = time.monotonic()
         try:
-            error = await send(client, base, session, event, data)
+            error, outputs = await send(client, base, session, event, data)
         except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}"[:120]
+            error, outputs = f"{type(failure).__name__}: {failure}"[:120], None
+        if kind is tally.keystrokes and outputs is not None:
+            tally.last_seen[index] = (text, outputs)
         if began >= start_at:  # the first seconds warm the server up and are not counted
             if error is None:
                 kind.append(time.monotonic() - began)
