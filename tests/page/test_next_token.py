@@ -255,3 +255,13 @@ def test_model_panel_lists_the_specials_with_ids_and_roles(engine):
     for ids, name, role in SPECIAL_ROLES:
         assert f"`{name}` = {ids}, {role}" in panel
     assert "`<special1>` = 5, the mask token" in panel
+
+
+def test_chart_labels_show_specials_as_written():
+    from xlm_demo.engine import Candidate, Distribution
+    from xlm_demo.page.next_token.charts import candidates_figure
+
+    end = Candidate(id=1, token="</s>", piece="</s>", prob=0.4, logprob=-0.9, rank=1, sampling_prob=0.4)
+    figure = candidates_figure(Distribution([1, 42], "en", 1.2, [end], 1.0))
+    assert list(figure.layout.yaxis.ticktext) == ["&lt;/s&gt;"]  # Plotly would read </s> as a tag and show nothing
+    assert "<b>&lt;/s&gt;</b>" in figure.data[0].hovertext[0]

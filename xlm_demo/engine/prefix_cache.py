@@ -89,7 +89,7 @@ class PrefixCache:
         budget_bytes: int,
         dtype: torch.dtype,
         device: torch.device | str,
-        logits_rows: int = 32,
+        logits_rows: int = 256,  # texts whose next-token logits stay: a room of 256 (66 MB for the real model)
     ):
         self.bytes_per_position = KVPool.bytes_per_position(config, dtype)
         self.capacity = max(0, budget_bytes // self.bytes_per_position)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 
 FONT = {"family": "Inter, system-ui, sans-serif", "size": 16}
@@ -39,3 +41,8 @@ def lean_figure(traces: list[dict], **layout) -> go.Figure:
 def label_margin(labels: list[str]) -> int:
     """Pixels to the left of the bars that the longest label needs at the chart's font size."""
     return min(LABEL_PX_MAX, max(LABEL_PX_MIN, 16 + LABEL_PX_PER_CHAR * max(map(len, labels), default=0)))
+
+
+def shown(token: str) -> str:
+    """A token as Plotly's HTML-like text shows it: </s> would otherwise vanish as a tag."""
+    return html.escape(token)

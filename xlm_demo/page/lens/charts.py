@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 
 import plotly.graph_objects as go
@@ -10,15 +9,10 @@ from plotly.subplots import make_subplots
 
 from ...inside.lens import LayerReading, LensView, Patching, TextScore
 from ...model import languages
-from ..look import styled
+from ..look import shown, styled
 
 RANK_BINS = ((1, "1"), (10, "2-10"), (100, "11-100"), (1000, "101-1,000"), (None, "rarer"))  # GLTR's buckets
 SCALE_TICKS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)  # probabilities marked on the heatmaps' colour bar
-
-
-def shown(token: str) -> str:
-    """A token as Plotly's HTML-like text shows it: </s> would otherwise vanish as a tag."""
-    return html.escape(token)
 
 
 def layer_names(n_layers: int) -> list[str]:

@@ -7,16 +7,16 @@ from plotly.subplots import make_subplots
 
 from ...engine import Comparison, Distribution, Step
 from ...model import languages
-from ..look import BLUE, FONT, FREE_LABELS, LOOK, ORANGE, label_margin, lean_figure, styled
+from ..look import BLUE, FONT, FREE_LABELS, LOOK, ORANGE, label_margin, lean_figure, shown, styled
 
 
 def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
     """Horizontal bars of the top candidates, most probable on top; sampling's share beside each bar."""
     candidates = distribution.candidates
     ranks = [c.rank for c in candidates]
-    labels = [c.token for c in candidates]
+    labels = [shown(c.token) for c in candidates]
     hover = [
-        f"<b>{c.token}</b><br>id {c.id} · piece {c.piece}<br>p = {c.prob:.4f} · log p = {c.logprob:.3f}"
+        f"<b>{shown(c.token)}</b><br>id {c.id} · piece {shown(c.piece)}<br>p = {c.prob:.4f} · log p = {c.logprob:.3f}"
         f"<br>rank {c.rank}<br>when sampling: {c.sampling_prob:.4f}"
         for c in candidates
     ]
@@ -88,7 +88,7 @@ def add_pair(fig: go.Figure, comparison: Comparison, pair: tuple[str, str], row:
     """One pair's mirrored bars in a row of the figure; returns how many tokens the row lists."""
     distributions = {lang: comparison.distributions[lang] for lang in pair}
     prob = {lang: {c.id: c.prob for c in d.candidates} for lang, d in distributions.items()}
-    label = {c.id: c.token for d in reversed(distributions.values()) for c in d.candidates}
+    label = {c.id: shown(c.token) for d in reversed(distributions.values()) for c in d.candidates}
     order = sorted(label, key=lambda i: -max(prob[lang].get(i, 0.0) for lang in pair))
     for lang, sign in zip(pair, (-1, 1), strict=True):
         values = [prob[lang].get(i, 0.0) for i in order]
@@ -130,7 +130,7 @@ def timeline_figure(steps: list[Step]) -> go.Figure:
         "y": [s.prob for s in steps],
         "name": "chosen token's probability",
         "marker": {"color": BLUE},
-        "hovertext": [f"{s.token}: p = {s.prob:.3f}, rank {s.rank}" for s in steps],
+        "hovertext": [f"{shown(s.token)}: p = {s.prob:.3f}, rank {s.rank}" for s in steps],
         "hoverinfo": "text",
     }
     entropies = {
