@@ -2,6 +2,17 @@
 sampling and batching."""
 
 from .engine import Engine
-from .results import Analysis, Candidate, Comparison, Distribution, Encoded, Step, TokenScore
+from .results import Analysis, Candidate, Comparison, Distribution, Encoded, Fill, FillCandidate, Step, TokenScore
 
-__all__ = ["Analysis", "Candidate", "Comparison", "Distribution", "Encoded", "Engine", "Step", "TokenScore"]
+__all__ = [
+    "Analysis",
+    "Candidate",
+    "Comparison",
+    "Distribution",
+    "Encoded",
+    "Engine",
+    "Fill",
+    "FillCandidate",
+    "Step",
+    "TokenScore",
+]

@@ -47,11 +47,12 @@ def defaults_encoding(lowercasing: Tokenizer, text: str, lang: str, max_position
     return Encoded([BOS_ID, *ids, START_ID], lang, truncated=False)
 
 
-def bidirectional_last_logits(model: XLM, encoded: Encoded, lang_id: int) -> torch.Tensor:
-    """(vocab,) logits at the last position with attention both ways, one language id on every position."""
+def bidirectional_logits(model: XLM, encoded: Encoded, lang_id: int | None, position: int = -1) -> torch.Tensor:
+    """(vocab,) logits at one position (the last by default) with attention both ways, one language id on every
+    position, or none at all (None: no language embedding, as transformers when it is passed no `langs`)."""
     device = model.tokens.weight.device
     ids = torch.tensor([encoded.input_ids], device=device)  # (1, T)
-    langs = torch.full((1, 1), lang_id, device=device)  # (1, 1), broadcast over every position
+    langs = None if lang_id is None else torch.full((1, 1), lang_id, device=device)  # (1, 1): every position
     with torch.inference_mode():
         hidden = model(ids, langs, causal=False)  # (1, T, C)
-        return model.logits(hidden[:, -1])[0].float()  # (V,)
+        return model.logits(hidden[:, position])[0].float()  # (V,)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from functools import cached_property
@@ -18,11 +18,11 @@ from ..model.languages import listing
 from ..model.subwords import subword_masks
 from ..model.tokenizer import Tokenizer
 from ..model.xlm import XLM
-from . import comparison, scoring
+from . import comparison, fill, scoring
 from .forward import last_logits, padded_groups
 from .loading import load_model, load_tokenizer
-from .prefix_cache import PrefixCache
-from .results import START_ID, Analysis, Comparison, Distribution, Encoded, Step, TokenScore
+from .prefix_cache import KVPool, PrefixCache
+from .results import START_ID, Analysis, Comparison, Distribution, Encoded, Fill, Step, TokenScore
 from .sampling import GREEDY, SamplingParams, choose, sampling_distribution
 from .scheduler import Scheduler
 from .sessions import Session, Sessions
@@ -35,6 +35,8 @@ MAX_NEW_TOKENS = 256
 PREFIX_CACHE_BYTES = 128 << 20
 # Texts whose ids are kept: Step, pick and Undo read the text the last keystroke tokenized (4 ms at 300 words).
 RECENT_TEXTS = 16
+# Keys and values of one batch of filled texts: 2,730 positions of the real model, 50 texts of 54 tokens.
+FILL_BATCH_BYTES = 128 << 20
 
 
 def check_max_new_tokens(n: int) -> int:
@@ -311,6 +313,43 @@ class Engine:
                 rows.append(self.next_logits(session))
         return torch.stack(rows)  # (B, V)
 
+    def encode_blank(self, text: str, lang: str, reserve: int = 0) -> Encoded:
+        """The text with its one blank (<special1>) as id 5, keeping the last tokens that fit with `reserve` more."""
+        ids = self._token_ids(text, self.check_lang(lang), False)
+        fill.blank_index(ids)
+        encoded = self.fit(list(ids), lang, reserve)
+        if fill.MASK_ID not in encoded.input_ids:
+            raise ValueError(f"The blank is too far from the text's end: the model reads its last "
+                             f"{len(encoded.input_ids) - 1} tokens here. Shorten the text after it.")  # fmt: skip
+        return encoded
+
+    def fill(self, text: str, lang: str, top_k: int = 10, words: Sequence[str] = ()) -> Fill:
+        """Candidates for the text's one blank under one language id, ranked by the whole filled text."""
+        return self.fill_languages(text, [lang], top_k, words)[lang]
+
+    @thread_scoped
+    def fill_languages(
+        self, text: str, langs: Sequence[str], top_k: int = 10, words: Sequence[str] = ()
+    ) -> dict[str, Fill]:
+        """The blank filled under each language id: every id's proposals and the given words, each scored under
+        every id, so that the rankings compare; the left context runs once per id, through the prefix cache."""
+        fill.check_fill_top_k(top_k)
+        given = {lang: fill.given_ids(self.tokenizer, words, self.check_lang(lang)) for lang in langs}
+        reserve = max([fill.MAX_PIECES, *(len(ids) for ids_of in given.values() for ids in ids_of)]) - 1
+        encodings = [self.encode_blank(text, lang, reserve) for lang in langs]
+        budget = FILL_BATCH_BYTES // KVPool.bytes_per_position(self.model.config, self.dtype)
+        return fill.fill_blanks(self.sessions, encodings, given, top_k, budget)
+
+    @thread_scoped
+    def hub_widget_fill(self, text: str, top_k: int = 5) -> Distribution:
+        """What the hub's Fill-Mask widget answers for a text with one blank: transformers' fill-mask pipeline on
+        this checkpoint (lowercased, English rules, <s> … </s>, no language id, attention both ways), read at the
+        blank's own position, where a causal model predicts the token after it. For the fidelity view only."""
+        encoded = comparison.defaults_encoding(self.lowercasing_tokenizer, text, "", self.max_positions)
+        blank = fill.blank_index(encoded.input_ids)
+        logits = comparison.bidirectional_logits(self.model, encoded, None, position=blank)
+        return self.distribution(logits, encoded, top_k, SamplingParams())
+
     @cached_property
     def subword_masks(self) -> dict[str, torch.Tensor]:
         """Which vocabulary units make words of one language only, or of several (from assets/word-lists)."""
@@ -331,5 +370,5 @@ class Engine:
             self.lowercasing_tokenizer, text, self.check_lang(lang), self.max_positions
         )
         with self.holding_model():
-            logits = comparison.bidirectional_last_logits(self.model, encoded, self.lang2id[lang])
+            logits = comparison.bidirectional_logits(self.model, encoded, self.lang2id[lang])
         return self.distribution(logits, encoded, top_k, SamplingParams())

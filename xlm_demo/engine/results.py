@@ -91,3 +91,27 @@ class Comparison:
     distributions: dict[str, Distribution]
     kl: dict[str, float]  # "de||en": KL(P_de || P_en), and the reverse
     subword_mass: dict[str, dict[str, float]]  # per language id: probability on each language's own subwords, shared
+
+
+@dataclass(frozen=True)
+class FillCandidate:
+    """One way to fill a blank, and how probable the whole text is with it there."""
+
+    text: str
+    ids: tuple[int, ...]  # the tokens in the blank
+    logprob: float  # log p of the whole filled text: every token after the start token
+    prob: float  # normalised over the candidates listed
+    left_logprob: float  # log p(its tokens | the left context alone)
+    given: bool  # a word a person gave, listed however it ranks
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A text's blank filled under one language id: the candidates, and what the left context alone predicts."""
+
+    input_ids: list[int]  # as fed: the start token, the text's tokens, <special1> in the blank
+    lang: str
+    blank: int  # the blank's index in input_ids
+    candidates: list[FillCandidate]  # most probable whole text first
+    next_token: Distribution  # the left context's next token: what it ranks without the right context
+    truncated: bool = False

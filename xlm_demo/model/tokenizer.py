@@ -156,12 +156,16 @@ class Tokenizer:
         """The vocabulary's own form of an id."""
         return self.pieces[token_id]
 
+    def ends_word(self, token_id: int) -> bool:
+        """Whether the piece is a word's last: "pedia</w>" (shown "pedia"), not "wi" (shown "wi@@")."""
+        return self.pieces[token_id].endswith(WORD_END)
+
     def display(self, token_id: int) -> str:
         """A readable form that shows word boundaries: "pedia</w>" is "pedia", a non-final "wi" is "wi@@"."""
         piece = self.pieces[token_id]
         if token_id < N_SPECIAL:
             return piece
-        return piece.removesuffix(WORD_END) if piece.endswith(WORD_END) else f"{piece}@@"
+        return piece.removesuffix(WORD_END) if self.ends_word(token_id) else f"{piece}@@"
 
     def decode(self, ids: list[int], lang: str, literal: bool = False) -> str:
         """Readable text that encodes back to the same specials: words Moses-detokenized, specials as themselves.

@@ -47,6 +47,7 @@ class KVCache:
     ):
         if not 0 < capacity <= config.max_positions:
             raise ValueError(f"cache capacity must be 1..{config.max_positions}, got {capacity}")
+        self.config = config
         shape = (config.n_layers, batch_size, config.n_heads, capacity, config.head_dim)
         self.keys = torch.empty(shape, dtype=dtype, device=device)  # (L, B, H, capacity, D)
         self.values = torch.empty(shape, dtype=dtype, device=device)
@@ -68,6 +69,16 @@ class KVCache:
     def advance(self, n_tokens: int) -> None:
         """Mark n_tokens more positions as filled, once every layer has stored them."""
         self.length += n_tokens
+
+    def repeated(self, batch_size: int, capacity: int) -> KVCache:
+        """A new cache of `batch_size` rows, each holding this cache's row 0, with room for `capacity` positions."""
+        if capacity < self.length:
+            raise ValueError(f"a cache of {capacity} positions cannot hold the {self.length} already filled")
+        cache = KVCache(self.config, batch_size, capacity, dtype=self.keys.dtype, device=self.keys.device)
+        cache.keys[:, :, :, : self.length] = self.keys[:, :1, :, : self.length]  # row 0 broadcast over the batch
+        cache.values[:, :, :, : self.length] = self.values[:, :1, :, : self.length]
+        cache.length = self.length
+        return cache
 
     def truncate(self, length: int) -> None:
         """Forget every position from `length` on (undo)."""
@@ -204,11 +215,13 @@ class XLM(nn.Module):
         self.proj = Linear(config.dim, config.vocab_size)
 
     def forward(
-        self, input_ids: torch.Tensor, langs: torch.Tensor, cache: KVCache | None = None, causal: bool = True
+        self, input_ids: torch.Tensor, langs: torch.Tensor | None, cache: KVCache | None = None, causal: bool = True
     ) -> torch.Tensor:
         """Hidden states (B, T, dim) of new tokens (B, T) with language ids (B, T) or (B, 1).
 
-        causal=False exists only to show what the hub config's `causal: false` does; the model was trained causal.
+        causal=False and langs=None exist only to show what transformers' defaults do: the hub config's `causal:
+        false`, and no language embedding at all when a caller (the fill-mask pipeline) passes no `langs`. The model
+        was trained causal, every position with its language id.
         """
         if cache is not None and not causal:
             raise ValueError("a KV cache only makes sense with causal attention")
@@ -218,7 +231,9 @@ class XLM(nn.Module):
             raise ValueError(f"the model has {self.config.max_positions} positions; {start + T} were asked for")
         positions = torch.arange(start, start + T, device=input_ids.device)  # (T,)
         # No sqrt(dim) scaling of the embeddings: XLM adds them as they are.
-        x = self.tokens(input_ids) + self.positions(positions) + self.langs(langs)  # (B, T, C)
+        x = self.tokens(input_ids) + self.positions(positions)  # (B, T, C)
+        if langs is not None:
+            x = x + self.langs(langs)
         x = self.embed_norm(x)
         for layer, block in enumerate(self.blocks):
             x = block(x, layer, cache, causal)
