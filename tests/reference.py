@@ -83,3 +83,16 @@ def reference_ids(theirs: XLMTokenizer, text: str, lang: str) -> list[int]:
     bound = copy.copy(theirs)
     bound._tokenize = functools.partial(XLMTokenizer._tokenize, bound, lang=lang)
     return bound.convert_tokens_to_ids(bound.tokenize(text))
+
+
+def reference_text_logprob(model: XLMWithLMHeadModel, ids: list[int], lang_id: int) -> float:
+    """log p of a whole text under the reference: every token after the first, given those before it."""
+    logprobs = reference_logits(model, ids, lang_id).double().log_softmax(-1)  # (T, V)
+    return float(sum(logprobs[position - 1, ids[position]] for position in range(1, len(ids))))
+
+
+def reference_fill_mask(folder, text: str, top_k: int = 5) -> list[dict]:
+    """What the hub's Fill-Mask widget runs: transformers' fill-mask pipeline on the checkpoint folder as it is."""
+    from transformers import pipeline
+
+    return pipeline("fill-mask", model=str(folder), device="cpu")(text, top_k=top_k)
