@@ -1,4 +1,5 @@
-"""Named API endpoints (predict, score, generate, compare, attention, attribute, lens) returning the CLI's JSON."""
+"""Named API endpoints (predict, score, generate, compare, fill, attention, attribute, lens) returning the CLI's
+JSON."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gradio as gr
 
 from .engine import Engine
 from .engine.engine import check_max_new_tokens
+from .engine.fill import split_words
 from .engine.sampling import SamplingParams
 from .engine.scoring import check_top_k
 from .inside import attention as attention_view
@@ -19,6 +21,7 @@ from .payloads import (
     attention_payload,
     attribution_payload,
     compare_payload,
+    fill_payload,
     generate_payload,
     lens_payload,
     predict_payload,
@@ -75,6 +78,12 @@ def register_api(engine: Engine, room_size: int) -> None:
             encodings = [engine.encode(typed, lang, literal=literal_specials) for lang in engine.lang2id]
             return compare_payload(engine.compare_encoded(encodings, top_k=int(top_k)))
 
+    def fill(prompt: str, lang: str = default_lang, top_k: int = 10, candidates: str = "") -> dict:
+        """Words for the text's one blank (<special1>), ranked by the log-probability of the whole filled text;
+        candidates: words of your own, comma-separated, always listed."""
+        with user_errors():
+            return fill_payload(engine.fill(checked_prompt(prompt), lang, int(top_k), split_words(candidates)))
+
     def attention(
         prompt: str, lang: str = default_lang, position: int | None = None, literal_specials: bool = False
     ) -> dict:
@@ -116,5 +125,5 @@ def register_api(engine: Engine, room_size: int) -> None:
     # Sessions through the prefix cache, batched by the engine's scheduler with the page's own events.
     for endpoint in (predict, score, generate):
         gr.api(endpoint, api_name=endpoint.__name__, concurrency_id=ROOM_GROUP, concurrency_limit=room_size)
-    for endpoint in (compare, attention, attribute, lens):  # each holds the model alone while it runs
+    for endpoint in (compare, fill, attention, attribute, lens):  # each holds the model alone while it runs
         gr.api(endpoint, api_name=endpoint.__name__, concurrency_id=MODEL_GROUP)

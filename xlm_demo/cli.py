@@ -1,4 +1,5 @@
-"""python -m xlm_demo {tokenize,score,predict,lens,generate,attention,attribute,serve}: the engine from a terminal."""
+"""python -m xlm_demo {tokenize,score,predict,fill,lens,generate,attention,attribute,serve}: the engine from a
+terminal."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 
 from .engine import Engine
 from .engine.engine import check_max_new_tokens
+from .engine.fill import MASK, split_words
 from .engine.sampling import GREEDY, SamplingParams
 from .inside.attention import attention
 from .inside.attribution import METHODS, attribute, token_id
@@ -20,6 +22,7 @@ from .model.weights import WeightError
 from .payloads import (
     attention_payload,
     attribution_payload,
+    fill_payload,
     generate_payload,
     lens_payload,
     predict_payload,
@@ -51,6 +54,10 @@ EXAMPLES = {
     "tokenize": ['--lang de "Die Katze sitzt auf der Matte."', '--literal-specials "a <special1> b"'],
     "score": ['--lang en "Wikipedia was used to"', '--lang de --json "Guten Morgen, wie geht es dir?"'],
     "predict": ['--lang en --top-k 5 "The weather in Berlin is"', '--lang de --json "Es regnet. </s> Morgen"'],
+    "fill": [
+        '--lang en --top-k 10 --candidates Germany --json "The capital of <special1> is Berlin ."',
+        '--lang de "Die Katze schläft auf dem <special1> ."',
+    ],
     "lens": ['--lang de --top-k 5 "Die Katze sitzt auf der"', '--lang en --json "The capital of Germany is"'],
     "generate": [
         '--lang de --max-new-tokens 20 "Heute ist"',
@@ -134,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     command("score", [text_options], "each token's probability given its prefix")
     predict = command("predict", [text_options], "the next-token distribution")
     predict.add_argument("--top-k", type=int, default=10, help="how many candidates to list (1-1000)")
+    fill = command("fill", [text_options], f"words for the text's one blank ({MASK}), ranked by the whole text")
+    fill.add_argument("--top-k", type=int, default=10, help="how many candidates to list (1-50)")
+    fill.add_argument(
+        "--candidates",
+        help="words of your own, comma-separated: always listed, ranked among the others (default: none)",
+    )
     lens = command("lens", [text_options], "the next-token distribution read from every layer")
     lens.add_argument("--top-k", type=int, default=10, help="how many candidates to list per layer (1-1000)")
     lens.add_argument("--target", type=int, help="token id to follow through the layers (default: the final top-1)")
@@ -200,6 +213,10 @@ def run(args: argparse.Namespace) -> dict | str:
         return score_payload(encoded, engine.analyse(encoded).scores, engine.model.config.vocab_size)
     if args.command == "predict":
         return predict_payload(engine.predict_encoded(engine.encode(text, lang, literal=literal), top_k=args.top_k))
+    if args.command == "fill":
+        if literal:
+            raise ValueError(f"fill reads {MASK} as the blank; leave out --literal-specials")
+        return fill_payload(engine.fill(text, lang, args.top_k, split_words(args.candidates)))
     if args.command == "attention":
         encoded = engine.encode(text, lang, literal=literal)
         return attention_payload(attention(engine, encoded, args.position), engine.tokenizer)
@@ -226,6 +243,10 @@ def render(command: str, payload: dict) -> str:
     if command == "predict":
         rows = [f"entropy {payload['entropy']:.3f} nats"]
         rows += [f"{c['rank']:>4}  {c['prob']:8.4f}  {c['token']}" for c in payload["candidates"]]
+        return "\n".join(rows)
+    if command == "fill":
+        rows = [f"{'log p(text)':>12}  {'share':>6}  filled with"]
+        rows += [f"{c['logprob']:12.3f}  {c['prob']:6.1%}  {c['text']}" for c in payload["candidates"]]
         return "\n".join(rows)
     if command == "attention":
         return render_attention(payload)

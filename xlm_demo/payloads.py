@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .engine import Comparison, Distribution, Encoded, Step, TokenScore
+from .engine import Comparison, Distribution, Encoded, Fill, Step, TokenScore
 from .inside.attention import AttentionMap
 from .inside.attribution import Attribution
 from .inside.lens import Lens
@@ -94,6 +94,19 @@ def compare_payload(comparison: Comparison) -> dict:
         "kl": comparison.kl,
         "subword_mass": comparison.subword_mass,
         "distributions": {lang: predict_payload(d) for lang, d in comparison.distributions.items()},
+    }
+
+
+def fill_payload(fill: Fill) -> dict:
+    """A text's blank filled: each candidate's tokens, the log-probability of the whole filled text, and its
+    probability normalised over the candidates listed, most probable first."""
+    return {
+        "input_ids": fill.input_ids,
+        "lang": fill.lang,
+        "blank": fill.blank,
+        "candidates": [
+            {"text": c.text, "ids": list(c.ids), "logprob": c.logprob, "prob": c.prob} for c in fill.candidates
+        ],
     }
 
 

@@ -1,10 +1,12 @@
 """The named API endpoints through gradio_client against the real server, checked against the reference."""
 
+import json
+
 import pytest
 import torch
 from gradio_client import Client
 
-from tests.reference import reference_logits
+from tests.reference import reference_logits, reference_text_logprob
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +16,7 @@ def client(server):
 
 def test_endpoints_are_named(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    names_expected = {"/predict", "/score", "/generate", "/compare", "/attention", "/attribute", "/lens"}
+    names_expected = {"/predict", "/score", "/generate", "/compare", "/fill", "/attention", "/attribute", "/lens"}
     assert names == names_expected  # the page's own events stay private
 
 
@@ -54,6 +56,24 @@ def test_compare(client):
     payload = client.predict(prompt="Guten Morgen", top_k=5, api_name="/compare")
     assert set(payload["distributions"]) == {"de", "en"}
     assert payload["kl"]["de||en"] >= 0 and payload["kl"]["en||de"] >= 0
+
+
+def test_fill_matches_reference_and_the_cli(client, tiny_model, capsys):
+    from xlm_demo.cli import main
+
+    text, words = "The weather in <special1> was cold .", "Berlin, Regenschirm"
+    payload = client.predict(prompt=text, lang="en", top_k=3, candidates=words, api_name="/fill")
+    ids, blank = payload["input_ids"], payload["blank"]
+    assert len(payload["candidates"]) == 5 and {"Berlin", "Regenschirm"} <= {c["text"] for c in payload["candidates"]}
+    for candidate in payload["candidates"]:
+        filled = [*ids[:blank], *candidate["ids"], *ids[blank + 1 :]]
+        assert candidate["logprob"] == pytest.approx(reference_text_logprob(tiny_model[1], filled, 1), abs=1e-5)
+    main(["fill", "--model", str(tiny_model[0]), "--top-k", "3", "--candidates", words, "--json", text])
+    printed = json.loads(capsys.readouterr().out)
+    assert {**printed, "candidates": None} == {**payload, "candidates": None}
+    for ours, theirs in zip(printed["candidates"], payload["candidates"], strict=True):
+        assert (ours["text"], ours["ids"]) == (theirs["text"], theirs["ids"])
+        assert ours["logprob"] == pytest.approx(theirs["logprob"], abs=1e-5)
 
 
 def test_attention_matches_reference(client, tiny_model):
@@ -100,6 +120,8 @@ def test_attribute_contrast_by_token(client):
         ({"prompt": "x", "target": "no-such-token", "api_name": "/attribute"}, "target must be a token id"),
         ({"prompt": "x", "method": "lrp", "api_name": "/attribute"}, "method must be one of"),
         ({"prompt": "x", "steps": 500, "api_name": "/attribute"}, "steps must be between 1 and 64"),
+        ({"prompt": "x", "api_name": "/fill"}, "The text has no blank"),
+        ({"prompt": "<special1> <special1>", "api_name": "/fill"}, "The text has 2 blanks"),
     ],
 )
 def test_bad_requests_get_one_sentence(client, args, message):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.checkpoints import write_hub_checkpoint
-from tests.reference import reference_logits
+from tests.reference import reference_logits, reference_text_logprob
 from xlm_demo.cli import main
 
 TEXT = "Die Katze schläft, weil es kalt ist."
@@ -81,6 +81,28 @@ def test_generate_sampled_reports_its_seed(capsys, checkpoint):
     assert isinstance(unseeded["seed"], int)
 
 
+def test_fill_json_matches_reference(capsys, checkpoint):
+    folder, reference = checkpoint
+    text = "Die Katze schläft auf dem <special1> , weil es kalt ist ."
+    argv = ["fill", "--model", str(folder), "--lang", "de", "--top-k", "4", "--candidates", "Ofen,Regenschirm"]
+    code, out, _ = cli(capsys, *argv, "--json", text)
+    payload = json.loads(out)
+    assert code == 0
+    assert set(payload) == {"input_ids", "lang", "blank", "candidates"} and payload["lang"] == "de"
+    ids, blank = payload["input_ids"], payload["blank"]
+    assert ids[blank] == 5 and ids.count(5) == 1
+    assert all(set(c) == {"text", "ids", "logprob", "prob"} for c in payload["candidates"])
+    assert {"Ofen", "Regenschirm"} <= {c["text"] for c in payload["candidates"]}  # given words always listed
+    assert len(payload["candidates"]) >= 6 and sum(c["prob"] for c in payload["candidates"]) == pytest.approx(1)
+    logprobs = [c["logprob"] for c in payload["candidates"]]
+    assert logprobs == sorted(logprobs, reverse=True)
+    for candidate in payload["candidates"]:
+        filled = [*ids[:blank], *candidate["ids"], *ids[blank + 1 :]]
+        assert candidate["logprob"] == pytest.approx(reference_text_logprob(reference, filled, 0), abs=1e-5)
+    table = cli(capsys, *argv, text)[1]
+    assert table.splitlines()[1].endswith(payload["candidates"][0]["text"])
+
+
 def test_long_text_says_truncated(capsys, checkpoint):
     code, out, err = cli(capsys, "tokenize", "--model", str(checkpoint[0]), "--json", "word " * 200)
     assert code == 0
@@ -107,6 +129,10 @@ def test_long_text_says_truncated(capsys, checkpoint):
         (["attribute", "--target", "nonexistent", "x"], "target must be a token id below"),
         (["attribute", "--method", "lime", "x"], "invalid choice"),
         (["attribute", "--method", "integrated_gradients", "--steps", "0", "x"], "steps must be between 1 and 64"),
+        (["fill", "x"], "The text has no blank: write <special1> where a word is missing."),
+        (["fill", "a <special1> b <special1>"], "The text has 2 blanks"),
+        (["fill", "--literal-specials", "a <special1>"], "leave out --literal-specials"),
+        (["fill", "--top-k", "51", "a <special1>"], "top-k must be between 1 and 50"),
     ],
 )
 def test_mistakes_are_one_line_and_exit_2(capsys, checkpoint, argv, message):
