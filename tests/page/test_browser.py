@@ -470,3 +470,52 @@ def test_layer_by_layer_shows_both_charts_follows_a_chosen_target_and_patches(pa
     n_tokens = len(api.predict(prompt=longer, lang="de", top_k=3, api_name="/lens")["input_ids"]) - 1
     page.wait_for_function("n => document.querySelector('#verdict').textContent.includes(`${n} tokens`)", arg=n_tokens)
     no_error_toasts(page)
+
+
+def test_fill_the_blank_shows_with_a_blank_and_ranks_by_the_whole_text(page, server, api):
+    open_demo(page, server)
+    section = page.locator("#fill-section")
+    assert not section.is_visible()  # no blank, no section
+    text = "The weather in <special1> was cold that winter ."
+    page.locator("#prompt textarea").fill(text)
+    section.wait_for(state="visible", timeout=30_000)
+    page.locator("#fill-words input, #fill-words textarea").first.fill("Berlin")
+    page.locator("#fill").click()
+    page.wait_for_selector("#fill-plot .bars path", timeout=60_000)
+    expected = api.predict(prompt=text, lang="en", top_k=10, candidates="Berlin", api_name="/fill")["candidates"]
+    labels = plot_labels(page, "fill-plot")
+    assert labels[: len(expected)] == [c["text"] + (" (yours)" if c["text"] == "Berlin" else "") for c in expected]
+    titles = page.locator("#fill-plot .gtitle, #fill-plot .annotation-text").all_text_contents()
+    assert {"Whole text, English id", "Left context alone, German id"} <= set(titles)
+    summary = page.locator("#fill-summary").inner_text()
+    assert "English id:" in summary and "German id:" in summary and expected[0]["text"] in summary
+    shot(page, "fill-01-ranked")
+
+    page.locator("#prompt textarea").fill("Paris is the capital of France .")
+    section.wait_for(state="hidden", timeout=30_000)
+    page.locator("#prompt textarea").evaluate("box => box.setSelectionRange(13, 20)")  # "capital"
+    page.locator("#blank-word").click()
+    page.wait_for_function(
+        "() => document.querySelector('#prompt textarea').value === 'Paris is the <special1> of France .'"
+    )
+    section.wait_for(state="visible", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#fill-summary').innerText.includes('Paris is the')")
+    no_error_toasts(page)
+
+    page.get_by_text("Fidelity: the same text through transformers' defaults").click()
+    page.locator("#fidelity").click()
+    page.wait_for_selector("#widget-plot .bars path", timeout=30_000)
+    assert "Fill-Mask widget" in page.locator("#widget-plot .gtitle").text_content()
+    assert "at the blank's own position" in page.locator("#fidelity-summary").inner_text()
+    page.locator("#widget-plot").scroll_into_view_if_needed()
+    shot(page, "fill-02-blanked-and-the-widget")
+
+
+def test_fill_with_two_blanks_says_so_in_a_sentence(page, server):
+    open_demo(page, server)
+    page.locator("#prompt textarea").fill("The <special1> in <special1> was cold .")
+    page.locator("#fill-section").wait_for(state="visible", timeout=30_000)
+    page.locator("#fill").click()
+    toast = page.locator(".toast-body.error")
+    toast.wait_for(timeout=30_000)
+    assert "The text has 2 blanks (<special1>); write only one, the word to fill." in toast.inner_text()

@@ -115,8 +115,11 @@ def test_mistakes_become_one_sentence(engine, call, message):
 
 
 def test_fidelity_view_runs_both_ways(engine):
-    faithful, defaults, summary = side_by_side.fidelity("Die Katze schläft", "de", 5, new_state(), engine=engine)
+    faithful, defaults, summary, widget = side_by_side.fidelity(
+        "Die Katze schläft", "de", 5, new_state(), engine=engine
+    )
     assert faithful.data[0].x != defaults.data[0].x
+    assert widget is None and "widget" not in summary  # no blank, no widget reading
     assert "<s>" in summary and "</s>" in summary
 
 
@@ -153,7 +156,7 @@ def test_inspector_names_the_word_of_every_piece(engine):
 
 
 def test_neutral_sampling_draws_no_second_distribution(engine):
-    faithful, defaults, _ = side_by_side.fidelity("Die Katze schläft", "de", 5, new_state(), engine=engine)
+    faithful, defaults, _, _ = side_by_side.fidelity("Die Katze schläft", "de", 5, new_state(), engine=engine)
     assert len(faithful.data) == 1 and len(defaults.data) == 1  # temperature 1, no top-k/top-p: nothing reshaped
     assert "&lt;/s&gt;" in faithful.layout.title.text
 
@@ -240,7 +243,7 @@ def test_compare_fidelity_and_export_follow_the_literal_setting(engine):
         state = with_literal(literal, new_state(prompt))
         _, summary = side_by_side.compare(prompt, 5, state, engine=engine)
         assert "KL(de ‖ en)" in summary
-        _, _, fidelity = side_by_side.fidelity(prompt, "de", 5, state, engine=engine)
+        _, _, fidelity, _ = side_by_side.fidelity(prompt, "de", 5, state, engine=engine)
         as_trained = fidelity.split("  \n")[0]
         assert as_trained.count("</s>") == (1 if literal else 2)
         update = events.export(*settings(prompt=prompt, lang="de", state=state), engine=engine)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -35,12 +36,13 @@ def checked_prompt(prompt: str | None) -> str:
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Show the engine's one-sentence ValueErrors on the page (or to an API caller) as gr.Error."""
+def user_errors(on_page: bool = False) -> Iterator[None]:
+    """Show the engine's one-sentence ValueErrors on the page (or to an API caller) as gr.Error; `on_page`, where
+    the page reads the message as HTML, escaped (a sentence naming <special1> keeps it)."""
     try:
         yield
     except ValueError as error:
-        raise gr.Error(str(error)) from error
+        raise gr.Error(html.escape(str(error)) if on_page else str(error)) from error
 
 
 def time_limited(steps: Iterable[Step]) -> Iterator[Step]:

@@ -10,6 +10,7 @@ import gradio as gr
 
 from ..engine import Engine
 from ..model import languages
+from .fill.layout import build_fill_section
 from .guards import MODEL_GROUP, ROOM_GROUP
 from .header import model_line, model_panel
 from .inside.layout import build_inside
@@ -84,11 +85,16 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
                     scale=2,
                 )
                 top_k = gr.Slider(5, 50, value=10, step=1, label="Candidates shown", elem_id="top-k", scale=3)
-            literal = gr.Checkbox(
-                False,
-                label="Literal: <s>, </s>, <special1> … typed are plain characters, not special tokens",
-                elem_id="literal-specials",
-            )
+            with gr.Row(equal_height=True):
+                literal = gr.Checkbox(
+                    False,
+                    label="Literal: <s>, </s>, <special1> … typed are plain characters, not special tokens",
+                    elem_id="literal-specials",
+                    scale=4,
+                )
+                blank_a_word = gr.Button(
+                    "Blank a word", size="sm", elem_id="blank-word", scale=1, min_width=110
+                )  # the selected one, or the last: it becomes <special1>, and the section below fills it
             output = gr.HTML(elem_id="output")
             with gr.Row():
                 step = gr.Button("Step →", elem_id="step", variant="primary", min_width=90)
@@ -122,6 +128,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
         compare = gr.Button(f"Compare the {named} ids", elem_id="compare")
         compare_plot = live_plot(elem_id="compare-plot", container=True)
         compare_summary = gr.Markdown(elem_id="compare-summary")
+    build_fill_section(engine, prompt, literal, top_k, blank_a_word)
     with gr.Accordion("Inside the model: attention and attribution", open=False, elem_id="inside"):
         build_inside(engine, prompt, lang, state)
     build_lens_section(engine, prompt, lang, state, changed=status)
@@ -135,6 +142,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
             faithful_plot = live_plot(elem_id="faithful-plot", container=True)
             defaults_plot = live_plot(elem_id="defaults-plot", container=True)
         fidelity_summary = gr.Markdown(elem_id="fidelity-summary")
+        widget_plot = live_plot(elem_id="widget-plot", container=True)  # when the text holds one <special1>
     with gr.Accordion("Tokens as the model sees them", open=False) as inspector_section:
         inspector = gr.Dataframe(headers=shown.INSPECTOR_HEADERS, elem_id="inspector", interactive=False, wrap=True)
     with gr.Accordion("Model", open=False):
@@ -181,7 +189,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
     fidelity_button.click(
         bind(side_by_side.fidelity),
         [prompt, lang, top_k, state],
-        [faithful_plot, defaults_plot, fidelity_summary],
+        [faithful_plot, defaults_plot, fidelity_summary, widget_plot],
         **model_event,
     )
 

@@ -36,7 +36,7 @@ watch('value', draw);
 let drawnWidth = 0;
 new ResizeObserver(([entry]) => {
   const width = Math.round(entry.contentRect.width);
-  if (width === drawnWidth || chart.classList.contains('no-figure')) return;
+  if (width === 0 || width === drawnWidth || chart.classList.contains('no-figure')) return;  // 0: hidden
   drawnWidth = width;
   plotly.Plots.resize(chart);
 }).observe(element);

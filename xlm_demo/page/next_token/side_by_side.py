@@ -4,10 +4,13 @@ defaults (Fidelity)."""
 from __future__ import annotations
 
 from ...engine import Engine
+from ...engine.fill import MASK
 from ...model import languages
 from ..guards import checked_prompt, user_errors
 from ..state import for_prompt
 from . import charts
+
+WIDGET_TITLE = "no language id, both ways, the blank's own position"
 
 
 def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
@@ -36,7 +39,8 @@ def mass_line(lang: str, mass: dict[str, float]) -> str:
 
 
 def fidelity(prompt, lang, top_k, state, *, engine: Engine) -> tuple:
-    """The same text run faithfully and with transformers' defaults (which always read specials), side by side."""
+    """The same text run faithfully and with transformers' defaults (which always read specials), side by side; and,
+    for a text with one <special1>, what the hub's Fill-Mask widget answers."""
     with user_errors():
         typed, literal = checked_prompt(prompt), state.get("literal", False)
         faithful = engine.predict_encoded(engine.encode(typed, lang, literal=literal), int(top_k))
@@ -48,8 +52,25 @@ def fidelity(prompt, lang, top_k, state, *, engine: Engine) -> tuple:
         f"**As trained:** `{pieces}`  \n**transformers' defaults:** `{default_pieces}`  \n"
         f"{len(shared)} of the top {len(faithful.candidates)} candidates are the same."
     )
+    widget, widget_summary = hub_widget(engine, typed)
     return (
         charts.candidates_figure(faithful, title="As trained: causal, &lt;/s&gt; start, cased"),  # titles are HTML
         charts.candidates_figure(defaults, title="transformers' defaults"),
-        summary,
+        f"{summary}  \n{widget_summary}" if widget_summary else summary,
+        widget,
+    )
+
+
+def hub_widget(engine: Engine, typed: str) -> tuple:
+    """The hub Fill-Mask widget's reading of a text with one blank, and a sentence on what it is; else nothing."""
+    if typed.count(MASK) != 1:
+        return None, ""
+    with user_errors():
+        widget = engine.hub_widget_fill(typed)
+    top = ", ".join(f"`{c.token}` {c.prob:.0%}" for c in widget.candidates)
+    return charts.candidates_figure(widget, title=f"The hub's Fill-Mask widget: {WIDGET_TITLE}"), (
+        f"**The hub's Fill-Mask widget** (transformers' fill-mask pipeline on this checkpoint: no language id, "
+        f"attention both ways, read at the blank's own position) answers {top}. A model trained to predict the next "
+        f"token says there what comes after the blank, not what fills it; **Fill the blank** above ranks the words "
+        f"that fill it by the whole text."
     )

@@ -1,0 +1,53 @@
+"""What the "Fill the blank" section's events do, as plain functions of the inputs and the engine."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import gradio as gr
+
+from ...engine import Engine, Fill
+from ...engine.fill import MASK, split_words
+from ...model import languages
+from ..guards import checked_prompt, user_errors
+from . import charts
+
+
+def fill_view(prompt, words, top_k, literal, *, engine: Engine) -> tuple:
+    """The typed text's blank filled under every language id side by side, and what the left context alone ranks."""
+    if literal:
+        raise gr.Error(
+            html.escape(f"Literal is on, so {MASK} is plain characters, not a blank; switch it off to fill.")
+        )
+    with user_errors(on_page=True):
+        typed = checked_prompt(prompt)
+        fills = engine.fill_languages(typed, languages.ordered(engine.lang2id), int(top_k), split_words(words))
+    return charts.fill_figure(fills), "  \n".join(summary_line(engine, fill) for fill in fills.values())
+
+
+def summary_line(engine: Engine, fill: Fill) -> str:
+    """The best-filled text under one id, its share, and what the left context alone said of it and of the next
+    token."""
+    top, name = fill.candidates[0], languages.name(fill.lang)
+    before = engine.decode(fill.input_ids[: fill.blank], fill.lang)
+    after = engine.tokenizer.decode(fill.input_ids[fill.blank + 1 :], fill.lang)
+    sentence = " ".join(part for part in (before, f"**{top.text}**", after) if part)
+    by_left = sorted(fill.candidates, key=lambda c: -c.left_logprob).index(top) + 1
+    following = fill.next_token.candidates[0]
+    return (
+        f"**{name} id:** {sentence}  \n**{top.text}** has {top.prob:.0%} of the probability of the texts listed; "
+        f"the left context alone ranks it {ordinal(by_left)} of them (p = {percent(math.exp(top.left_logprob))}) "
+        f"and its most probable next token is `{following.token}` ({percent(following.prob)})."
+    )
+
+
+def percent(p: float) -> str:
+    """12%, 3.2%, 0.041%."""
+    return f"{p:.0%}" if p >= 0.1 else f"{p:.1%}" if p >= 0.01 else f"{100 * p:.2g}%"
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
