@@ -17,12 +17,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from benchmarks import interaction
+from benchmarks import fill, interaction
 from benchmarks.interaction import PASSAGE
 from xlm_demo.engine import Encoded, Engine
 from xlm_demo.engine.forward import last_logits
 from xlm_demo.engine.results import START_ID
 from xlm_demo.engine.sampling import GREEDY
+from xlm_demo.model.checkpoint import load_checkpoint
 from xlm_demo.model.weights import hf_key_map
 from xlm_demo.model.xlm import XLM, XLMConfig
 
@@ -257,15 +258,26 @@ def bench_startup(folder: Path) -> dict:
     return {"first_distribution_s": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
+def bench_fill(rounds: int) -> dict:
+    """The fill section, on engines of its own: one without a prefix cache (the CLI's), one with (the page's)."""
+    checkpoint = load_checkpoint(str(MODEL_DIR))
+    cold = Engine.from_checkpoint(checkpoint, device="cpu", prefix_cache_bytes=0)
+    return fill.bench_fill(cold, Engine.from_checkpoint(checkpoint, device="cpu"), rounds)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--decode-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="torch threads, as on a 2-core Space")
     parser.add_argument("--no-browser", action="store_true", help="time the page's callbacks but not in Chromium")
+    parser.add_argument("--only", choices=["fill"], help="run one section alone and print its table")
     args = parser.parse_args()
     if not (MODEL_DIR / "model.safetensors").is_file():
         write_checkpoint(MODEL_DIR)
+    if args.only == "fill":
+        print(fill.report(bench_fill(args.repeats)))
+        return 0
     startup = bench_startup(MODEL_DIR)  # first, while this process holds no model of its own
     engine = Engine.load(str(MODEL_DIR), device="cpu")
     quantized = Engine.load(str(MODEL_DIR), device="cpu", quantize="int8")
@@ -291,6 +303,7 @@ def main() -> int:
     results["room"] = bench_room(MODEL_DIR)
     results["room_one_openblas_thread"] = bench_room(MODEL_DIR, extra_env={"OPENBLAS_NUM_THREADS": "1"})
     results["startup"] = startup
+    results["fill"] = bench_fill(args.repeats)
     results["interaction"] = {"server": interaction.bench_server(engine, max(2, args.repeats // 2))}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))  # kept should the browser part fail
@@ -300,6 +313,8 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
     print(report(results))
+    print()
+    print(fill.report(results["fill"]))
     print()
     print(interaction.report(results["interaction"]["server"], results["interaction"].get("browser")))
     return 0

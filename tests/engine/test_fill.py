@@ -94,6 +94,7 @@ def test_each_language_id_scores_the_same_candidates(fills):
     assert by_id["en"] != by_id["de"]
     union = {c.ids for fill in fills["en"].values() for c in fill.candidates}
     assert len(union) > len(fills["en"]["en"].candidates)  # each id's list is drawn from one set of candidates
+    assert fills["en"]["en"].scored == fills["en"]["de"].scored >= len(union)
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])

@@ -52,7 +52,8 @@ def test_the_summary_names_each_ids_best_filled_text(view, engine):
     lines = summary.split("  \n")
     assert lines[0].startswith("**English id:** The weather in **") and lines[2].startswith("**German id:**")
     best = engine.fill(TEXT, "en", 6, ["Berlin", "Regenschirm"]).candidates[0]
-    assert f"**{best.text}** has {best.prob:.0%} of the probability of the texts listed" in lines[1]
+    listed = len(engine.fill(TEXT, "en", 6, ["Berlin", "Regenschirm"]).candidates)
+    assert f"**{best.text}** has {best.prob:.0%} of the probability of the {listed} texts listed (of " in lines[1]
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ def fill_blanks(
             left_total = sum(token.logprob for token in session.scores[1:])
             listed = ranked(tokenizer, lang, candidates, scores, left_total, set(given[lang]), top_k)
             alone = distribution(tokenizer, logits, left, top_k, SamplingParams())
-            fills[lang] = Fill(encoded.input_ids, lang, blank, listed, alone, encoded.truncated)
+            fills[lang] = Fill(encoded.input_ids, lang, blank, listed, alone, len(candidates), encoded.truncated)
         return fills
 
 

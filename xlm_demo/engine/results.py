@@ -114,4 +114,5 @@ class Fill:
     blank: int  # the blank's index in input_ids
     candidates: list[FillCandidate]  # most probable whole text first
     next_token: Distribution  # the left context's next token: what it ranks without the right context
+    scored: int  # candidates scored with the whole text (every language id's proposals and the given words)
     truncated: bool = False

@@ -36,8 +36,9 @@ def summary_line(engine: Engine, fill: Fill) -> str:
     by_left = sorted(fill.candidates, key=lambda c: -c.left_logprob).index(top) + 1
     following = fill.next_token.candidates[0]
     return (
-        f"**{name} id:** {sentence}  \n**{top.text}** has {top.prob:.0%} of the probability of the texts listed; "
-        f"the left context alone ranks it {ordinal(by_left)} of them (p = {percent(math.exp(top.left_logprob))}) "
+        f"**{name} id:** {sentence}  \n**{top.text}** has {top.prob:.0%} of the probability of the "
+        f"{len(fill.candidates)} texts listed (of {fill.scored} scored); the left context alone ranks it "
+        f"{ordinal(by_left)} of them (p = {percent(math.exp(top.left_logprob))}) "
         f"and its most probable next token is `{following.token}` ({percent(following.prob)})."
     )
 
