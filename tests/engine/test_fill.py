@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tests.checkpoints import write_hub_checkpoint
+from tests.checkpoints import LANG2ID
 from tests.reference import (
     folder_tokenizer,
     reference_fill_mask,
@@ -24,23 +24,17 @@ TEXTS = {
     "en": "The weather in <special1> was cold that winter , and the trains ran late .",
     "de": "Die Katze schläft auf dem <special1> , weil es kalt ist .",
 }
-LANG_IDS = {"de": 0, "en": 1}
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("hub")
-    return path, write_hub_checkpoint(path)
+def engine(tiny_model):
+    return Engine.load(str(tiny_model[0]), device="cpu")
 
 
-@pytest.fixture(scope="module")
-def engine(folder):
-    return Engine.load(str(folder[0]), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def reference(folder):
-    return folder[1]
+@pytest.fixture
+def reference(tiny_model):
+    """transformers' model on the same weights."""
+    return tiny_model[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +54,16 @@ def test_every_filled_text_scores_as_the_reference(fills, reference, text_lang, 
     fill = fills[text_lang][lang]
     assert len(fill.candidates) >= 8
     for candidate in fill.candidates:
-        expected = reference_text_logprob(reference, filled_ids(fill, candidate.ids), LANG_IDS[lang])
+        expected = reference_text_logprob(reference, filled_ids(fill, candidate.ids), LANG2ID[lang])
         assert candidate.logprob == pytest.approx(expected, abs=1e-5), candidate.text
-        left = reference_text_logprob(reference, [*fill.input_ids[: fill.blank], *candidate.ids], LANG_IDS[lang])
-        left_before = reference_text_logprob(reference, fill.input_ids[: fill.blank], LANG_IDS[lang])
+        left = reference_text_logprob(reference, [*fill.input_ids[: fill.blank], *candidate.ids], LANG2ID[lang])
+        left_before = reference_text_logprob(reference, fill.input_ids[: fill.blank], LANG2ID[lang])
         assert candidate.left_logprob == pytest.approx(left - left_before, abs=1e-5)
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
-def test_the_text_around_the_blank_is_tokenized_as_the_reference(engine, folder, fills, lang):
-    theirs = folder_tokenizer(folder[0], LANG_IDS)
+def test_the_text_around_the_blank_is_tokenized_as_the_reference(tiny_model, fills, lang):
+    theirs = folder_tokenizer(tiny_model[0], LANG2ID)
     fill = fills[lang][lang]
     assert fill.input_ids == [START_ID, *reference_ids(theirs, TEXTS[lang], lang)]
     assert fill.input_ids[fill.blank] == blanks.MASK_ID
@@ -100,7 +94,7 @@ def test_each_language_id_scores_the_same_candidates(fills):
 @pytest.mark.parametrize("lang", ["en", "de"])
 def test_the_left_context_alone_is_the_references_next_token(fills, reference, lang):
     fill = fills[lang][lang]
-    expected = reference_logits(reference, fill.input_ids[: fill.blank], LANG_IDS[lang])[-1].softmax(-1)
+    expected = reference_logits(reference, fill.input_ids[: fill.blank], LANG2ID[lang])[-1].softmax(-1)
     top = expected.topk(len(fill.next_token.candidates))
     assert [c.id for c in fill.next_token.candidates] == top.indices.tolist()
     assert [c.prob for c in fill.next_token.candidates] == pytest.approx(top.values.tolist(), abs=1e-5)
@@ -125,7 +119,7 @@ def reference_greedy_word(reference, ids, lang_id, tokenizer, pieces):
 def test_proposals_are_the_top_next_tokens_made_whole_words(engine, reference, lang):
     encoded = engine.encode_blank(TEXTS[lang], lang, reserve=3)
     left = encoded.input_ids[: encoded.input_ids.index(blanks.MASK_ID)]
-    lang_id = LANG_IDS[lang]
+    lang_id = LANG2ID[lang]
     with engine.session(Encoded(left, lang, False), reserve=1) as session:
         logits = engine.next_logits(session)
         proposed = blanks.propose(engine.model, engine.tokenizer, session.cache, logits, lang_id, n=20)
@@ -197,8 +191,8 @@ def test_bad_words_and_counts_are_one_sentence(engine):
 
 
 @pytest.mark.parametrize("text", [TEXTS["en"], "Paris is the <special1> of France .", "<special1> ist kalt ."])
-def test_the_hub_widget_reading_is_transformers_fill_mask_pipeline(engine, folder, text):
-    expected = reference_fill_mask(folder[0], text, top_k=5)
+def test_the_hub_widget_reading_is_transformers_fill_mask_pipeline(engine, tiny_model, text):
+    expected = reference_fill_mask(tiny_model[0], text, top_k=5)
     widget = engine.hub_widget_fill(text, top_k=5)
     assert [c.id for c in widget.candidates] == [row["token"] for row in expected]
     assert [c.prob for c in widget.candidates] == pytest.approx([row["score"] for row in expected], abs=1e-5)

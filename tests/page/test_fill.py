@@ -6,6 +6,7 @@ import math
 import gradio as gr
 import pytest
 
+from tests.checkpoints import LANG2ID
 from tests.reference import reference_fill_mask, reference_logits, reference_text_logprob
 from xlm_demo.engine import Engine
 from xlm_demo.page.fill import events
@@ -13,7 +14,7 @@ from xlm_demo.page.next_token import side_by_side
 from xlm_demo.page.state import new_state
 
 TEXT = "The weather in <special1> was cold that winter ."
-LANG_IDS = {"de": 0, "en": 1}
+WORDS = ["Berlin", "Regenschirm"]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,8 @@ def engine(tiny_model):
 
 @pytest.fixture(scope="module")
 def view(engine):
-    return events.fill_view(TEXT, "Berlin, Regenschirm", 6, False, engine=engine)
+    """The section's chart and summary for a text with a blank and two words of a person's own."""
+    return events.fill_view(TEXT, ", ".join(WORDS), 6, False, engine=engine)
 
 
 def test_the_chart_shows_each_ids_whole_text_shares_and_the_left_contexts_next_tokens(view, engine, tiny_model):
@@ -35,15 +37,15 @@ def test_the_chart_shows_each_ids_whole_text_shares_and_the_left_contexts_next_t
     blank = ids.index(5)
     for lang, whole, following, axis in zip(["en", "de"], rows, nexts, ["y", "y3"], strict=True):
         labels = figure.layout[axis.replace("y", "yaxis")].ticktext
-        fill = engine.fill(TEXT, lang, 6, ["Berlin", "Regenschirm"])
+        fill = engine.fill(TEXT, lang, 6, WORDS)
         assert list(labels) == [c.text + (" (yours)" if c.given else "") for c in fill.candidates]
         expected = [
-            reference_text_logprob(tiny_model[1], [*ids[:blank], *c.ids, *ids[blank + 1 :]], LANG_IDS[lang])
+            reference_text_logprob(tiny_model[1], [*ids[:blank], *c.ids, *ids[blank + 1 :]], LANG2ID[lang])
             for c in fill.candidates
         ]
         norm = math.log(sum(math.exp(value - max(expected)) for value in expected)) + max(expected)
         assert list(whole.x) == pytest.approx([math.exp(value - norm) for value in expected], abs=1e-5)
-        after_left = reference_logits(tiny_model[1], ids[:blank], LANG_IDS[lang])[-1].softmax(-1)
+        after_left = reference_logits(tiny_model[1], ids[:blank], LANG2ID[lang])[-1].softmax(-1)
         assert list(following.x) == pytest.approx(after_left.topk(6).values.tolist(), abs=1e-5)
 
 
@@ -51,8 +53,8 @@ def test_the_summary_names_each_ids_best_filled_text(view, engine):
     _, summary = view
     lines = summary.split("  \n")
     assert lines[0].startswith("**English id:** The weather in **") and lines[2].startswith("**German id:**")
-    best = engine.fill(TEXT, "en", 6, ["Berlin", "Regenschirm"]).candidates[0]
-    listed = len(engine.fill(TEXT, "en", 6, ["Berlin", "Regenschirm"]).candidates)
+    best = engine.fill(TEXT, "en", 6, WORDS).candidates[0]
+    listed = len(engine.fill(TEXT, "en", 6, WORDS).candidates)
     assert f"**{best.text}** has {best.prob:.0%} of the probability of the {listed} texts listed (of " in lines[1]
 
 
