@@ -120,7 +120,7 @@ def test_page_text_names_the_checkpoints_languages(engine):
 
 
 def test_fidelity_view_runs_french_text_both_ways(engine, reference_tokenizer):
-    faithful, defaults, summary = side_by_side.fidelity(FRENCH[0], "fr", 5, new_state(FRENCH[0]), engine=engine)
+    faithful, defaults, summary, _ = side_by_side.fidelity(FRENCH[0], "fr", 5, new_state(FRENCH[0]), engine=engine)
     ids = trained_ids(reference_tokenizer, FRENCH[0], "fr")
     assert f"`{' '.join(engine.tokenizer.display(i) for i in ids)}`" in summary  # French rules, the French id
     assert faithful.data[0].marker.color == languages.colour("fr")
