@@ -182,6 +182,21 @@ def test_bad_blanks_are_one_sentence(engine, text, sentence):
         engine.fill(text, "en")
 
 
+def test_a_fill_that_would_score_too_many_positions_is_one_sentence(engine, monkeypatch):
+    monkeypatch.setattr(blanks, "MAX_SCORED_POSITIONS", 100)
+    with pytest.raises(ValueError, match="tokens after it: .* over this demo's limit of 100. Shorten the text"):
+        engine.fill(TEXTS["en"], "en")
+    engine.fill("The weather in <special1>", "en", top_k=5)  # nothing after the blank: 1-4 positions each
+
+
+@pytest.mark.parametrize("text", ["<special1> ist kalt .", "Paris is the capital of <special1>"])
+def test_a_blank_at_either_end_scores_as_the_reference(engine, reference, text):
+    fill = engine.fill(text, "de", top_k=5, words=["Regenschirm"])
+    for candidate in fill.candidates:
+        expected = reference_text_logprob(reference, filled_ids(fill, candidate.ids), 0)
+        assert candidate.logprob == pytest.approx(expected, abs=1e-5)
+
+
 def test_bad_words_and_counts_are_one_sentence(engine):
     with pytest.raises(ValueError, match="at most 20"):
         engine.fill(TEXTS["en"], "en", words=[f"w{i}" for i in range(21)])

@@ -29,6 +29,9 @@ BEAM = 3  # open word beginnings kept per proposal while it is extended to a wor
 MAX_PIECES = 4  # a proposed word's pieces at most; a beginning not ended by then is dropped
 MAX_GIVEN = 20  # words a person may add
 MAX_GIVEN_TOKENS = 16  # tokens of one added word (or phrase)
+# Positions one fill may score, over every language id: about 30 s of the real model on 2 CPU cores (50 candidates
+# through 13 positions each take 1.6 s there), so that no request holds the model much longer.
+MAX_SCORED_POSITIONS = 12_000
 
 
 def blank_index(ids: Sequence[int]) -> int:
@@ -91,6 +94,7 @@ def fill_blanks(
             for ids in propose(model, tokenizer, session.cache, logits, sessions.lang2id[encoded.lang])
         ]
         candidates = list(dict.fromkeys([ids for ids_of in given.values() for ids in ids_of] + proposed))
+        check_work(candidates, [len(encoded.input_ids) - len(left.input_ids) - 1 for encoded, left, _, _ in lefts])
         fills = {}
         for encoded, left, session, logits in lefts:
             lang, blank = encoded.lang, len(left.input_ids)
@@ -101,6 +105,17 @@ def fill_blanks(
             alone = distribution(tokenizer, logits, left, top_k, SamplingParams())
             fills[lang] = Fill(encoded.input_ids, lang, blank, listed, alone, len(candidates), encoded.truncated)
         return fills
+
+
+def check_work(candidates: list[tuple[int, ...]], after_blank: list[int]) -> None:
+    """Refuse, in a sentence, a fill that would score more than MAX_SCORED_POSITIONS positions."""
+    positions = sum(len(candidate) + after for after in after_blank for candidate in candidates)
+    if positions > MAX_SCORED_POSITIONS:
+        raise ValueError(
+            f"The blank has {max(after_blank)} tokens after it: {len(candidates)} candidates scored through them "
+            f"under {len(after_blank)} language id(s) are {positions:,} positions, over this demo's limit of "
+            f"{MAX_SCORED_POSITIONS:,}. Shorten the text after the blank."
+        )
 
 
 def propose(
