@@ -24,7 +24,9 @@ from .sessions import Sessions
 
 MASK_ID = 5  # <special1>: XLM's mask token, and what the hub's Fill-Mask widget asks this model to fill
 MASK = "<special1>"
-PROPOSALS = 50  # the left context's next tokens made into words and scored with the whole text
+# The left context's next tokens made into words and scored with the whole text: shared among the language ids
+# ranked together (25 each for two), so that about as many words are scored under each id, however many ids.
+PROPOSALS = 50
 BEAM = 3  # open word beginnings kept per proposal while it is extended to a word's end
 MAX_PIECES = 4  # a proposed word's pieces at most; a beginning not ended by then is dropped
 MAX_GIVEN = 20  # words a person may add
@@ -79,9 +81,11 @@ def fill_blanks(
     top_k: int,
     budget: int,
 ) -> dict[str, Fill]:
-    """The blank of each encoding (one per language id) filled: every id's proposals and given words, each scored
-    under every id, so that the rankings compare; `budget` bounds the cached positions of one scoring batch."""
+    """The blank of each encoding (one per language id) filled: every id's proposals (PROPOSALS among them, top_k
+    each at least) and given words, each scored under every id, so that the rankings compare; `budget` bounds the
+    cached positions of one scoring batch."""
     model, tokenizer = sessions.model, sessions.tokenizer
+    n = max(top_k, PROPOSALS // len(encodings))
     with ExitStack() as held:
         lefts = []  # (the whole encoding, its left context, the left context's session and next-token logits)
         for encoded in encodings:
@@ -91,7 +95,7 @@ def fill_blanks(
         proposed = [
             ids
             for encoded, _, session, logits in lefts
-            for ids in propose(model, tokenizer, session.cache, logits, sessions.lang2id[encoded.lang])
+            for ids in propose(model, tokenizer, session.cache, logits, sessions.lang2id[encoded.lang], n)
         ]
         candidates = list(dict.fromkeys([ids for ids_of in given.values() for ids in ids_of] + proposed))
         check_work(candidates, [len(encoded.input_ids) - len(left.input_ids) - 1 for encoded, left, _, _ in lefts])
