@@ -347,7 +347,8 @@ class Engine:
         blank's own position, where a causal model predicts the token after it. For the fidelity view only."""
         encoded = comparison.defaults_encoding(self.lowercasing_tokenizer, text, "", self.max_positions)
         blank = fill.blank_index(encoded.input_ids)
-        logits = comparison.bidirectional_logits(self.model, encoded, None, position=blank)
+        with self.holding_model():
+            logits = comparison.bidirectional_logits(self.model, encoded, None, position=blank)
         return self.distribution(logits, encoded, top_k, SamplingParams())
 
     @cached_property

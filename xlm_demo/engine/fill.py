@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 
 import torch
 
 from ..model.tokenizer import N_SPECIAL, Tokenizer
 from ..model.xlm import XLM, KVCache
-from .forward import continuation_logprobs, next_logprobs
+from .forward import Hold, continuation_logprobs, next_logprobs
 from .results import Encoded, Fill, FillCandidate
 from .sampling import SamplingParams
 from .scoring import distribution
@@ -84,7 +84,7 @@ def fill_blanks(
     """The blank of each encoding (one per language id) filled: every id's proposals (PROPOSALS among them, top_k
     each at least) and given words, each scored under every id, so that the rankings compare; `budget` bounds the
     cached positions of one scoring batch."""
-    model, tokenizer = sessions.model, sessions.tokenizer
+    model, tokenizer, hold = sessions.model, sessions.tokenizer, sessions.scheduler.hold
     n = max(top_k, PROPOSALS // len(encodings))
     with ExitStack() as held:
         lefts = []  # (the whole encoding, its left context, the left context's session and next-token logits)
@@ -95,7 +95,7 @@ def fill_blanks(
         proposed = [
             ids
             for encoded, _, session, logits in lefts
-            for ids in propose(model, tokenizer, session.cache, logits, sessions.lang2id[encoded.lang], n)
+            for ids in propose(model, tokenizer, session.cache, logits, sessions.lang2id[encoded.lang], n, hold)
         ]
         candidates = list(dict.fromkeys([ids for ids_of in given.values() for ids in ids_of] + proposed))
         check_work(candidates, [len(encoded.input_ids) - len(left.input_ids) - 1 for encoded, left, _, _ in lefts])
@@ -103,7 +103,7 @@ def fill_blanks(
         for encoded, left, session, logits in lefts:
             lang, blank = encoded.lang, len(left.input_ids)
             right = encoded.input_ids[blank + 1 :]
-            scores = score(model, session.cache, logits, candidates, right, sessions.lang2id[lang], budget)
+            scores = score(model, session.cache, logits, candidates, right, sessions.lang2id[lang], budget, hold)
             left_total = sum(token.logprob for token in session.scores[1:])
             listed = ranked(tokenizer, lang, candidates, scores, left_total, set(given[lang]), top_k)
             alone = distribution(tokenizer, logits, left, top_k, SamplingParams())
@@ -123,7 +123,13 @@ def check_work(candidates: list[tuple[int, ...]], after_blank: list[int]) -> Non
 
 
 def propose(
-    model: XLM, tokenizer: Tokenizer, prefix: KVCache, left_logits: torch.Tensor, lang_id: int, n: int = PROPOSALS
+    model: XLM,
+    tokenizer: Tokenizer,
+    prefix: KVCache,
+    left_logits: torch.Tensor,
+    lang_id: int,
+    n: int = PROPOSALS,
+    hold: Hold = nullcontext,
 ) -> list[tuple[int, ...]]:
     """The left context's n most probable next tokens (specials left out), each made a whole word: a token that ends
     a word is one; one that does not is extended by a beam of BEAM to the most probable word end within MAX_PIECES
@@ -141,7 +147,7 @@ def propose(
     for _ in range(MAX_PIECES - 1):
         if not beams:
             break
-        following = next_logprobs(model, prefix, [list(ids) for _, ids, _ in beams], lang_id)  # (B, V)
+        following = next_logprobs(model, prefix, [list(ids) for _, ids, _ in beams], lang_id, hold)  # (B, V)
         best = following[:, N_SPECIAL:].topk(BEAM)
         options: dict[int, list[tuple[tuple[int, ...], float]]] = {}
         for (rank, ids, logprob), next_ids, more_logprobs in zip(
@@ -169,11 +175,12 @@ def score(
     right: list[int],
     lang_id: int,
     budget: int,
+    hold: Hold = nullcontext,
 ) -> list[tuple[float, float]]:
     """(log p(candidate | left), log p(candidate, right | left)) for each candidate in the blank, the left context's
     keys and values in `prefix` and its next-token logits `left_logits`."""
     suffixes = [[*candidate, *right] for candidate in candidates]
-    logprobs = continuation_logprobs(model, prefix, left_logits, suffixes, lang_id, budget)
+    logprobs = continuation_logprobs(model, prefix, left_logits, suffixes, lang_id, budget, hold)
     return [
         (float(row[: len(candidate)].double().sum()), float(row.double().sum()))
         for candidate, row in zip(candidates, logprobs, strict=True)

@@ -3,6 +3,9 @@ many continuations of one cached prefix at once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
 import torch
 
 from ..model.xlm import XLM, KVCache
@@ -12,6 +15,7 @@ from .results import PAD_ID, Encoded
 BATCH_TOKENS = 1024
 # Rows of (vocab,) logits made at once when scoring continuations: 64 MB of float32 for the real vocabulary.
 LOGIT_ROWS = 256
+Hold = Callable[[], AbstractContextManager]  # the model to the calling thread alone while the block runs
 
 
 def lang_ids(lang2id: dict[str, int], rows: list[list[str]], device: torch.device) -> torch.Tensor:
@@ -59,21 +63,32 @@ def after_prefix(model: XLM, prefix: KVCache, rows: list[list[int]], lang_id: in
         return model(ids, langs, cache=cache)  # (B, W, C)
 
 
-def next_logprobs(model: XLM, prefix: KVCache, rows: list[list[int]], lang_id: int) -> torch.Tensor:
-    """(B, vocab) log-probabilities of the token after each non-empty row, run after the cached prefix."""
-    hidden = after_prefix(model, prefix, rows, lang_id)  # (B, W, C)
-    last = torch.tensor([len(row) - 1 for row in rows], device=hidden.device)  # (B,)
-    with torch.inference_mode():
-        picked = hidden[torch.arange(len(rows), device=hidden.device), last]  # (B, C)
-        return model.logits(picked).float().log_softmax(-1)  # (B, V)
+def next_logprobs(
+    model: XLM, prefix: KVCache, rows: list[list[int]], lang_id: int, hold: Hold = nullcontext
+) -> torch.Tensor:
+    """(B, vocab) log-probabilities of the token after each non-empty row, run after the cached prefix, holding the
+    model (`hold`) while it runs."""
+    with hold():
+        hidden = after_prefix(model, prefix, rows, lang_id)  # (B, W, C)
+        last = torch.tensor([len(row) - 1 for row in rows], device=hidden.device)  # (B,)
+        with torch.inference_mode():
+            picked = hidden[torch.arange(len(rows), device=hidden.device), last]  # (B, C)
+            return model.logits(picked).float().log_softmax(-1)  # (B, V)
 
 
 def continuation_logprobs(
-    model: XLM, prefix: KVCache, first: torch.Tensor, suffixes: list[list[int]], lang_id: int, budget: int
+    model: XLM,
+    prefix: KVCache,
+    first: torch.Tensor,
+    suffixes: list[list[int]],
+    lang_id: int,
+    budget: int,
+    hold: Hold = nullcontext,
 ) -> list[torch.Tensor]:
     """log p of every token of each non-empty suffix, (len(suffix),) each, given the prefix held in `prefix` (row 0)
     whose next-token logits are `first` (vocab,) and the suffix's tokens before it. Suffixes run in right-padded
-    batches of at most `budget` cached positions (rows × (prefix + longest)), the prefix repeated in every row."""
+    batches of at most `budget` cached positions (rows × (prefix + longest)), the prefix repeated in every row,
+    each batch holding the model (`hold`), so that others' work runs between them."""
     first_logprobs = first.float().log_softmax(-1)  # (V,)
     runs = [suffix[:-1] for suffix in suffixes]  # a suffix's last token predicts nothing asked for
     found: list[torch.Tensor] = [first_logprobs[suffix[:1]] for suffix in suffixes]  # (1,) each, for now
@@ -81,10 +96,11 @@ def continuation_logprobs(
         batch = [runs[i] for i in group]
         if not any(batch):
             continue
-        hidden = after_prefix(model, prefix, batch, lang_id)  # (b, W, C)
-        real = torch.tensor([[t < len(run) for t in range(hidden.shape[1])] for run in batch])  # (b, W)
-        targets = torch.tensor([t for i in group for t in suffixes[i][1:]], device=hidden.device)  # (N,)
-        logprobs = token_logprobs(model, hidden[real.to(hidden.device)], targets)  # (N,), row by row
+        with hold():
+            hidden = after_prefix(model, prefix, batch, lang_id)  # (b, W, C)
+            real = torch.tensor([[t < len(run) for t in range(hidden.shape[1])] for run in batch])  # (b, W)
+            targets = torch.tensor([t for i in group for t in suffixes[i][1:]], device=hidden.device)  # (N,)
+            logprobs = token_logprobs(model, hidden[real.to(hidden.device)], targets)  # (N,), row by row
         for i, own in zip(group, logprobs.split([len(run) for run in batch]), strict=True):
             found[i] = torch.cat([found[i], own])
     return found
