@@ -178,11 +178,14 @@ def json_table(markdown: str) -> dict[str, set[str]]:
     return {command: set(re.findall(r'"(\w+)"', cell)) for command, cell in rows}
 
 
-@pytest.mark.parametrize("command", ["tokenize", "score", "predict", "generate", "attention", "attribute", "lens"])
+@pytest.mark.parametrize(
+    "command", ["tokenize", "score", "predict", "fill", "generate", "attention", "attribute", "lens"]
+)
 def test_the_cli_reference_names_every_key_a_command_prints(capsys, command):
     documented = json_table((ROOT / "docs" / "cli.md").read_text(encoding="utf-8"))
     extra = ["--max-new-tokens", "2"] if command == "generate" else []
-    assert main([command, "--model", str(ROOT / "assets" / "xlm-mini-ende"), "--json", *extra, "Guten Morgen"]) == 0
+    text = "Guten <special1> Morgen" if command == "fill" else "Guten Morgen"
+    assert main([command, "--model", str(ROOT / "assets" / "xlm-mini-ende"), "--json", *extra, text]) == 0
     assert documented[command] == keys(json.loads(capsys.readouterr().out))
 
 
