@@ -55,6 +55,7 @@ def bench_fill(cold: Engine, warm: Engine, rounds: int) -> dict:
         "candidates_scored": example.scored,
         "proposals": PROPOSALS,
         "rounds": rounds,
+        "products": cold.products,
     }
     for name in runs[0]:
         result[f"{name}_ms"] = round(statistics.median(run[name] for run in runs) * 1e3, 1)
@@ -67,7 +68,8 @@ def report(result: dict) -> str:
     """One table row per fill against the predict."""
     lines = [
         f"fill: a blank in a {result['words']}-word text ({result['tokens']} positions, {result['tokens_after_blank']} "
-        f"after the blank), {result['candidates_scored']} candidates scored, median of {result['rounds']} rounds",
+        f"after the blank), {result['candidates_scored']} candidates scored, median of {result['rounds']} rounds, "
+        f"products on {result['products']}",
         "",
         "| operation | median | against predict (target: at most 3×) |",
         "|---|---|---|",

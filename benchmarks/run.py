@@ -262,7 +262,8 @@ def bench_fill(rounds: int) -> dict:
     """The fill section, on engines of its own: one without a prefix cache (the CLI's), one with (the page's)."""
     checkpoint = load_checkpoint(str(MODEL_DIR))
     cold = Engine.from_checkpoint(checkpoint, device="cpu", prefix_cache_bytes=0)
-    return fill.bench_fill(cold, Engine.from_checkpoint(checkpoint, device="cpu"), rounds)
+    warm = Engine.from_checkpoint(checkpoint, device="cpu", products=cold.products)  # one library for both
+    return fill.bench_fill(cold, warm, rounds)
 
 
 def main() -> int:
