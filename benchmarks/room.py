@@ -58,6 +58,8 @@ class Events:
 
         def find(elem_id: str, trigger: str) -> tuple[int, int]:
             for index, dep in enumerate(config["dependencies"]):
+                if not dep.get("backend_fn", True):
+                    continue  # the page's JavaScript alone, run in the browser on the same trigger
                 for target, event in dep["targets"]:
                     if ids.get(target) == elem_id and event == trigger:
                         return dep.get("id", index), target
