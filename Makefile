@@ -13,7 +13,7 @@ ARGS ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup setup-dev run test lint bench loadtest bundled-model word-lists clean
+.PHONY: setup setup-dev run test lint bench room loadtest bundled-model word-lists clean
 
 setup: $(VENV)/.runtime
 
@@ -44,6 +44,10 @@ lint: setup-dev
 
 bench: setup-dev
 	$(PY) -m benchmarks.run $(ARGS)
+
+# A talk's audience typing on the page: 1-256 members through the page's own events (docs/benchmarks.md).
+room: setup-dev
+	$(PY) -m benchmarks.room $(ARGS)
 
 # 50 simulated users for 60 s on the real server (real-size random weights); ARGS="--users 100 --model PATH".
 loadtest: setup-dev

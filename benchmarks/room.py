@@ -1,6 +1,7 @@
 """make room: a talk's audience on the page. N members, each its own session, type a word a second through the
 page's own prompt-change event (queue/join, then the SSE stream, as the browser sends them); some press Step or
-Continue. Per N: keystroke p50 and p95, answered per second, errors, server CPU and memory."""
+Continue. Per N: keystroke p50 and p95, answered per second, errors, server CPU and memory; then the server's CPU per
+`/predict`."""
 
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ async def run_room(base: str, events: Events, members: int, seconds: float, warm
     return tally
 
 
-def summary(members: int, seconds: float, tally: Tally, cpu: float, rss_mb: float) -> dict:
+def summary(members: int, seconds: float, tally: Tally, cpu: float, client_cpu: float, rss_mb: float) -> dict:
     """One row of the table."""
     return {
         "members": members,
@@ -153,8 +154,22 @@ def summary(members: int, seconds: float, tally: Tally, cpu: float, rss_mb: floa
         "errors": len(tally.errors),
         "error_examples": sorted(set(tally.errors))[:3],
         "server_cpu_percent": 100 * cpu / seconds,
+        "members_cpu_percent": 100 * client_cpu / seconds,  # this script, on the same cores
         "server_rss_mb": rss_mb,
     }
+
+
+def predict_cpu_ms(base: str, process: psutil.Process, calls: int = 40) -> float:
+    """The server's CPU time per `/predict` (gradio_client, one call after another, the same short text)."""
+    from gradio_client import Client
+
+    client = Client(base, verbose=False)
+    client.predict(prompt="Das Wetter in Berlin ist", lang="de", api_name="/predict")
+    before = process.cpu_times()
+    for _ in range(calls):
+        client.predict(prompt="Das Wetter in Berlin ist", lang="de", api_name="/predict")
+    after = process.cpu_times()
+    return (after.user + after.system - before.user - before.system) / calls * 1e3
 
 
 def measure(folder: Path, sizes: list[int], seconds: float, warmup: float, port: int | None = None) -> list[dict]:
@@ -168,13 +183,17 @@ def measure(folder: Path, sizes: list[int], seconds: float, warmup: float, port:
         events = Events.from_config(httpx.get(f"{base}config", timeout=30).json())
         process = psutil.Process(server.pid)
         for members in sizes:
-            before = process.cpu_times()
+            before, own = process.cpu_times(), time.process_time()
             started = time.monotonic()
             tally = asyncio.run(run_room(base, events, members, seconds, warmup))
             after = process.cpu_times()
-            cpu = (after.user + after.system - before.user - before.system) * seconds / (time.monotonic() - started)
-            rows.append(summary(members, seconds, tally, cpu, process.memory_info().rss / 1e6))
+            share = seconds / (time.monotonic() - started)  # the measured part of the run
+            cpu = (after.user + after.system - before.user - before.system) * share
+            client_cpu = (time.process_time() - own) * share
+            rows.append(summary(members, seconds, tally, cpu, client_cpu, process.memory_info().rss / 1e6))
             print(json.dumps(rows[-1]), flush=True)
+        rows.append({"predict_server_cpu_ms": predict_cpu_ms(base, process)})
+        print(json.dumps(rows[-1]), flush=True)
     finally:
         stop(server)
     return rows

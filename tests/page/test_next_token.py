@@ -268,3 +268,12 @@ def test_chart_labels_show_specials_as_written():
     figure = candidates_figure(Distribution([1, 42], "en", 1.2, [end], 1.0))
     assert list(figure.layout.yaxis.ticktext) == ["&lt;/s&gt;"]  # Plotly would read </s> as a tag and show nothing
     assert "<b>&lt;/s&gt;</b>" in figure.data[0].hovertext[0]
+
+
+def test_the_status_line_says_when_a_crowd_shares_the_model(engine):
+    engine.scheduler.last_batch = 1
+    alone = events.refresh(*settings(), engine=engine)[5]
+    assert "Busy" not in alone
+    engine.scheduler.last_batch = 12  # as after a batch of twelve people's events (this text runs nothing new)
+    crowded = events.refresh(*settings(), engine=engine)[5]
+    assert "Busy: " in crowded and "people typing at once" in crowded

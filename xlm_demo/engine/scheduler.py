@@ -1,10 +1,10 @@
-"""One runner at a time owns the model: every session waiting to run joins the next batch, so the weights are read
-once per batch, not once per event.
+"""One loop owns the model: every session waiting to run joins the next batch, so the weights are read once per
+batch, not once per event.
 
-Continuous batching without a thread of its own: a caller hands in its job and waits; if nobody is running the
-model, it becomes the runner, takes every job waiting (up to a token budget), runs them as one packed forward pass,
-hands each job its rows, and gives the runner's place to a waiting caller. Under load, the jobs that arrive while a
-batch runs make the next batch; alone, a job runs at once.
+A caller hands in its job and waits on it alone; the scheduler's thread takes every job waiting (up to a token
+budget), runs them as one packed forward pass, and hands each job its rows. Under load, the jobs that arrive while a
+batch runs make the next batch; alone, a job runs at once. The thread starts with the first job and ends after a few
+idle seconds, so an engine nobody uses holds no thread.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -22,6 +22,7 @@ from .forward import lang_ids
 
 # New tokens one batch may run: a first view of a long text (up to 512) still shares a batch with many keystrokes.
 BATCH_TOKENS = 1024
+IDLE_SECONDS = 5.0  # the scheduler's thread ends after this long without a job
 
 
 @dataclass(eq=False)
@@ -33,7 +34,7 @@ class Job:
     score: bool
     result: torch.Tensor | None = None
     error: BaseException | None = None
-    done: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
 
     @property
     def tokens(self) -> int:
@@ -41,7 +42,7 @@ class Job:
 
 
 class Scheduler:
-    """Batches every session waiting for the model into one forward pass; one runner at a time."""
+    """Batches every session waiting for the model into one forward pass, on a thread of its own."""
 
     def __init__(
         self,
@@ -54,9 +55,11 @@ class Scheduler:
         self.lang2id = lang2id
         self.thread_scope = thread_scope
         self.batch_tokens = batch_tokens
-        self.condition = threading.Condition()
+        self.arrived = threading.Condition()  # guards `waiting` and `thread`
         self.waiting: list[Job] = []
-        self.runner: threading.Thread | None = None
+        self.thread: threading.Thread | None = None
+        self.model_lock = threading.Lock()  # held by the scheduler's thread for a batch, or by hold()
+        self.holder: threading.Thread | None = None  # the thread inside hold(), if any
         self.last_batch = 0  # jobs in the batch run last, for the page's "busy" line
 
     @property
@@ -67,55 +70,50 @@ class Scheduler:
     def forward(self, session, score: bool) -> torch.Tensor | None:
         """Run a session's pending tokens with everyone else's; `score`: return (T, V) logits of every position run
         but not yet scored (the session's unscored hidden states, then the new ones)."""
-        return self._submit(Job(session=session, score=score))
+        job = Job(session=session, score=score)
+        if self.holder is threading.current_thread():  # inside hold(): run it alone, now
+            self._run([job])
+        else:
+            with self.arrived:
+                self.waiting.append(job)
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._loop, name="xlm-demo-scheduler", daemon=True)
+                    self.thread.start()
+                self.arrived.notify()
+            job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
 
     @contextmanager
     def hold(self) -> Iterator[None]:
         """The model to the calling thread alone until the block ends, between batches: for work that runs it as
         it likes (the lens, attention, attribution, a padded batch). Sessions run inside the block run at once."""
         me = threading.current_thread()
-        if self.runner is me:
+        if self.holder is me:
             yield
             return
-        with self.condition:
-            while self.runner is not None:
-                self.condition.wait()
-            self.runner = me
-        try:
-            yield
-        finally:
-            with self.condition:
-                self.runner = None
-                self.condition.notify_all()
+        with self.model_lock:
+            self.holder = me
+            try:
+                yield
+            finally:
+                self.holder = None
 
-    def _submit(self, job: Job) -> torch.Tensor | None:
-        """Queue a job and wait for it, running batches (this one's and others') while nobody else does."""
-        if self.runner is threading.current_thread():  # inside hold(): run it alone, now
-            self._run([job])
-        else:
-            with self.condition:
-                self.waiting.append(job)
-                while not job.done:
-                    if self.runner is None:
-                        self._run_next_batch()
-                    else:
-                        self.condition.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result
-
-    def _run_next_batch(self) -> None:
-        """As the runner (condition held on entry and exit): take a batch, run it unlocked, wake everyone."""
-        batch = self._take()
-        self.runner = threading.current_thread()
-        self.condition.release()
-        try:
-            self._run(batch)
-        finally:
-            self.condition.acquire()
-            self.runner = None
+    def _loop(self) -> None:
+        """Take what waits, run it as one batch, again; end after IDLE_SECONDS without a job."""
+        while True:
+            with self.arrived:
+                if not self.waiting:
+                    self.arrived.wait(IDLE_SECONDS)
+                if not self.waiting:
+                    self.thread = None
+                    return
+            with self.model_lock:  # taken only once the model is free: what arrived meanwhile joins this batch
+                with self.arrived:
+                    batch = self._take()
+                self._run(batch)
             self.last_batch = len(batch)
-            self.condition.notify_all()
 
     def _take(self) -> list[Job]:
         """The waiting jobs that fit the token budget, oldest first (at least one)."""
@@ -138,7 +136,7 @@ class Scheduler:
             for job in batch:
                 job.error = error
         for job in batch:
-            job.done = True
+            job.done.set()
 
     def _forward(self, batch: list[Job]) -> None:
         """Every session's pending tokens in one packed pass, then one output projection for every row asked for."""
