@@ -160,14 +160,16 @@ def summary(members: int, seconds: float, tally: Tally, cpu: float, client_cpu: 
 
 
 def predict_cpu_ms(base: str, process: psutil.Process, calls: int = 40) -> float:
-    """The server's CPU time per `/predict` (gradio_client, one call after another, the same short text)."""
+    """The server's CPU time per `/predict` (gradio_client, one call after another), each text a word longer than
+    the one before, as typing makes them: the prefix cache holds the rest."""
     from gradio_client import Client
 
-    client = Client(base, verbose=False)
-    client.predict(prompt="Das Wetter in Berlin ist", lang="de", api_name="/predict")
+    client, text = Client(base, verbose=False), "The weather in Berlin is"
+    client.predict(prompt=text, lang="en", api_name="/predict")
     before = process.cpu_times()
-    for _ in range(calls):
-        client.predict(prompt="Das Wetter in Berlin ist", lang="de", api_name="/predict")
+    for index in range(calls):
+        text += " " + WORDS[index % len(WORDS)]
+        client.predict(prompt=text, lang="en", api_name="/predict")
     after = process.cpu_times()
     return (after.user + after.system - before.user - before.system) / calls * 1e3
 
