@@ -38,6 +38,12 @@ def default_host() -> str:
     return "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
 
 
+def page_scripts(*paths: Path) -> str:
+    """The scripts the page runs once loaded (each a JavaScript function), as the one function launch takes."""
+    scripts = ",\n".join(path.read_text(encoding="utf-8").strip() for path in paths)
+    return f"() => {{ [{scripts}].forEach((run) => run()); }}"
+
+
 def launch_options(host: str | None, port: int, share: bool) -> dict:
     """Keyword arguments for Blocks.launch: look, shortcuts, and no telemetry or monitoring."""
     return {
@@ -45,7 +51,7 @@ def launch_options(host: str | None, port: int, share: bool) -> dict:
         "server_port": port,
         "share": share,
         "css_paths": [ASSETS / "page.css"],
-        "js": (ASSETS / "shortcuts.js").read_text(encoding="utf-8"),
+        "js": page_scripts(ASSETS / "shortcuts.js", ASSETS / "follow.js"),
         "enable_monitoring": False,
         "show_error": True,
         "footer_links": ["api"],
@@ -65,15 +71,15 @@ def create_app(
     """The queued Blocks for a model: what `serve` launches and tests start."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    import gradio as gr
 
     from .api import register_api
     from .engine import Engine
+    from .page.follow.layout import BlocksWithRooms
     from .page.layout import build_page, title
 
     engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
-    with gr.Blocks(title=title(engine), analytics_enabled=False) as demo:
+    with BlocksWithRooms(title=title(engine), analytics_enabled=False) as demo:
         build_page(demo, engine, room_size)
         register_api(engine, room_size)
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)

@@ -11,6 +11,7 @@ import gradio as gr
 from ..engine import Engine
 from ..model import languages
 from .fill.layout import build_fill_section
+from .follow.layout import broadcast, build_sharing
 from .guards import MODEL_GROUP, ROOM_GROUP
 from .header import model_line, model_panel
 from .inside.layout import build_inside
@@ -105,6 +106,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
             with gr.Row():
                 export = gr.Button("Export JSON", elem_id="export", size="sm")
                 exported = gr.File(elem_id="export-file", show_label=False, visible=False, height=60)
+            room, shared = build_sharing(demo)
             with gr.Row():
                 n_tokens = gr.Slider(1, 64, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
                 continue_lang = gr.Radio(
@@ -152,28 +154,40 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
     settings = [*controls, state, inspector_open]
     view = [candidates_plot, candidate_list, output, timeline, inspector, status, state]
 
+    def shown_to_room(callback):
+        """A page event that shows a view, its inputs ending with the room's code: the room is shown it too."""
+        return broadcast(on_page(callback), demo.rooms)
+
+    def loaded(settings: PageSettings, state: dict, *, inspector_open: bool, engine: Engine) -> tuple:
+        """The first view; a follower's page shows the room's instead, pushed to it."""
+        if state.get("following"):
+            return tuple(gr.skip() for _ in view)
+        return events.refresh(settings, state, inspector_open=inspector_open, engine=engine)
+
     # The page's own events are not part of the public API. Those that run sessions join the scheduler's batches.
     page_event = {"concurrency_id": ROOM_GROUP, "concurrency_limit": room_size, "api_visibility": "private"}
     model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private"}
     for control in controls:  # typed or pasted
         control.change(
-            on_page(events.refresh),
-            settings,
+            shown_to_room(events.refresh),
+            [*settings, room],
             view,
             trigger_mode="always_last",
             show_progress="hidden",
             **page_event,
         )
-    step.click(on_page(events.step), settings, view, show_progress="hidden", **page_event)
-    candidate_list.input(on_page(events.pick), [*settings, candidate_list], view, show_progress="hidden", **page_event)
-    undo.click(on_page(events.undo), settings, view, show_progress="hidden", **page_event)
-    reset.click(on_page(events.reset), settings, view, show_progress="hidden", **page_event)
+    for button, callback in ((step, events.step), (undo, events.undo), (reset, events.reset)):
+        button.click(shown_to_room(callback), [*settings, room], view, show_progress="hidden", **page_event)
+    candidate_list.input(
+        shown_to_room(events.pick), [*settings, candidate_list, room], view, show_progress="hidden", **page_event
+    )
     streaming = go_on.click(
-        on_page(events.continue_), [*settings, n_tokens], view, show_progress="hidden", **page_event
+        shown_to_room(events.continue_), [*settings, n_tokens, room], view, show_progress="hidden", **page_event
     )
     inspector_section.expand(lambda: True, None, inspector_open, api_visibility="private").then(
-        on_page(events.refresh), settings, view, show_progress="hidden", **page_event
+        shown_to_room(events.refresh), [*settings, room], view, show_progress="hidden", **page_event
     )
+    shared.then(shown_to_room(events.refresh), [*settings, room], view, show_progress="hidden", **page_event)
     inspector_section.collapse(lambda: False, None, inspector_open, api_visibility="private")
     stop.click(None, cancels=[streaming])
     compare.click(
@@ -184,7 +198,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
     )
     export.click(on_page(events.export), settings, exported, **page_event)
     literal.change(with_literal, [literal, state], state, show_progress="hidden", api_visibility="private").then(
-        on_page(events.refresh), settings, view, show_progress="hidden", **page_event
+        shown_to_room(events.refresh), [*settings, room], view, show_progress="hidden", **page_event
     )
     fidelity_button.click(
         bind(side_by_side.fidelity),
@@ -194,6 +208,8 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
     )
 
     def restore_from_url(request: gr.Request) -> tuple:  # a plain function: Gradio sees the Request hint
+        if request.query_params.get("follow"):  # a follower's page: the room pushes what it shows
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), {**new_state(), "following": True}
         return from_url(request, engine=engine)
 
     demo.load(
@@ -202,4 +218,4 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
         [prompt, lang, top_k, literal, state],
         show_progress="hidden",
         api_visibility="private",
-    ).then(on_page(events.refresh), settings, view, show_progress="hidden", **page_event)
+    ).then(on_page(loaded), settings, view, show_progress="hidden", **page_event)

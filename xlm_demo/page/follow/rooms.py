@@ -1,0 +1,126 @@
+"""Rooms: the presenter's latest view, kept once and pushed to every follower when it changes.
+
+The presenter's events run in Gradio's worker threads; followers wait on the server's event loop. A change is
+encoded once, as one server-sent event, and every follower's stream writes those same bytes: a room of any size
+costs one encoding per change, and no model run or queued event per follower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+from collections.abc import AsyncIterator
+
+# Rooms the server holds at once: a room ends when its presenter closes it or leaves.
+MAX_ROOMS = 64
+# A follower's stream sends a comment this often while nothing changes, so that proxies keep it open and a
+# follower who left is noticed.
+KEEP_ALIVE = 15.0  # seconds
+CLOSED = b"event: closed\ndata: {}\n\n"
+
+
+def server_sent(view: dict) -> bytes:
+    """One server-sent event holding the whole view as JSON."""
+    return b"data: " + json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+class Room:
+    """One presenter's page as followers see it: the latest view, and the followers waiting for the next."""
+
+    def __init__(self, code: str, owner: str):
+        self.code, self.owner = code, owner
+        self.view: dict = {}
+        self.message = server_sent(self.view)
+        self.version = 0
+        self.closed = False
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: set[asyncio.Future] = set()
+
+    def publish(self, changes: dict) -> None:
+        """Merge what changed into the view and wake every follower once (from any thread)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.view = {**self.view, **changes}
+            self.message = server_sent(self.view)
+            self.version += 1
+        self._wake()
+
+    def close(self) -> None:
+        """End the room: every follower is told, and no view is published again."""
+        with self._lock:
+            self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._release)
+
+    def _release(self) -> None:
+        """On the event loop: every waiting follower goes on to the latest message."""
+        waiting, self._waiting = self._waiting, set()
+        for future in waiting:
+            if not future.done():
+                future.set_result(None)
+
+    @property
+    def followers(self) -> int:
+        """Followers waiting for the next change."""
+        return len(self._waiting)
+
+    async def messages(self) -> AsyncIterator[bytes]:
+        """A follower's stream: the view now, then each new one (those that come while a follower's socket is
+        busy are skipped to the latest), keep-alive comments, and the end when the room closes."""
+        self._loop = asyncio.get_running_loop()
+        seen = -1
+        while True:
+            if self.version != seen:
+                seen = self.version
+                yield self.message
+            if self.closed:
+                yield CLOSED
+                return
+            future = self._loop.create_future()
+            self._waiting.add(future)
+            try:
+                await asyncio.wait_for(future, KEEP_ALIVE)
+            except asyncio.TimeoutError:  # Python 3.10 has its own, not the built-in one
+                self._waiting.discard(future)
+                yield b": keep-alive\n\n"
+
+
+class Rooms:
+    """The server's open rooms, by their unguessable code; each presenter's session owns at most one."""
+
+    def __init__(self, capacity: int = MAX_ROOMS):
+        self.capacity = capacity
+        self._rooms: dict[str, Room] = {}
+        self._lock = threading.Lock()
+
+    def open(self, owner: str) -> Room:
+        """The room this presenter's session owns, opened if it has none; ValueError when the server is full."""
+        with self._lock:
+            owned = next((room for room in self._rooms.values() if room.owner == owner), None)
+            if owned is not None:
+                return owned
+            if len(self._rooms) >= self.capacity:
+                raise ValueError(f"The server holds {self.capacity} rooms, its limit; try again when one has closed.")
+            room = Room(secrets.token_urlsafe(16), owner)
+            self._rooms[room.code] = room
+            return room
+
+    def get(self, code: str) -> Room | None:
+        """The open room with this code, if any."""
+        return self._rooms.get(code)
+
+    def close_owned_by(self, owner: str) -> None:
+        """End the room this presenter's session owns, if any."""
+        with self._lock:
+            rooms = [room for room in self._rooms.values() if room.owner == owner]
+            for room in rooms:
+                del self._rooms[room.code]
+        for room in rooms:
+            room.close()
