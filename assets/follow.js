@@ -21,7 +21,9 @@
     chart.classList.toggle("no-figure", !json);
     if (!json) { window.Plotly.purge(chart); return true; }
     const figure = JSON.parse(json);
-    window.Plotly.react(chart, figure.data, figure.layout, {displaylogo: false});
+    const narrow = chart.clientWidth < 520;  // a phone: the title smaller, from the left, so that it fits
+    const title = narrow ? {...figure.layout.title, x: 0, xanchor: "left", font: {size: 14}} : figure.layout.title;
+    window.Plotly.react(chart, figure.data, {...figure.layout, title}, {displaylogo: false});
     return true;
   };
   const show = (view) => {

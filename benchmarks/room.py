@@ -30,6 +30,8 @@ WORDS = [
 ]
 # fmt: on
 SETTINGS = ["en", 10, False, 1.0, 0, 1.0, 0, ""]  # lang, top_k, sample, temperature, top-k, top-p, seed, continue_lang
+HELD = [None, None]  # the session's state and whether its inspector is open: the server holds their values
+ROOM = None  # the code of the room the session shares (a state too), last among a page event's inputs
 STEP_EVERY, CONTINUE_EVERY = 10, 25  # of a member's actions: a Step, a Continue of CONTINUE_TOKENS
 CONTINUE_TOKENS = 8
 
@@ -101,12 +103,12 @@ async def member(client, base: str, events: Events, index: int, start_at: float,
     while time.monotonic() < until:
         actions += 1
         if actions % CONTINUE_EVERY == 0:
-            kind, event, data = tally.continues, events.go_on, [text, *SETTINGS, None, None, CONTINUE_TOKENS]
+            kind, event, data = tally.continues, events.go_on, [text, *SETTINGS, *HELD, CONTINUE_TOKENS, ROOM]
         elif actions % STEP_EVERY == 0:
-            kind, event, data = tally.steps, events.step, [text, *SETTINGS, None, None]
+            kind, event, data = tally.steps, events.step, [text, *SETTINGS, *HELD, ROOM]
         else:
             text += " " + rng.choice(WORDS)
-            kind, event, data = tally.keystrokes, events.keystroke, [text, *SETTINGS, None, None]
+            kind, event, data = tally.keystrokes, events.keystroke, [text, *SETTINGS, *HELD, ROOM]
         began = time.monotonic()
         try:
             error, outputs = await send(client, base, session, event, data)

@@ -2,14 +2,14 @@
 
 import os
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from gradio_client import Client
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.page.conftest import CHROMIUM
+
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 
 pytestmark = [
@@ -18,18 +18,6 @@ pytestmark = [
         not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)"
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -44,11 +32,6 @@ def page(browser, server):
     yield page
     context.close()
     assert not errors, f"console errors: {errors}"
-
-
-@pytest.fixture(scope="module")
-def api(server):
-    return Client(server, verbose=False)
 
 
 def shot(page, name):

@@ -24,24 +24,26 @@ PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.mi
 DRAW = """
 const plotly = window.Plotly;  // the plotly package's copy, loaded by the component's head
 const chart = element.querySelector('.live-plot');
+const id = () => chart.closest('.block')?.id || 'chart';  // the component's elem_id, once on the page
 // The camera saves a PNG, the button beside it an SVG: Plotly's own image export, for slides.
-const name = `xlm-${element.id || 'chart'}`;
-const config = {
+const config = () => ({
   displaylogo: false,
-  toImageButtonOptions: {format: 'png', scale: 2, filename: name},
+  toImageButtonOptions: {format: 'png', scale: 2, filename: `xlm-${id()}`},
   modeBarButtonsToAdd: [{
     name: 'Download plot as SVG', icon: plotly.Icons.disk,
-    click: (div) => plotly.downloadImage(div, {format: 'svg', filename: name}),
+    click: (div) => plotly.downloadImage(div, {format: 'svg', filename: `xlm-${id()}`}),
   }],
-};
-// Presenter mode: type 1.75 times as large (the chart's labels 28 px), and the candidates fill the screen's height.
-const PRESENTER_SCALE = 1.75;
+});
+// Presenter mode: the candidates' type 1.75 times as large (labels of 28 px) and as high as the screen allows; the
+// other charts' type 1.3 times.
 const projected = (layout) => {
   if (!document.body.classList.contains('presenter')) return layout;
-  const size = (font) => ({...font, size: Math.round((font?.size ?? 16) * PRESENTER_SCALE)});
-  const margin = {...layout.margin, l: Math.round((layout.margin?.l ?? 80) * PRESENTER_SCALE)};
+  const scale = id() === 'candidates-plot' ? 1.75 : 1.3;
+  const size = (font) => ({...font, size: Math.round((font?.size ?? 16) * scale)});
+  const widened = (side) => Math.round((layout.margin?.[side] ?? 80) * scale);
+  const margin = {...layout.margin, l: widened('l'), r: widened('r')};
   const fitted = {...layout, font: size(layout.font), title: {...layout.title, font: size(layout.font)}, margin};
-  if (element.id !== 'candidates-plot') return fitted;
+  if (id() !== 'candidates-plot') return fitted;
   const top = element.getBoundingClientRect().top + window.scrollY;
   return {...fitted, height: Math.max(360, window.innerHeight - top - 24)};
 };
@@ -49,7 +51,7 @@ const draw = () => {
   chart.classList.toggle('no-figure', !props.value);  // the page's CSS hides a live plot without one
   if (!props.value) return plotly.purge(chart);
   const figure = JSON.parse(props.value);
-  plotly.react(chart, figure.data, projected(figure.layout), config);
+  plotly.react(chart, figure.data, projected(figure.layout), config());
 };
 draw();
 watch('value', draw);

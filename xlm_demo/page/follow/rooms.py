@@ -18,6 +18,9 @@ MAX_ROOMS = 64
 # A follower's stream sends a comment this often while nothing changes, so that proxies keep it open and a
 # follower who left is noticed.
 KEEP_ALIVE = 15.0  # seconds
+# Followers are woken this long after a view is published, so that the presenter's own page, whose event published
+# it, gets its answer first: writing to every follower's stream takes the server's event loop a few milliseconds.
+PRESENTER_FIRST = 0.02  # seconds
 CLOSED = b"event: closed\ndata: {}\n\n"
 
 
@@ -57,7 +60,7 @@ class Room:
 
     def _wake(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._release)
+            self._loop.call_soon_threadsafe(self._loop.call_later, PRESENTER_FIRST, self._release)
 
     def _release(self) -> None:
         """On the event loop: every waiting follower goes on to the latest message."""

@@ -1,0 +1,153 @@
+"""python -m benchmarks.follow: a presenter types a word every half second through the page's own protocol, first
+alone, then with N followers holding the room's stream open. Per phase: the server's CPU, the presenter's keystroke
+p50 and p95, and for followers how long after the keystroke each saw its text."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import re
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psutil
+
+from benchmarks.room import HELD, ROOM, SETTINGS, WORDS, Events, percentile_ms, send
+from benchmarks.server_process import ROOT, free_port, start_server, stop, wait_until_up
+
+RESULTS = ROOT / "build" / "follow.json"
+SERVER_LOG = ROOT / "build" / "follow-server.log"
+BUNDLED_MODEL = ROOT / "assets" / "xlm-mini-ende"
+KEY_EVERY = 0.5  # seconds between the presenter's words
+
+
+def share_event(config: dict) -> tuple[int, int]:
+    """The fn_index and trigger of the Share with the room button's click."""
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    for index, dep in enumerate(config["dependencies"]):
+        for target, event in dep["targets"]:
+            if ids.get(target) == "share-room" and event == "click":
+                return dep.get("id", index), target
+    raise LookupError("no click event on #share-room")
+
+
+async def follower(client: httpx.AsyncClient, base: str, code: str, seen: dict[str, list[float]], ready) -> None:
+    """One follower's stream: the time each text arrives, until the room closes or the task is cancelled."""
+    async with client.stream("GET", f"{base}room/{code}/events") as stream:
+        ready()
+        async for line in stream.aiter_lines():
+            if line.startswith("data: ") and (text := json.loads(line.removeprefix("data: ")).get("prompt")):
+                seen.setdefault(text, []).append(time.monotonic())
+
+
+async def hold_streams(base: str, code: str, followers: int, connected, done) -> dict[str, list[float]]:
+    """`followers` streams open until `done` is set; `connected` is set once all are."""
+    limits = httpx.Limits(max_connections=followers + 10, max_keepalive_connections=followers + 10)
+    seen: dict[str, list[float]] = {}
+    opened = 0
+
+    def ready() -> None:
+        nonlocal opened
+        opened += 1
+        if opened == followers:
+            connected.set()
+
+    async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+        streams = [asyncio.create_task(follower(client, base, code, seen, ready)) for _ in range(followers)]
+        while not done.is_set():
+            await asyncio.sleep(0.1)
+        for stream in streams:
+            stream.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+    return seen
+
+
+def followers_process(base: str, code: str, followers: int, connected, done, results) -> None:
+    """The followers in a process of their own, so that reading their streams does not slow the presenter's client;
+    the arrival times go back through `results` (time.monotonic is the same clock in every process)."""
+    results.put(asyncio.run(hold_streams(base, code, followers, connected, done)))
+
+
+async def presenter_types(client, base: str, session: str, events: Events, text: str, seconds: float, sent) -> list:
+    """Words after `text` at KEY_EVERY for `seconds`; the keystrokes' durations, when each text was sent in `sent`."""
+    durations, until = [], time.monotonic() + seconds
+    for word in (WORDS * 100)[: int(seconds / KEY_EVERY)]:
+        if time.monotonic() >= until:
+            break
+        text += " " + word
+        began = sent[text] = time.monotonic()
+        error, _ = await send(client, base, session, events.keystroke, [text, *SETTINGS, *HELD, ROOM])
+        if error:
+            raise RuntimeError(error)
+        durations.append(time.monotonic() - began)
+        await asyncio.sleep(max(0.0, KEY_EVERY - (time.monotonic() - began)))
+    return durations
+
+
+async def phase(base: str, events: Events, share: tuple, followers: int, seconds: float, server) -> dict:
+    """One presenter, `followers` streams held open by another process: CPU, keystrokes and the followers' delay."""
+    async with httpx.AsyncClient(timeout=120) as client:
+        session = uuid.uuid4().hex
+        _, outputs = await send(client, base, session, share, [])
+        code = re.search(r"follow=([\w-]+)", json.dumps(outputs)).group(1)
+        connected, done, results = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
+        arguments = (base, code, followers, connected, done, results)
+        holder = multiprocessing.Process(target=followers_process, args=arguments)
+        holder.start()
+        if followers and not await asyncio.to_thread(connected.wait, 60):
+            raise RuntimeError("the followers' streams did not all open within 60 s")
+        await presenter_types(client, base, session, events, "Warming up:", 2.0, {})  # not counted
+        process, sent = psutil.Process(server.pid), {}
+        before, started = process.cpu_times(), time.monotonic()
+        keystrokes = await presenter_types(client, base, session, events, "The presenter says", seconds, sent)
+        await asyncio.sleep(1.0)  # the last views reach the followers
+        after, elapsed = process.cpu_times(), time.monotonic() - started
+        done.set()
+        seen = await asyncio.to_thread(results.get, True, 60)
+        holder.join()
+    delays = [t - sent[text] for text, times in seen.items() if text in sent for t in times]
+    return {
+        "followers": followers,
+        "server_cpu_percent": 100 * (after.user + after.system - before.user - before.system) / elapsed,
+        "keystrokes": len(keystrokes),
+        "keystroke_p50_ms": percentile_ms(keystrokes, 0.50),
+        "keystroke_p95_ms": percentile_ms(keystrokes, 0.95),
+        "views_seen": len(delays),
+        "views_expected": followers * len(keystrokes),
+        "follower_delay_p50_ms": percentile_ms(delays, 0.50),
+        "follower_delay_p95_ms": percentile_ms(delays, 0.95),
+        "server_rss_mb": process.memory_info().rss / 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--followers", default="0,200", help="followers per phase, comma-separated")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per phase")
+    parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="checkpoint folder (default: bundled)")
+    args = parser.parse_args()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    server = start_server(args.model, port, SERVER_LOG)
+    rows = []
+    try:
+        wait_until_up(base, server, SERVER_LOG)
+        config = httpx.get(f"{base}config", timeout=30).json()
+        events, share = Events.from_config(config), share_event(config)
+        for followers in (int(n) for n in args.followers.split(",")):
+            rows.append(asyncio.run(phase(base, events, share, followers, args.seconds, server)))
+            print(json.dumps(rows[-1]), flush=True)
+    finally:
+        stop(server)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    record = {"date": time.strftime("%Y-%m-%d"), "model": str(args.model), "rows": rows}
+    RESULTS.write_text(json.dumps(record, indent=1))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

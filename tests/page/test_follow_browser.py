@@ -1,0 +1,135 @@
+"""Follow the speaker in Debian's Chromium: a presenter and three followers, each in a browser of their own; and
+presenter mode on a 1280×720 projector."""
+
+import httpx
+
+from tests.page.test_browser import (  # noqa: F401 (the module's marks)
+    no_error_toasts,
+    open_demo,
+    plot_labels,
+    pytestmark,
+    shot,
+    shows_prediction,
+)
+
+FOLLOWER_SCREENS = [{"width": 400, "height": 800}, {"width": 1280, "height": 800}, {"width": 800, "height": 1000}]
+
+
+def new_page(browser, viewport):
+    page = browser.new_context(viewport=viewport).new_page()
+    page.errors = []
+    page.on("console", lambda message: page.errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    return page
+
+
+def shows_text(page, text):
+    page.wait_for_function(
+        "text => document.querySelector('#prompt textarea').value === text"
+        " && document.querySelector('#output .tokens')?.innerText.includes(text.split(' ').at(-1))",
+        arg=text,
+        timeout=10_000,
+    )
+
+
+def chosen(page):
+    return page.locator("#output .tokens .tok.new").count()
+
+
+def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, server, api):
+    presenter = new_page(browser, {"width": 1280, "height": 800})
+    open_demo(presenter, server)
+    presenter.locator("#share-room").click()
+    link = presenter.locator("#room-link a")
+    link.wait_for(timeout=10_000)
+    address = link.get_attribute("href")
+    code = address.split("follow=")[1]
+    assert len(code) >= 22 and presenter.locator("#room-link svg path").count() == 1  # 128 bits; the QR code drawn
+    shot(presenter, "follow-01-shared")
+
+    followers = [new_page(browser, screen) for screen in FOLLOWER_SCREENS]
+    for follower in followers:
+        follower.goto(address)
+        follower.wait_for_selector("#candidates-plot .bars path", timeout=30_000)
+        assert not follower.locator("#step").is_visible() and not follower.locator("#continue").is_visible()
+
+    text = "Die Katze schläft auf dem Sofa"
+    presenter.locator("#prompt textarea").fill(text)
+    presenter.locator("#lang label", has_text="German").click()
+    expected = api.predict(prompt=text, lang="de", top_k=10, api_name="/predict")
+    shows_prediction(presenter, expected)
+    for follower in followers:
+        shows_text(follower, text)
+        shows_prediction(follower, expected)  # the same candidates, probabilities and entropy
+    presenter.locator("#header").click()
+    presenter.keyboard.press("ArrowRight")
+    presenter.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    first = presenter.locator("#output .tokens .tok.new").inner_text()
+    for follower in followers:
+        follower.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+        assert follower.locator("#output .tokens .tok.new").inner_text() == first
+    shot(followers[0], "follow-02-phone")
+    shot(followers[1], "follow-03-laptop")
+
+    followers[0].keyboard.press("ArrowRight")  # a follower's keys do nothing to the presenter's page
+    explorer = followers[2]
+    explorer.locator("#leave-room").click()
+    explorer.wait_for_selector("#step", state="visible", timeout=30_000)
+    shows_text(explorer, text)  # its own session, from the presenter's text and chosen token
+    assert "follow=" not in explorer.url
+    explorer.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    for count in (2, 3):
+        explorer.locator("#step").click()
+        explorer.wait_for_function(f"() => document.querySelectorAll('#output .tokens .tok.new').length === {count}")
+    explorer.locator("#prompt textarea").fill("Der Hund")
+    shows_prediction(explorer, api.predict(prompt="Der Hund", lang="de", top_k=10, api_name="/predict"))
+    shot(explorer, "follow-04-explores")
+    presenter.wait_for_timeout(1000)
+    assert presenter.locator("#prompt textarea").input_value() == text and chosen(presenter) == 1
+    for follower in followers[:2]:
+        assert follower.locator("#prompt textarea").input_value() == text and chosen(follower) == 1
+
+    presenter.locator("#close-room").click()
+    for follower in followers[:2]:
+        follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=10_000)
+        assert "closed" in follower.locator("#room-banner").inner_text()
+    assert httpx.get(f"{server}room/{code}/events").status_code == 404
+    no_error_toasts(presenter)
+    for page in [presenter, *followers]:
+        assert not [e for e in page.errors if "404" not in e], page.errors  # the closed room's stream: a 404
+        page.context.close()
+
+
+def test_a_wrong_follow_code_says_so(browser, server):
+    follower = new_page(browser, {"width": 400, "height": 800})
+    follower.goto(server + "?follow=not-a-room")
+    follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=30_000)
+    assert "No open room" in follower.locator("#room-banner").inner_text()
+    follower.context.close()
+
+
+def test_presenter_mode_fits_a_projector(browser, server):
+    page = new_page(browser, {"width": 1280, "height": 720})
+    open_demo(page, server, "?presenter=1")
+    page.wait_for_timeout(500)  # the chart redrawn at the presenter's size
+    for selector in ["#prompt textarea", "#output .tokens", "#candidates-plot .main-svg", "#step", "#continue"]:
+        box = page.locator(selector).first.bounding_box()
+        assert box["x"] >= 0 and box["y"] >= 0, selector
+        assert box["x"] + box["width"] <= 1280 and box["y"] + box["height"] <= 720, (selector, box)
+    sizes = page.locator("#candidates-plot .ytick text").evaluate_all(
+        "nodes => nodes.map(node => parseFloat(getComputedStyle(node).fontSize))"
+    )
+    assert len(sizes) == len(plot_labels(page)) and min(sizes) >= 28
+    for hidden in ["#sampling", "#top-k", "#literal-specials", "#n-tokens"]:
+        assert not page.locator(hidden).is_visible(), hidden
+    page.locator("#header").click()
+    page.keyboard.press("c")
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length >= 1", timeout=30_000)
+    page.keyboard.press("s")
+    shot(page, "presenter-1280x720")
+    page.keyboard.press("p")  # back to the page's own size
+    page.wait_for_function(
+        "() => parseFloat(getComputedStyle(document.querySelector('#candidates-plot .ytick text')).fontSize) < 20"
+    )
+    assert not page.errors, page.errors
+    page.context.close()
