@@ -17,7 +17,7 @@ from .header import model_line, model_panel
 from .inside.layout import build_inside
 from .lens.layout import build_lens_section
 from .live_plot import live_plot, with_live_figures
-from .next_token import events, side_by_side
+from .next_token import events, side_by_side, slides
 from .next_token import view as shown
 from .state import DEFAULT_PROMPT, PAGE_CONTROLS, PageSettings, from_url, new_state, with_literal
 
@@ -104,8 +104,9 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
                 undo = gr.Button("Undo", elem_id="undo", min_width=70)
                 reset = gr.Button("Reset", elem_id="reset", min_width=70)
             with gr.Row():
-                export = gr.Button("Export JSON", elem_id="export", size="sm")
+                export = gr.Button("Export JSON and HTML", elem_id="export", size="sm")
                 exported = gr.File(elem_id="export-file", show_label=False, visible=False, height=60)
+                exported_view = gr.File(elem_id="export-html", show_label=False, visible=False, height=60)
             room, shared = build_sharing(demo)
             with gr.Row():
                 n_tokens = gr.Slider(1, 64, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
@@ -196,7 +197,9 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
         [compare_plot, compare_summary],
         **page_event,
     )
-    export.click(on_page(events.export), settings, exported, **page_event)
+    export.click(on_page(events.export), settings, exported, **page_event).then(
+        on_page(slides.export_html), settings, exported_view, **page_event
+    )
     literal.change(with_literal, [literal, state], state, show_progress="hidden", api_visibility="private").then(
         shown_to_room(events.refresh), [*settings, room], view, show_progress="hidden", **page_event
     )

@@ -1,5 +1,5 @@
-"""Follow the speaker in Debian's Chromium: a presenter and three followers, each in a browser of their own; and
-presenter mode on a 1280×720 projector."""
+"""For talks, in Debian's Chromium: a presenter and three followers, each in a browser of their own; presenter mode
+on a 1280×720 projector; figures for slides (SVG, and the view as an HTML file that opens offline)."""
 
 import httpx
 
@@ -133,3 +133,34 @@ def test_presenter_mode_fits_a_projector(browser, server):
     )
     assert not page.errors, page.errors
     page.context.close()
+
+
+def test_charts_save_svg_and_export_gives_html_that_opens_offline(browser, server, tmp_path):
+    page = new_page(browser, {"width": 1280, "height": 900})
+    open_demo(page, server)
+    page.locator("#candidates-plot .js-plotly-plot").hover()
+    with page.expect_download() as download:
+        page.locator('#candidates-plot .modebar-btn[data-title="Download plot as SVG"]').click()
+    svg = tmp_path / "chart.svg"
+    download.value.save_as(svg)
+    assert download.value.suggested_filename == "xlm-candidates-plot.svg"
+    assert svg.read_text().startswith("<svg") and "Next token" in svg.read_text()
+
+    page.locator("#step").click()
+    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    chosen_token = page.locator("#output .tokens .tok.new").inner_text()
+    page.locator("#export").click()
+    link = page.locator("#export-html a").first
+    link.wait_for(timeout=30_000)
+    view = tmp_path / "view.html"
+    view.write_bytes(httpx.get(httpx.URL(page.url).join(link.get_attribute("href")), timeout=30).content)
+    page.context.close()
+
+    offline = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    slide = offline.new_page()
+    slide.goto(view.as_uri())
+    slide.wait_for_selector(".js-plotly-plot .bars path", timeout=10_000)  # plotly.js inside the file
+    assert slide.locator(".tokens .tok.new").inner_text() == chosen_token
+    assert slide.locator(".js-plotly-plot").count() == 2  # the candidates and the continuation so far
+    shot(slide, "export-view-offline")
+    offline.close()
