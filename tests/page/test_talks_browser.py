@@ -68,6 +68,14 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
     for follower in followers:
         follower.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
         assert follower.locator("#output .tokens .tok.new").inner_text() == first
+    presenter.locator("#continue").click()  # 12 tokens, streamed
+    presenter.wait_for_function(
+        "() => document.querySelectorAll('#output .tokens .tok.new').length === 13", timeout=60_000
+    )
+    continued = presenter.locator("#output .tokens").inner_text()
+    for follower in followers:
+        follower.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
+        assert follower.locator("#output .tokens").inner_text() == continued
     shot(followers[0], "follow-02-phone")
     shot(followers[1], "follow-03-laptop")
 
@@ -77,17 +85,17 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
     explorer.wait_for_selector("#step", state="visible", timeout=30_000)
     shows_text(explorer, text)  # its own session, from the presenter's text and chosen token
     assert "follow=" not in explorer.url
-    explorer.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
-    for count in (2, 3):
+    explorer.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
+    for count in (14, 15):
         explorer.locator("#step").click()
         explorer.wait_for_function(f"() => document.querySelectorAll('#output .tokens .tok.new').length === {count}")
     explorer.locator("#prompt textarea").fill("Der Hund")
     shows_prediction(explorer, api.predict(prompt="Der Hund", lang="de", top_k=10, api_name="/predict"))
     shot(explorer, "follow-04-explores")
     presenter.wait_for_timeout(1000)
-    assert presenter.locator("#prompt textarea").input_value() == text and chosen(presenter) == 1
+    assert presenter.locator("#prompt textarea").input_value() == text and chosen(presenter) == 13
     for follower in followers[:2]:
-        assert follower.locator("#prompt textarea").input_value() == text and chosen(follower) == 1
+        assert follower.locator("#prompt textarea").input_value() == text and chosen(follower) == 13
 
     presenter.locator("#close-room").click()
     for follower in followers[:2]:
@@ -98,6 +106,21 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
     for page in [presenter, *followers]:
         assert not [e for e in page.errors if "404" not in e], page.errors  # the closed room's stream: a 404
         page.context.close()
+
+
+def test_a_room_ends_when_its_presenter_leaves(browser, server):
+    presenter = new_page(browser, {"width": 1280, "height": 800})
+    open_demo(presenter, server)
+    presenter.locator("#share-room").click()
+    address = presenter.locator("#room-link a").get_attribute("href", timeout=10_000)
+    follower = new_page(browser, {"width": 400, "height": 800})
+    follower.goto(address)
+    follower.wait_for_selector("#candidates-plot .bars path", timeout=30_000)
+    presenter.context.close()  # the tab closed: the session ends
+    follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=30_000)
+    assert "closed" in follower.locator("#room-banner").inner_text()
+    assert httpx.get(address.replace("?follow=", "room/") + "/events", timeout=10).status_code == 404
+    follower.context.close()
 
 
 def test_a_wrong_follow_code_says_so(browser, server):
