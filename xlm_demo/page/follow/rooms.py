@@ -69,11 +69,6 @@ class Room:
             if not future.done():
                 future.set_result(None)
 
-    @property
-    def followers(self) -> int:
-        """Followers waiting for the next change."""
-        return len(self._waiting)
-
     async def messages(self) -> AsyncIterator[bytes]:
         """A follower's stream: the view now, then each new one (those that come while a follower's socket is
         busy are skipped to the latest), keep-alive comments, and the end when the room closes."""
