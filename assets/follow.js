@@ -33,7 +33,11 @@
     if ("output" in view && output) output.innerHTML = view.output;
     for (const option of document.querySelectorAll("#lang input[type=radio]")) option.checked = option.value === view.lang;
     const drawn = ("chart" in view ? draw("candidates-plot", view.chart) : true)
-      && ("timeline" in view ? draw("timeline-plot", view.timeline) : true);
+      && ("timeline" in view ? draw("timeline-plot", view.timeline) : true)
+      && ("compare" in view ? draw("compare-plot", view.compare) : true);
+    const summary = document.querySelector("#compare-summary .prose") ?? document.querySelector("#compare-summary");
+    if ("compare_summary" in view && summary) summary.textContent = view.compare_summary.replaceAll("**", "");
+    document.body.classList.toggle("comparing", Boolean(view.compare));
     say(`Following the presenter live · ${view.lang_name} id`);
     return drawn;
   };

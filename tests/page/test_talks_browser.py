@@ -76,6 +76,13 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
     for follower in followers:
         follower.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
         assert follower.locator("#output .tokens").inner_text() == continued
+    presenter.locator("#compare").click()  # the open section's view
+    presenter.wait_for_selector("#compare-plot .bars path", timeout=30_000)
+    kl = presenter.locator("#compare-plot .gtitle").text_content()
+    for follower in followers:
+        follower.wait_for_selector("#compare-plot .bars path", timeout=10_000)
+        assert follower.locator("#compare-plot .gtitle").text_content() == kl
+        assert "KL(" in follower.locator("#compare-summary").inner_text()
     shot(followers[0], "follow-02-phone")
     shot(followers[1], "follow-03-laptop")
 

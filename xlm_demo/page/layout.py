@@ -11,7 +11,7 @@ import gradio as gr
 from ..engine import Engine
 from ..model import languages
 from .fill.layout import build_fill_section
-from .follow.layout import broadcast, build_sharing
+from .follow.layout import broadcast, build_sharing, compared
 from .guards import MODEL_GROUP, ROOM_GROUP
 from .header import model_line, model_panel
 from .inside.layout import build_inside
@@ -127,7 +127,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
             candidate_list = gr.Radio([], label="Pick the next token", elem_id="candidate-list")
             status = gr.Markdown(elem_id="status")
     timeline = live_plot(elem_id="timeline-plot", container=True)
-    with gr.Accordion("Compare the language ids", open=True):
+    with gr.Accordion("Compare the language ids", open=True, elem_id="compare-section"):
         compare = gr.Button(f"Compare the {named} ids", elem_id="compare")
         compare_plot = live_plot(elem_id="compare-plot", container=True)
         compare_summary = gr.Markdown(elem_id="compare-summary")
@@ -192,8 +192,8 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
     inspector_section.collapse(lambda: False, None, inspector_open, api_visibility="private")
     stop.click(None, cancels=[streaming])
     compare.click(
-        bind(side_by_side.compare),
-        [prompt, top_k, state],
+        broadcast(bind(side_by_side.compare), demo.rooms, changes=compared),
+        [prompt, top_k, state, room],
         [compare_plot, compare_summary],
         **page_event,
     )

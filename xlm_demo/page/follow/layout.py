@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable
 
@@ -47,18 +46,23 @@ def followed(controls: tuple, outputs: tuple) -> dict:
             "explore": share_query(state, lang, top_k)}  # fmt: skip
 
 
-def broadcast(callback: Callable, rooms: Rooms) -> Callable:
-    """A page event (function or generator) whose last input is the room's code: each view it shows is also
-    published to the room, once, whatever the number of followers."""
+def compared(_values: tuple, outputs: tuple) -> dict:
+    """What followers are sent of Compare: its chart and its summary."""
+    chart, summary = outputs
+    return {"compare": chart, "compare_summary": summary}
+
+
+def broadcast(callback: Callable, rooms: Rooms, changes: Callable = followed) -> Callable:
+    """A page event (function or generator) whose last input is the room's code: what it shows, as `changes` of
+    its inputs and outputs, is also published to the room, once, whatever the number of followers."""
 
     def publish(values: tuple, outputs: tuple) -> None:
         room = rooms.get(values[-1]) if values[-1] else None
         if room is not None:
-            room.publish(followed(values, outputs))
+            room.publish(changes(values, outputs))
 
     if inspect.isgeneratorfunction(callback):
 
-        @functools.wraps(callback)
         def streamed(*values):
             for outputs in callback(*values[:-1]):
                 publish(values, outputs)
@@ -66,7 +70,6 @@ def broadcast(callback: Callable, rooms: Rooms) -> Callable:
 
         return streamed
 
-    @functools.wraps(callback)
     def run(*values):
         outputs = callback(*values[:-1])
         publish(values, outputs)
