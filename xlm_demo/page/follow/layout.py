@@ -42,8 +42,8 @@ def followed(controls: tuple, outputs: tuple) -> dict:
     prompt, lang, top_k = controls[:3]
     changes = {name: value for name, value in zip(SHOWN, outputs, strict=True) if name and not skipped(value)}
     state = changes.pop("state")
-    return {**changes, "prompt": prompt, "lang": lang, "lang_name": languages.name(lang),
-            "explore": share_query(state, lang, top_k)}  # fmt: skip
+    explore = share_query(state, lang, top_k)
+    return {**changes, "prompt": prompt, "lang": lang, "lang_name": languages.name(lang), "explore": explore}
 
 
 def compared(_values: tuple, outputs: tuple) -> dict:
