@@ -125,7 +125,7 @@ class Engine:
             checkpoint.lang2id,
             checkpoint.source,
             notice,
-            quantized=quantize == "int8",
+            quantized=quantize != "none",
             prefix_cache_bytes=prefix_cache_bytes,
         )
 
@@ -135,6 +135,12 @@ class Engine:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The activations' and the KV cache's dtype."""
+        return self.model.dtype
+
+    @property
+    def weights_dtype(self) -> torch.dtype:
+        """The dtype the linear layers' float weights are stored in (bfloat16 on the CPU: float32 activations)."""
         return self.model.tokens.weight.dtype
 
     @property
