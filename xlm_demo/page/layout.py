@@ -18,6 +18,7 @@ from .lens.layout import build_lens_section
 from .live_plot import live_plot, with_live_figures
 from .next_token import events, side_by_side
 from .next_token import view as shown
+from .next_token.token_stream import token_stream
 from .state import DEFAULT_PROMPT, PAGE_CONTROLS, PageSettings, from_url, new_state, with_literal
 
 
@@ -96,6 +97,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
                     "Blank a word", size="sm", elem_id="blank-word", scale=1, min_width=110
                 )  # the selected one, or the last: it becomes <special1>, and the section below fills it
             output = gr.HTML(elem_id="output")
+            stream = token_stream()  # Continue's tokens, appended to the output's text as they come
             with gr.Row():
                 step = gr.Button("Step →", elem_id="step", variant="primary", min_width=90)
                 go_on = gr.Button("Continue", elem_id="continue", min_width=90)
@@ -169,13 +171,15 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
     undo.click(on_page(events.undo), settings, view, show_progress="hidden", **page_event)
     reset.click(on_page(events.reset), settings, view, show_progress="hidden", **page_event)
     streaming = go_on.click(
-        on_page(events.continue_), [*settings, n_tokens], view, show_progress="hidden", **page_event
+        on_page(events.continue_), [*settings, n_tokens], [*view, stream], show_progress="hidden", **page_event
     )
     inspector_section.expand(lambda: True, None, inspector_open, api_visibility="private").then(
         on_page(events.refresh), settings, view, show_progress="hidden", **page_event
     )
     inspector_section.collapse(lambda: False, None, inspector_open, api_visibility="private")
-    stop.click(None, cancels=[streaming])
+    stop.click(None, cancels=[streaming], api_visibility="private").then(
+        on_page(events.settle), settings, view, show_progress="hidden", **page_event
+    )
     compare.click(
         bind(side_by_side.compare),
         [prompt, top_k, state],
