@@ -94,6 +94,7 @@ NEW_TOKEN = re.compile(r'<span class="tok [^"]*\bnew\b[^"]*"[^>]*>(.*?)</span>')
 def test_continue_streams_each_token_alone_then_the_whole_view(engine, monkeypatch):
     """The text takes each token's span as it comes; the chart and the text are not sent again until the end."""
     monkeypatch.setattr(events, "STREAM_INTERVAL", 1e9)
+    monkeypatch.setattr(events, "TOKEN_INTERVAL", 0.0)  # the tokens so far with every token
     yielded = list(events.continue_(*settings(), 5, engine=engine))
     views, streamed = [shown(v[:-1]) for v in yielded], [v[-1] for v in yielded]
     assert all(v["figure"] == gr.skip() and v["html"] == gr.skip() for v in views[:-1])

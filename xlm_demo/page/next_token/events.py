@@ -20,8 +20,10 @@ from ..state import PageSettings, append, current, for_prompt, new_state, with_t
 from .token_stream import NO_TOKENS, streamed_tokens
 from .view import VIEW_OUTPUTS, streamed_view, view
 
-# While Continue streams, each token's span goes to the page as it comes (token_stream.py), and the chart and status
-# line at most this often: redrawing the chart costs the browser 20-40 ms, on the same two cores as the decoding.
+# While Continue streams, the tokens go to the page at most every TOKEN_INTERVAL (token_stream.py: each update holds
+# them all, so none is lost; every update costs Gradio's server its per-event work), and the chart and status line
+# at most every STREAM_INTERVAL: redrawing the chart costs the browser 20-40 ms, on the same two cores as the decoding.
+TOKEN_INTERVAL = 0.05  # seconds: 20 updates a second
 STREAM_INTERVAL = 0.5  # seconds
 
 
@@ -76,13 +78,15 @@ def reset(settings: PageSettings, state: dict, *, inspector_open: bool = True, e
 def continue_(
     settings: PageSettings, state: dict, n_tokens, *, inspector_open: bool = True, engine: Engine
 ) -> Iterator[tuple]:
-    """Stream n tokens, greedy or sampled: each token to the page's text as it comes, the chart it was drawn from
-    every STREAM_INTERVAL at most; Stop keeps what came so far. Yields the view and the token stream's value."""
+    """Stream n tokens, greedy or sampled: the tokens to the page's text as they come, every TOKEN_INTERVAL at most,
+    the chart each was drawn from every STREAM_INTERVAL at most; Stop keeps what came so far. Yields the view and the
+    token stream's value."""
     state = for_prompt(state, settings.prompt)
     n_tokens = int(n_tokens)
     encoded = current(engine, settings.prompt, settings.lang, state, reserve=n_tokens)
     scores, new_ids = list(engine.analyse(encoded, settings.top_k, settings.sampling).scores), []
-    n_typed, start, spans, shown_at = len(encoded.input_ids) - len(state["appended"]), len(scores), [], time.monotonic()
+    n_typed, start, spans = len(encoded.input_ids) - len(state["appended"]), len(scores), []
+    shown_at = sent_at = time.monotonic()
     with user_errors():
         steps = engine.generate(encoded, n_tokens, settings.sampling, top_k=settings.top_k, lang=settings.fed_lang)
     for chosen in time_limited(steps):
@@ -95,9 +99,10 @@ def continue_(
         if time.monotonic() - shown_at >= STREAM_INTERVAL:
             # While streaming, the chart shows the distribution each token was drawn from.
             yield (*streamed_view(engine, now, Analysis(scores, chosen.distribution), state), tokens)
-            shown_at = time.monotonic()
-        else:
+            shown_at = sent_at = time.monotonic()
+        elif time.monotonic() - sent_at >= TOKEN_INTERVAL:
             yield (*(gr.skip(),) * (len(VIEW_OUTPUTS) - 1), state, tokens)
+            sent_at = time.monotonic()
     yield (*refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True), NO_TOKENS)
 
 
