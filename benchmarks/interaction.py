@@ -41,6 +41,7 @@ PASSAGE = str.split(
 WORD_COUNTS = (8, 32, 128, 300)
 TYPED_WORD = "weather"  # typed a letter at a time after each text
 CONTINUE_TOKENS = 32
+CONTINUE_WORDS = (8, 300)  # Continue is timed after a short text and a long one
 # Between two interactions in the browser, as a person types or clicks (and as ../shared/measurements timed a bare
 # Gradio page): the page has drawn the last result before the next keystroke, so no event waits for another's.
 PAUSE_MS = 500
@@ -85,13 +86,8 @@ def bench_server(engine: Engine, repeats: int = 3) -> dict:
         for _ in range(repeats):
             time_one_text(engine, text_of(n_words), times)
         rows[n_words] = {name: summary(values) for name, values in times.items()}
+    continued = {n_words: continue_rates(engine, text_of(n_words), repeats) for n_words in CONTINUE_WORDS}
     text = text_of(300)
-    state = new_state(text)
-    events.refresh(settings(text), state, engine=engine)
-    start = time.perf_counter()
-    for _ in events.continue_(settings(text), state, CONTINUE_TOKENS, engine=engine):
-        pass
-    continue_tokens_per_s = CONTINUE_TOKENS / (time.perf_counter() - start)
     # The first Compare runs the other id over the whole text; after a Step, both ids need one position more.
     first = timed(lambda: side_by_side.compare(text, 10, new_state(text), engine=engine))
     stepped = events.step(settings(text), new_state(text), engine=engine)[-1]
@@ -101,7 +97,28 @@ def bench_server(engine: Engine, repeats: int = 3) -> dict:
     held = {"positions": cache.positions, "capacity": cache.capacity, "hits": cache.hits, "misses": cache.misses,
             "megabytes": cache.positions * cache.bytes_per_position / 1e6,
             "budget_megabytes": cache.budget_bytes / 1e6}  # fmt: skip
-    return {"by_words": rows, "continue_tokens_per_s": continue_tokens_per_s, "compare": compare, "prefix_cache": held}
+    return {"by_words": rows, "continue": continued, "compare": compare, "prefix_cache": held}
+
+
+def continue_rates(engine: Engine, text: str, repeats: int) -> dict[str, float]:
+    """Tokens per second of the page's Continue callback (its views included) and of the engine's own continuation
+    of the same text, with the same settings, in turns; medians."""
+    page = settings(text)
+    state = events.refresh(page, new_state(text), engine=engine)[-1]
+    rates: dict[str, list[float]] = {"page": [], "engine": []}
+    for _ in range(repeats):
+        rates["page"].append(CONTINUE_TOKENS / timed(lambda: list(events.continue_(page, state, CONTINUE_TOKENS,
+                                                                                    engine=engine))))  # fmt: skip
+        rates["engine"].append(engine_rate(engine, text))
+    return {f"{name}_tokens_per_s": statistics.median(values) for name, values in rates.items()}
+
+
+def engine_rate(engine: Engine, text: str) -> float:
+    """Tokens per second of the engine's own continuation of a text, with the page's default settings."""
+    page = settings(text)
+    encoded = engine.encode(text, "en", reserve=CONTINUE_TOKENS)
+    steps = lambda: list(engine.generate(encoded, CONTINUE_TOKENS, page.sampling, top_k=page.top_k))  # noqa: E731
+    return CONTINUE_TOKENS / timed(steps)
 
 
 def time_one_text(engine: Engine, text: str, times: dict[str, list[float]]) -> None:
@@ -130,8 +147,9 @@ def run_and_keep(times: list[float], event: Callable[[], tuple]) -> dict:
     return view[-1]
 
 
-def bench_browser(model: Path, log_path: Path, repeats: int = 2) -> dict:
-    """The same interactions in Chromium against a server process: keystroke or click to the updated page."""
+def bench_browser(model: Path, log_path: Path, engine: Engine, repeats: int = 2, only_continue: bool = False) -> dict:
+    """The same interactions in Chromium against a server process: keystroke or click to the updated page;
+    `only_continue`: Continue alone, in turns with `engine` (in this process) continuing the same text."""
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -148,13 +166,22 @@ def bench_browser(model: Path, log_path: Path, repeats: int = 2) -> dict:
             page.goto(base)
             page.wait_for_selector("#output .tok", timeout=120_000)
             page.evaluate(ANSWER_TIMES)
-            rows = {n: browse_text(page, text_of(n), repeats) for n in WORD_COUNTS}
-            compared = browse_compare(page, text_of(300))
-            continued = browse_continue(page, text_of(300))
+            found = {}
+            if not only_continue:
+                found["by_words"] = {n: browse_text(page, text_of(n), repeats) for n in WORD_COUNTS}
+                found["compare_ms"] = browse_compare(page, text_of(300))
+            found["continue_tokens_per_s"], found["engine_tokens_per_s"] = {}, {}
+            for n_words in CONTINUE_WORDS:
+                shown, alone = [], []
+                for _ in range(repeats):
+                    shown.append(browse_continue(page, text_of(n_words)))
+                    alone.append(engine_rate(engine, text_of(n_words)))
+                found["continue_tokens_per_s"][n_words] = statistics.median(shown)
+                found["engine_tokens_per_s"][n_words] = statistics.median(alone)
             browser.close()
     finally:
         stop(server)
-    return {"by_words": rows, "compare_ms": compared, "continue_tokens_per_s": continued}
+    return found
 
 
 def positions(page) -> int:
@@ -246,7 +273,7 @@ def compare_ms(page) -> float:
 
 
 def browse_continue(page, text: str) -> float:
-    """Tokens per second that Continue shows on the page, from the click to the last token on screen."""
+    """Tokens per second that Continue shows on the page, from the click to the last token on screen; Reset after."""
     paste(page, text)
     n = positions(page)
     page.locator("#n-tokens input[type=number]").fill(str(CONTINUE_TOKENS))
@@ -255,13 +282,16 @@ def browse_continue(page, text: str) -> float:
     start = time.perf_counter()
     page.click("#continue")
     wait_positions(page, n + CONTINUE_TOKENS)
-    return CONTINUE_TOKENS / (time.perf_counter() - start)
+    rate = CONTINUE_TOKENS / (time.perf_counter() - start)
+    page.click("#reset")
+    wait_positions(page, n)
+    return rate
 
 
 def report(server: dict, browser: dict | None) -> str:
     """The interaction table of docs/benchmarks.md: server callbacks and Chromium, median (p95) in ms."""
     lines = ["| words | interaction | server p50 (p95) | browser p50 (p95) |", "|---|---|---|---|"]
-    for n_words, row in server["by_words"].items():
+    for n_words, row in server.get("by_words", {}).items():
         for name, times in row.items():
             seen = (browser or {}).get("by_words", {}).get(n_words, {}).get(name)
             shown = f"{seen['p50_ms']:.0f} ({seen['p95_ms']:.0f})" if seen else ""
@@ -270,8 +300,15 @@ def report(server: dict, browser: dict | None) -> str:
         answer, drawn = row["keystroke_answer"]["p50_ms"], row["keystroke"]["p50_ms"]
         shown = f"{answer:.0f} / {drawn - answer:.0f}"
         lines.append(f"| {n_words} | keystroke: answer in the page / page drawn after it | | {shown} |")
-    page_rate = f"{browser['continue_tokens_per_s']:.1f}" if browser else ""
-    lines.append(f"| 300 | Continue, tokens/s | {server['continue_tokens_per_s']:.1f} | {page_rate} |")
+    for n_words, rates in server["continue"].items():
+        engine_rate = rates["engine_tokens_per_s"]
+        seen = (browser or {}).get("continue_tokens_per_s", {}).get(n_words)
+        beside = (browser or {}).get("engine_tokens_per_s", {}).get(n_words)
+        shown = f"{seen:.1f}, {seen / beside:.2f}× the engine's {beside:.1f} in turns" if seen else ""
+        lines.append(f"| {n_words} | Continue, tokens/s (the engine alone: {engine_rate:.1f}) | "
+                     f"{rates['page_tokens_per_s']:.1f} | {shown} |")  # fmt: skip
+    if "compare" not in server:
+        return "\n".join(lines)
     compare, seen = server["compare"], (browser or {}).get("compare_ms", {})
     shown = f"{seen['first_ms']:.0f} / {seen['after_step_ms']:.0f}" if seen else ""
     server_shown = f"{compare['first_ms']:.0f} / {compare['after_step_ms']:.0f}"
@@ -281,3 +318,10 @@ def report(server: dict, browser: dict | None) -> str:
               f"({cache['megabytes']:.0f} of {cache['budget_megabytes']:.0f} MB), {cache['hits']:,} positions "
               f"found and {cache['misses']:,} run."]  # fmt: skip
     return "\n".join(lines)
+
+
+def continue_report(model: Path, log_path: Path, repeats: int) -> str:
+    """Continue alone: the page's callback and the engine in this process, then the page in Chromium."""
+    engine = Engine.load(str(model), device="cpu")
+    server = {"continue": {n: continue_rates(engine, text_of(n), repeats) for n in CONTINUE_WORDS}}
+    return report(server, bench_browser(model, log_path, engine, repeats, only_continue=True))

@@ -5,24 +5,21 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
-from benchmarks import fill, interaction
+from benchmarks import decode, fill, interaction
+from benchmarks.decode import decode_seconds_per_token, median_seconds, prompt_ids, torch_threads
 from benchmarks.interaction import PASSAGE
 from xlm_demo.engine import Encoded, Engine
-from xlm_demo.engine.forward import last_logits
-from xlm_demo.engine.results import START_ID
-from xlm_demo.engine.sampling import GREEDY
 from xlm_demo.model.checkpoint import load_checkpoint
 from xlm_demo.model.weights import hf_key_map
 from xlm_demo.model.xlm import XLM, XLMConfig
@@ -59,29 +56,6 @@ def write_checkpoint(folder: Path) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps({"do_lowercase_and_remove_accent": False}))
 
 
-def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of `run` over `repeats` calls, after `warmup` calls."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-@contextmanager
-def torch_threads(n: int):
-    """torch's own pool at n threads, for transformers and int8; our float32 products run on OpenBLAS beside 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def reference_model(folder: Path):
     """transformers' XLMWithLMHeadModel on the same weights, with causal attention."""
     from transformers import XLMConfig as HFConfig
@@ -90,11 +64,6 @@ def reference_model(folder: Path):
     config = HFConfig.from_pretrained(folder)
     config.causal = True
     return XLMWithLMHeadModel.from_pretrained(folder, config=config, dtype=torch.float32).eval()
-
-
-def prompt_ids(length: int) -> list[int]:
-    generator = torch.Generator().manual_seed(length)
-    return [START_ID, *torch.randint(14, REAL.vocab_size, (length - 1,), generator=generator).tolist()]
 
 
 def bench_predict(engine: Engine, reference, repeats: int, threads: int) -> list[dict]:
@@ -118,56 +87,6 @@ def predict_row(engine: Engine, reference, length: int, repeats: int, threads: i
         last_only = median_seconds(lambda: theirs(1), repeats)
     return {"tokens": length, "ours_ms": ours * 1e3, "transformers_ms": full * 1e3,
             "transformers_last_only_ms": last_only * 1e3, "speedup": full / ours}  # fmt: skip
-
-
-def decode_seconds_per_token(engine: Engine, n_tokens: int, repeats: int) -> float:
-    """Our cached greedy continuation of a 16-token prompt, per new token (prefill excluded)."""
-    encoded = Encoded(prompt_ids(16), "en", truncated=False)
-
-    def run(n: int):
-        for _ in engine.generate(encoded, n, GREEDY, top_k=1):
-            pass
-
-    return (median_seconds(lambda: run(n_tokens + 1), repeats) - median_seconds(lambda: run(1), repeats)) / n_tokens
-
-
-def reference_decode_seconds_per_token(reference, n_tokens: int, repeats: int) -> float:
-    """transformers' cached greedy decoding, fed the chosen tokens back (its own loop, not generate())."""
-    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
-
-    def run(n: int):
-        ids = torch.tensor([prompt_ids(16)])
-        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        with torch.inference_mode():
-            for _ in range(n):
-                logits = reference(input_ids=ids, langs=torch.ones_like(ids), cache=cache).logits[0, -1]
-                ids = torch.cat([ids, logits.argmax().view(1, 1)], dim=1)
-
-    return (median_seconds(lambda: run(n_tokens + 1), repeats) - median_seconds(lambda: run(1), repeats)) / n_tokens
-
-
-def read_bandwidth(n_bytes: int = 1 << 30, repeats: int = 5) -> float:
-    """Bytes per second a sum over a large float32 tensor reads (the memory-bandwidth floor's measure)."""
-    data = torch.ones(n_bytes // 4)
-    return n_bytes / median_seconds(data.sum, repeats)
-
-
-def decode_bytes(config: XLMConfig, bytes_per_weight: float) -> float:
-    """Weight bytes one decode step must read: every linear layer and the output projection."""
-    per_layer = 4 * config.dim * config.dim + 2 * config.dim * config.ffn_dim
-    return (config.n_layers * per_layer + config.vocab_size * config.dim) * bytes_per_weight
-
-
-def int8_max_difference(exact: Engine, quantized: Engine) -> float:
-    """Largest next-token probability difference between float32 and int8 over fixed prompts."""
-    worst = 0.0
-    for length in (4, 8, 16, 32, 64, 128):
-        encoded = Encoded(prompt_ids(length), "en", truncated=False)
-        with torch.inference_mode():
-            a = last_logits(exact.model, exact.lang2id, [encoded])[0].softmax(-1)
-            b = last_logits(quantized.model, quantized.lang2id, [encoded])[0].softmax(-1)
-        worst = max(worst, float((a - b).abs().max()))
-    return worst
 
 
 def cpu_ms_per_call(run: Callable[[], object], calls: int = 20, pause: float = 0.05) -> float:
@@ -266,40 +185,43 @@ def bench_fill(rounds: int) -> dict:
     return fill.bench_fill(cold, warm, rounds)
 
 
+def bench_decode(args: argparse.Namespace, reference=None) -> dict:
+    """The decode section: every precision, transformers and the floor, in turns."""
+    reference = reference or reference_model(MODEL_DIR)
+    return decode.bench_decode(
+        load_checkpoint(str(MODEL_DIR)), reference, args.decode_tokens, args.repeats, args.threads
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--decode-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="torch threads, as on a 2-core Space")
     parser.add_argument("--no-browser", action="store_true", help="time the page's callbacks but not in Chromium")
-    parser.add_argument("--only", choices=["fill"], help="run one section alone and print its table")
+    parser.add_argument(
+        "--only", choices=["fill", "decode", "continue"], help="run one section alone and print its table"
+    )
     args = parser.parse_args()
     if not (MODEL_DIR / "model.safetensors").is_file():
         write_checkpoint(MODEL_DIR)
     if args.only == "fill":
         print(fill.report(bench_fill(args.repeats)))
         return 0
+    if args.only == "decode":
+        print(decode.report(bench_decode(args)))
+        return 0
+    if args.only == "continue":
+        print(interaction.continue_report(MODEL_DIR, RESULTS.parent / "interaction-server.log", args.repeats))
+        return 0
     startup = bench_startup(MODEL_DIR)  # first, while this process holds no model of its own
     engine = Engine.load(str(MODEL_DIR), device="cpu")
-    quantized = Engine.load(str(MODEL_DIR), device="cpu", quantize="int8")
     reference = reference_model(MODEL_DIR)
 
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                "threads": args.threads, "torch": torch.__version__, "products": engine.products}  # fmt: skip
     results["predict"] = bench_predict(engine, reference, args.repeats, args.threads)
-    n, r = args.decode_tokens, max(2, args.repeats // 2)
-    ours = decode_seconds_per_token(engine, n, r)
-    with torch_threads(args.threads):
-        ours_int8 = decode_seconds_per_token(quantized, n, r)
-        theirs = reference_decode_seconds_per_token(reference, n, r)
-        bandwidth = read_bandwidth()
-    results["decode"] = {
-        "ours_ms": ours * 1e3, "int8_ms": ours_int8 * 1e3, "transformers_ms": theirs * 1e3,
-        "bandwidth_gb_s": bandwidth / 1e9, "floor_ms": decode_bytes(REAL, 4) / bandwidth * 1e3,
-        "int8_floor_ms": decode_bytes(REAL, 1) / bandwidth * 1e3,
-        "ours_vs_floor": ours / (decode_bytes(REAL, 4) / bandwidth), "speedup": theirs / ours,
-        "int8_speedup": theirs / ours_int8, "int8_max_prob_diff": int8_max_difference(engine, quantized),
-    }  # fmt: skip
+    results["decode"] = bench_decode(args, reference)
     results["thread_setup"] = bench_thread_setup(MODEL_DIR, args.repeats)
     results["room"] = bench_room(MODEL_DIR)
     results["room_one_openblas_thread"] = bench_room(MODEL_DIR, extra_env={"OPENBLAS_NUM_THREADS": "1"})
@@ -310,10 +232,12 @@ def main() -> int:
     RESULTS.write_text(json.dumps(results, indent=1))  # kept should the browser part fail
     if not args.no_browser:
         log_path = RESULTS.parent / "interaction-server.log"
-        results["interaction"]["browser"] = interaction.bench_browser(MODEL_DIR, log_path)
+        results["interaction"]["browser"] = interaction.bench_browser(MODEL_DIR, log_path, engine)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
     print(report(results))
+    print()
+    print(decode.report(results["decode"]))
     print()
     print(fill.report(results["fill"]))
     print()
@@ -323,8 +247,8 @@ def main() -> int:
 
 def report(results: dict) -> str:
     """The table of docs/benchmarks.md."""
-    d, room, start = results["decode"], results["room"], results["startup"]
-    lines = [f"CPU: {results['machine']}, torch {results['torch']}, float32; transformers and int8 on "
+    room, start = results["room"], results["startup"]
+    lines = [f"CPU: {results['machine']}, torch {results['torch']}, float32; transformers on "
              f"{results['threads']} torch threads, this demo's float32 products on {results['products']}", "",
              "| measure | this demo | transformers | ratio |", "|---|---|---|---|"]  # fmt: skip
     for row in results["predict"]:
@@ -332,13 +256,6 @@ def report(results: dict) -> str:
                      f"{row['transformers_ms']:.1f} ms ({row['transformers_last_only_ms']:.1f} ms with "
                      f"logits_to_keep=1) | {row['speedup']:.2f}× faster |")  # fmt: skip
     lines += [
-        f"| continuation, per token (cached) | {d['ours_ms']:.1f} ms | {d['transformers_ms']:.1f} ms | "
-        f"{d['speedup']:.2f}× faster |",
-        f"| continuation, per token, int8 | {d['int8_ms']:.1f} ms | {d['transformers_ms']:.1f} ms (float32) | "
-        f"{d['int8_speedup']:.2f}× faster |",
-        f"| bandwidth floor per token (float32) | {d['floor_ms']:.1f} ms at {d['bandwidth_gb_s']:.1f} GB/s | | "
-        f"ours at {d['ours_vs_floor']:.2f}× the floor |",
-        f"| int8: largest probability difference from float32 | {d['int8_max_prob_diff']:.1e} | | |",
         f"| {room['users']} users at once through /predict | {room['concurrent_req_per_s']:.1f} req/s "
         f"(p50 {room['p50_ms']:.0f} ms, p95 {room['p95_ms']:.0f} ms) | {room['sequential_req_per_s']:.1f} req/s "
         f"one by one | {room['throughput_gain']:.2f}× the throughput |",

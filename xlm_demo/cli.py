@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model_options.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     model_options.add_argument(
-        "--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="half precision is for GPUs"
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16", "float16"],
+        help="bfloat16 on the CPU keeps the weights in bfloat16, the activations in float32; float16 is for GPUs",
     )
     model_options.add_argument(
         "--quantize",

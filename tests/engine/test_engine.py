@@ -151,9 +151,25 @@ def test_bad_requests_are_one_sentence(engine, call, message):
         call(engine)
 
 
-def test_half_precision_on_cpu_is_refused(folder):
-    with pytest.raises(ValueError, match="bfloat16 is for GPUs"):
-        Engine.load(str(folder[0]), device="cpu", dtype="bfloat16")
+def test_float16_on_cpu_is_refused(folder):
+    with pytest.raises(ValueError, match="float16 is for GPUs"):
+        Engine.load(str(folder[0]), device="cpu", dtype="float16")
+
+
+@pytest.mark.parametrize("options", [{"dtype": "bfloat16"}, {"quantize": "int8-weights"}])
+def test_fewer_bytes_per_weight_stay_close_to_the_reference(folder, reference, reference_tokenizer, options):
+    """bfloat16 weights, or int8 weights per channel, on bfloat16 products, float32 activations between them."""
+    fewer = Engine.load(str(folder[0]), device="cpu", **options)
+    assert fewer.dtype == torch.float32 and fewer.products == "torch"
+    assert fewer.weights_dtype == torch.bfloat16 or fewer.quantized
+    for lang, text in TEXTS.items():
+        expected = reference_logits(reference, trained_ids(reference_tokenizer, text, lang), fewer.lang2id[lang])
+        probs = expected[-1].softmax(-1)
+        got = fewer.predict(text, lang, top_k=50).candidates
+        assert max(abs(c.prob - float(probs[c.id])) for c in got) < 1e-2
+        assert float(probs[got[0].id]) >= float(probs.max()) - 1e-2  # its top candidate is the reference's, or near
+    steps = list(fewer.generate(fewer.encode(TEXTS["en"], "en"), 5))  # the cached path runs in the same precision
+    assert len(steps) == 5 and all(0 < s.prob <= 1 for s in steps)
 
 
 @pytest.mark.parametrize("text", [TEXTS["de"], "Die Katze </s> schläft <special1>, weil<s>es kalt ist"])

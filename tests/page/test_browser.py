@@ -193,7 +193,7 @@ def test_model_panel_names_the_fidelity_choices(page, server):
     open_demo(page, server)
     page.get_by_text("Model", exact=True).click()
     panel = page.locator("#model-panel").inner_text()
-    assert re.search(r"causal", panel) and "</s>" in panel
+    assert re.search(r"causal", panel) and "</s>" in panel and "Precision: float32" in panel
 
 
 def test_too_long_text_is_one_sentence_and_stays_in_the_box(browser, server):

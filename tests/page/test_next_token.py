@@ -1,6 +1,7 @@
 """The next-token section's events as plain functions: what each shows, and one sentence for every mistake."""
 
 import json
+import re
 
 import gradio as gr
 import plotly.graph_objects as go
@@ -77,13 +78,34 @@ def test_editing_the_text_starts_the_continuation_again(engine):
 
 
 def test_continue_streams_views_then_settles(engine, monkeypatch):
-    monkeypatch.setattr(events, "STREAM_INTERVAL", 0.0)  # a view for every token
-    views = [shown(v) for v in events.continue_(*settings(), 5, engine=engine)]
+    monkeypatch.setattr(events, "STREAM_INTERVAL", 0.0)  # the chart with every token
+    views = [shown(v[:-1]) for v in events.continue_(*settings(), 5, engine=engine)]
     assert [len(v["state"]["appended"]) for v in views] == [1, 2, 3, 4, 5, 5]
     assert all(v["timeline"] == gr.skip() for v in views[:-1])  # the timeline is drawn once, at the end
+    assert all(isinstance(v["figure"], go.Figure) for v in views)
     greedy = [s.id for s in engine.generate(engine.encode("The house is", "en"), 5)]
     assert views[-1]["state"]["appended"] == greedy
     assert views[-1]["timeline"].data[0].x == (1, 2, 3, 4, 5)  # a bar per token
+
+
+NEW_TOKEN = re.compile(r'<span class="tok [^"]*\bnew\b[^"]*"[^>]*>(.*?)</span>')
+
+
+def test_continue_streams_each_token_alone_then_the_whole_view(engine, monkeypatch):
+    """The text takes each token's span as it comes; the chart and the text are not sent again until the end."""
+    monkeypatch.setattr(events, "STREAM_INTERVAL", 1e9)
+    monkeypatch.setattr(events, "TOKEN_INTERVAL", 0.0)  # the tokens so far with every token
+    yielded = list(events.continue_(*settings(), 5, engine=engine))
+    views, streamed = [shown(v[:-1]) for v in yielded], [v[-1] for v in yielded]
+    assert all(v["figure"] == gr.skip() and v["html"] == gr.skip() for v in views[:-1])
+    assert [len(v["state"]["appended"]) for v in views] == [1, 2, 3, 4, 5, 5]
+    tokens = [json.loads(value) for value in streamed[:-1]]
+    typed = len(engine.encode("The house is", "en").input_ids)
+    assert [t["from"] for t in tokens] == [typed] * 5  # every value: the continuation so far, from its start
+    assert [len(t["spans"]) for t in tokens] == [1, 2, 3, 4, 5]
+    final = views[-1]["html"].split('<div class="legend">')[0]
+    assert [NEW_TOKEN.findall(span)[0] for span in tokens[-1]["spans"]] == NEW_TOKEN.findall(final)
+    assert streamed[-1] == ""  # cleared at the end, so the next Continue's first token is news to the page
 
 
 def test_compare_returns_both_ids(engine):

@@ -122,7 +122,7 @@ def test_long_text_says_truncated(capsys, checkpoint):
         (["generate", "--greedy", "--temperature", "0.5", "x"], "--greedy cannot be combined"),
         (["predict", "--device", "cuda", "x"], "no CUDA GPU"),
         (["predict", "--device", "toaster", "x"], "is not a device"),
-        (["predict", "--dtype", "bfloat16", "--device", "cpu", "x"], "bfloat16 is for GPUs"),
+        (["predict", "--dtype", "float16", "--device", "cpu", "x"], "float16 is for GPUs"),
         (["predict"], "the following arguments are required"),
         (["fly", "x"], "invalid choice"),
         (["attention", "--position", "900", "x"], "position must be between 0 and"),

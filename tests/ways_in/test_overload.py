@@ -75,7 +75,8 @@ def test_continue_on_the_page_stops_at_the_time_limit_and_keeps_what_came(engine
     settings = PageSettings.read("The house is", "en", 10, False, 1.0, 0, 1.0, 0)
     with pytest.warns(UserWarning, match="Stopped after 0 seconds"):
         views = list(events.continue_(settings, new_state("The house is"), 5, engine=engine))
-    assert [len(view[-1]["appended"]) for view in views] == [1, 1]  # one token streamed, then the settled view
+    states = [view[-2] for view in views]  # each view ends with the state, then the streamed tokens
+    assert [len(state["appended"]) for state in states] == [1, 1]  # one token streamed, then the settled view
 
 
 def test_generate_stops_at_the_time_limit_with_the_tokens_so_far(client, monkeypatch):

@@ -23,7 +23,7 @@ from .forward import last_logits, padded_groups
 from .loading import load_model, load_tokenizer
 from .prefix_cache import KVPool, PrefixCache
 from .results import START_ID, Analysis, Comparison, Distribution, Encoded, Fill, Step, TokenScore
-from .sampling import GREEDY, SamplingParams, choose, sampling_distribution
+from .sampling import GREEDY, SamplingParams
 from .scheduler import Scheduler
 from .sessions import Session, Sessions
 
@@ -125,7 +125,7 @@ class Engine:
             checkpoint.lang2id,
             checkpoint.source,
             notice,
-            quantized=quantize == "int8",
+            quantized=quantize != "none",
             prefix_cache_bytes=prefix_cache_bytes,
         )
 
@@ -135,6 +135,12 @@ class Engine:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The activations' and the KV cache's dtype."""
+        return self.model.dtype
+
+    @property
+    def weights_dtype(self) -> torch.dtype:
+        """The dtype the linear layers' float weights are stored in (bfloat16 on the CPU: float32 activations)."""
         return self.model.tokens.weight.dtype
 
     @property
@@ -279,15 +285,14 @@ class Engine:
         top_k: int = 10,
     ) -> Step:
         """Choose the next token of a session (without appending it)."""
-        logits = self.next_logits(session).float()
+        logits = self.next_logits(session)
         langs = tuple(session.langs) if set(session.langs) != {session.lang} else ()
         now = Encoded(list(session.ids), session.lang, session.truncated, langs)
-        logprobs, after = logits.log_softmax(-1), sampling_distribution(logits, sampling)
-        distribution = scoring.candidates(self.tokenizer, logprobs, after, now, top_k, sampling)
-        token_id = choose(after, generator)
-        logprob = float(logprobs[token_id])
-        rank = int((logits > logits[token_id]).sum()) + 1
-        return Step(token_id, self.tokenizer.display(token_id), math.exp(logprob), logprob, rank, distribution)
+        summary = scoring.summarise(self.tokenizer, logits, now, top_k, sampling)
+        token_id = summary.choose(generator)
+        logprob = summary.logprob(token_id)
+        display = self.tokenizer.display(token_id)
+        return Step(token_id, display, math.exp(logprob), logprob, summary.rank(token_id), summary.distribution)
 
     def compare(self, text: str, top_k: int = 10) -> Comparison:
         """The next-token distributions under every language id, in one batched forward."""

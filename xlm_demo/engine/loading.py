@@ -10,14 +10,18 @@ from ..model import blas
 from ..model.bpe import load_bpe
 from ..model.checkpoint import Checkpoint
 from ..model.languages import log_languages
+from ..model.precision import quantize_int8, quantize_int8_weights, store_bfloat16
 from ..model.tokenizer import Tokenizer, vocab_is_cased
 from ..model.weights import build_model
-from ..model.xlm import XLM, quantize_int8
+from ..model.xlm import XLM
 from .results import START_ID
 
 log = logging.getLogger("xlm_demo")
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# int8 on the CPU: torch's dynamic int8; "int8-weights", int8 weights per output channel on bfloat16 inputs, is
+# measured beside it by make bench (docs/benchmarks.md says which is faster and closer here).
+QUANTIZERS = {"none": None, "int8": quantize_int8, "int8-weights": quantize_int8_weights}
 
 
 def load_model(checkpoint: Checkpoint, device: str, dtype: str, quantize: str, products: str) -> XLM:
@@ -26,17 +30,20 @@ def load_model(checkpoint: Checkpoint, device: str, dtype: str, quantize: str, p
     target = resolve_device(device)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype}")
-    if dtype != "float32" and target.type == "cpu":
-        raise ValueError(f"{dtype} is for GPUs; on the CPU the model runs in float32")
-    if quantize not in ("none", "int8"):
+    if dtype == "float16" and target.type == "cpu":
+        raise ValueError("float16 is for GPUs; on the CPU the model runs in float32 or bfloat16")
+    if quantize not in QUANTIZERS:
         raise ValueError(f"quantize must be none or int8, got {quantize}")
-    if quantize == "int8" and (target.type != "cpu" or dtype != "float32"):
+    if quantize != "none" and (target.type != "cpu" or dtype != "float32"):
         raise ValueError("int8 quantization is for the CPU in float32")
-    model = build_model(checkpoint.config, checkpoint.state_dict).to(device=target, dtype=DTYPES[dtype])
     if products not in ("auto", "openblas", "torch"):
         raise ValueError(f"products must be auto, openblas or torch, got {products}")
-    if quantize == "int8":
-        return quantize_int8(model)
+    model = build_model(checkpoint.config, checkpoint.state_dict)
+    if quantize != "none":
+        return QUANTIZERS[quantize](model)
+    if target.type == "cpu" and dtype == "bfloat16":
+        return store_bfloat16(model)  # weights in bfloat16, activations in float32, products on torch
+    model = model.to(device=target, dtype=DTYPES[dtype])
     if target.type == "cpu":
         blas.route(model, openblas=choose_products(model, products) == "openblas")
     return model

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from ..model.tokenizer import Tokenizer
 from .results import START_ID, Candidate, Distribution, Encoded, TokenScore
-from .sampling import SamplingParams, sampling_distribution
+from .sampling import SamplingParams, choose, sampling_distribution
 
 N_EXPECTED = 3  # alternatives kept per scored token
 
@@ -24,43 +25,65 @@ def token_scores(tokenizer: Tokenizer, rows: torch.Tensor, ids: list[int], first
     """Scores of `ids` from (len(ids), V) logits rows, each of the position before; `first`: ids[0] is the start
     token, scored by nothing."""
     scores = [TokenScore(START_ID, tokenizer.display(START_ID), None, None, None)] if first else []
-    targets = torch.tensor(ids[1:] if first else ids, device=rows.device)  # (N,)
-    logprobs = rows.log_softmax(-1)  # (N, V)
-    picked = logprobs.gather(-1, targets[:, None])[:, 0]  # (N,)
-    ranks = (rows > rows.gather(-1, targets[:, None])).sum(-1) + 1  # (N,)
-    expected = logprobs.topk(min(N_EXPECTED, logprobs.shape[-1]))  # (N, N_EXPECTED)
-    columns = (targets.tolist(), picked.tolist(), ranks.tolist(), expected.indices.tolist(), expected.values.tolist())
+    targets = torch.tensor(ids[1:] if first else ids, device=rows.device)[:, None]  # (N, 1)
+    rows = rows.float()
+    normaliser = rows.logsumexp(-1, keepdim=True)  # (N, 1): log-probabilities are logits minus it
+    target_logits = rows.gather(-1, targets)  # (N, 1)
+    picked = (target_logits - normaliser)[:, 0]  # (N,)
+    ranks = (rows > target_logits).sum(-1) + 1  # (N,)
+    expected = rows.topk(min(N_EXPECTED, rows.shape[-1]))  # (N, N_EXPECTED)
+    expected_logprobs = expected.values - normaliser  # (N, N_EXPECTED)
+    columns = (targets[:, 0].tolist(), picked.tolist(), ranks.tolist(), expected.indices.tolist(),
+               expected_logprobs.tolist())  # fmt: skip
     for token_id, logprob, rank, alt_ids, alt_logprobs in zip(*columns, strict=True):
         alternatives = tuple((tokenizer.display(i), math.exp(lp)) for i, lp in zip(alt_ids, alt_logprobs, strict=True))
         scores.append(TokenScore(token_id, tokenizer.display(token_id), math.exp(logprob), logprob, rank, alternatives))
     return scores
 
 
-def distribution(
+@dataclass(frozen=True)
+class Summary:
+    """What a person reads of (vocab,) next-token logits, from a few passes over the vocabulary: its normaliser,
+    entropy, top candidates and the sampling distribution's effect."""
+
+    logits: torch.Tensor  # (V,) float32
+    normaliser: float  # log of the softmax's denominator: a token's log-probability is its logit minus it
+    distribution: Distribution
+    after: torch.Tensor | None  # (V,) the renormalised sampling distribution; None when greedy (all on the argmax)
+    argmax: int
+
+    def logprob(self, token_id: int) -> float:
+        return float(self.logits[token_id]) - self.normaliser
+
+    def rank(self, token_id: int) -> int:
+        """1 + how many tokens have a larger logit."""
+        return 1 if token_id == self.argmax else int((self.logits > self.logits[token_id]).sum()) + 1
+
+    def choose(self, generator: torch.Generator | None) -> int:
+        """The next token: the argmax when greedy or given no generator, else one drawn from the distribution."""
+        return self.argmax if self.after is None else choose(self.after, generator)
+
+
+def summarise(
     tokenizer: Tokenizer, logits: torch.Tensor, encoded: Encoded, top_k: int, sampling: SamplingParams
-) -> Distribution:
-    """The top candidates of (vocab,) logits, with entropy and the effect of the sampling settings."""
-    logits = logits.float()
-    return candidates(
-        tokenizer, logits.log_softmax(-1), sampling_distribution(logits, sampling), encoded, top_k, sampling
-    )
-
-
-def candidates(
-    tokenizer: Tokenizer,
-    logprobs: torch.Tensor,
-    after: torch.Tensor,
-    encoded: Encoded,
-    top_k: int,
-    sampling: SamplingParams,
-) -> Distribution:
-    """A Distribution from (vocab,) log-probabilities and the sampling distribution already computed."""
+) -> Summary:
+    """The top candidates of (vocab,) logits, with entropy and the effect of the sampling settings. Greedy
+    settings skip the sampling distribution: it is all on the argmax."""
     check_top_k(top_k)
-    probs = logprobs.exp()
-    entropy = float(-(probs * logprobs).nan_to_num().sum())
-    kept = probs.masked_fill(after == 0, 0.0).sum()
-    top = logprobs.topk(min(top_k, logprobs.shape[-1]))
-    ranks = range(1, len(top.indices) + 1)
+    logits = logits.float()
+    normaliser = logits.logsumexp(-1)  # ()
+    probs = (logits - normaliser).exp_()  # (V,)
+    entropy = float(normaliser - (probs * logits).nansum())  # -Σ p log p; a -inf logit (p = 0) adds nothing
+    top = logits.topk(min(top_k, logits.shape[-1]))
+    argmax = int(logits.argmax())
+    if sampling.greedy:
+        after, kept = None, float(probs[argmax])
+        sampling_probs = [1.0 if token_id == argmax else 0.0 for token_id in top.indices.tolist()]
+    else:
+        after = sampling_distribution(logits, sampling)
+        kept = float(probs[after > 0].sum())
+        sampling_probs = after[top.indices].tolist()
+    columns = (top.indices.tolist(), (top.values - normaliser).tolist(), sampling_probs)
     listed = [
         Candidate(
             id=token_id,
@@ -69,11 +92,19 @@ def candidates(
             prob=math.exp(logprob),
             logprob=logprob,
             rank=rank,
-            sampling_prob=float(after[token_id]),
+            sampling_prob=sampling_prob,
         )
-        for rank, token_id, logprob in zip(ranks, top.indices.tolist(), top.values.tolist(), strict=True)
+        for rank, (token_id, logprob, sampling_prob) in enumerate(zip(*columns, strict=True), start=1)
     ]
-    return Distribution(encoded.input_ids, encoded.lang, entropy, listed, float(kept), encoded.truncated, sampling)
+    distribution = Distribution(encoded.input_ids, encoded.lang, entropy, listed, kept, encoded.truncated, sampling)
+    return Summary(logits, float(normaliser), distribution, after, argmax)
+
+
+def distribution(
+    tokenizer: Tokenizer, logits: torch.Tensor, encoded: Encoded, top_k: int, sampling: SamplingParams
+) -> Distribution:
+    """The top candidates of (vocab,) logits, with entropy and the effect of the sampling settings."""
+    return summarise(tokenizer, logits, encoded, top_k, sampling).distribution
 
 
 def kl_divergence(logp: torch.Tensor, logq: torch.Tensor) -> float:

@@ -77,7 +77,7 @@ def embedding_parts(model: XLM, input_ids: torch.Tensor, lang_ids: torch.Tensor)
 
 def log_probs(model: XLM, h: torch.Tensor) -> torch.Tensor:
     """(S, vocab) log-probabilities of the token after the last position, from first-block inputs (S, T, C)."""
-    x = h.to(model.tokens.weight.dtype)
+    x = h.to(model.dtype)
     for layer, block in enumerate(model.blocks):
         x = block(x, layer, None)  # (S, T, C)
     return model.logits(x[:, -1]).float().log_softmax(-1)  # (S, V)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import blas
+from . import blas, precision
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,11 @@ class Linear(nn.Linear):
     openblas = False  # set per layer by blas.route, never for the whole class
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return blas.linear(x, self.weight, self.bias) if self.openblas and blas.handles(x) else super().forward(x)
+        if self.openblas and blas.handles(x):
+            return blas.linear(x, self.weight, self.bias)
+        if self.weight.dtype != x.dtype:  # a weight stored in bfloat16 for float32 activations (precision.py)
+            return precision.mixed_linear(x, self.weight, self.bias)
+        return super().forward(x)
 
 
 class Attention(nn.Module):
@@ -260,23 +264,11 @@ class XLM(nn.Module):
         """Next-token logits (..., vocab_size) from hidden states (..., dim)."""
         return self.proj(hidden)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The activations' and the KV cache's dtype (the layer norms'), whatever the linear layers store."""
+        return self.embed_norm.weight.dtype
+
     def new_cache(self, batch_size: int, capacity: int) -> KVCache:
-        """An empty cache on this model's device and dtype."""
-        weight = self.tokens.weight
-        return KVCache(self.config, batch_size, capacity, dtype=weight.dtype, device=weight.device)
-
-
-def quantize_int8(model: XLM) -> XLM:
-    """Every linear layer, the output projection included, with int8 weights (dynamic quantization, CPU only)."""
-    for module in list(model.modules()):
-        for name, child in module.named_children():
-            if isinstance(child, Linear):
-                setattr(module, name, as_torch_linear(child))
-    return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
-
-
-def as_torch_linear(layer: Linear) -> nn.Linear:
-    """A plain nn.Linear sharing the layer's parameters, as torch's quantization requires."""
-    plain = nn.Linear(layer.in_features, layer.out_features, device="meta")
-    plain.weight, plain.bias = layer.weight, layer.bias
-    return plain
+        """An empty cache on this model's device and activations' dtype."""
+        return KVCache(self.config, batch_size, capacity, dtype=self.dtype, device=self.tokens.weight.device)

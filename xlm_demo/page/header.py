@@ -7,11 +7,19 @@ from ..model import languages
 from ..model.tokenizer import SPECIAL_ROLES
 
 
+def precision(engine: Engine) -> str:
+    """The precision that runs: one dtype, or the weights' beside the activations'."""
+    activations = str(engine.dtype).removeprefix("torch.")
+    if engine.quantized:
+        return f"int8 linear layers, {activations} activations"
+    weights = str(engine.weights_dtype).removeprefix("torch.")
+    return activations if weights == activations else f"{weights} weights, {activations} activations"
+
+
 def model_line(engine: Engine) -> str:
-    """One line naming the checkpoint, device and dtype."""
-    dtype = str(engine.dtype).removeprefix("torch.")
-    weights = "int8 linear layers" if engine.quantized else dtype
-    return f"Model **{engine.source}** on **{engine.device.type}** in **{weights}** · causal attention · `</s>` start"
+    """One line naming the checkpoint, device and precision."""
+    where = f"on **{engine.device.type}** in **{precision(engine)}**"
+    return f"Model **{engine.source}** {where} · causal attention · `</s>` start"
 
 
 def model_panel(engine: Engine) -> str:
@@ -30,6 +38,7 @@ def model_panel(engine: Engine) -> str:
             "- **Special tokens**, typed as written (unless *literal* is ticked): "
             + "; ".join(f"`{name}` = {ids}, {role}" for ids, name, role in SPECIAL_ROLES)
             + ".",
+            f"- **Precision:** {precision(engine)}.",
             f"- **Speed:** matrix products on {engine.products}; a prefix cache of up to "
             f"{engine.prefix_cache.budget_bytes / 2**20:.0f} MB ({engine.prefix_cache.capacity:,} positions), shared "
             "by every session, keeps what texts already ran, so an event runs only what is new.",

@@ -19,6 +19,7 @@ from .lens.layout import build_lens_section
 from .live_plot import live_plot, with_live_figures
 from .next_token import events, side_by_side, slides
 from .next_token import view as shown
+from .next_token.token_stream import token_stream
 from .state import DEFAULT_PROMPT, PAGE_CONTROLS, PageSettings, from_url, new_state, with_literal
 
 
@@ -97,6 +98,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
                     "Blank a word", size="sm", elem_id="blank-word", scale=1, min_width=110
                 )  # the selected one, or the last: it becomes <special1>, and the section below fills it
             output = gr.HTML(elem_id="output")
+            stream = token_stream()  # Continue's tokens, appended to the output's text as they come
             with gr.Row():
                 step = gr.Button("Step →", elem_id="step", variant="primary", min_width=90)
                 go_on = gr.Button("Continue", elem_id="continue", min_width=90)
@@ -183,14 +185,20 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
         shown_to_room(events.pick), [*settings, candidate_list, room], view, show_progress="hidden", **page_event
     )
     streaming = go_on.click(
-        shown_to_room(events.continue_), [*settings, n_tokens, room], view, show_progress="hidden", **page_event
+        shown_to_room(events.continue_),
+        [*settings, n_tokens, room],
+        [*view, stream],
+        show_progress="hidden",
+        **page_event,
     )
     inspector_section.expand(lambda: True, None, inspector_open, api_visibility="private").then(
         shown_to_room(events.refresh), [*settings, room], view, show_progress="hidden", **page_event
     )
     shared.then(shown_to_room(events.refresh), [*settings, room], view, show_progress="hidden", **page_event)
     inspector_section.collapse(lambda: False, None, inspector_open, api_visibility="private")
-    stop.click(None, cancels=[streaming])
+    stop.click(None, cancels=[streaming], api_visibility="private").then(
+        shown_to_room(events.settle), [*settings, room], view, show_progress="hidden", **page_event
+    )
     compare.click(
         broadcast(bind(side_by_side.compare), demo.rooms, changes=compared),
         [prompt, top_k, state, room],

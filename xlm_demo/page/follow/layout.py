@@ -40,7 +40,8 @@ def followed(controls: tuple, outputs: tuple) -> dict:
     """What of a view followers are sent: the text, its language id, what the view changed, and the link that
     starts a session of one's own from here."""
     prompt, lang, top_k = controls[:3]
-    changes = {name: value for name, value in zip(SHOWN, outputs, strict=True) if name and not skipped(value)}
+    shown = outputs[: len(SHOWN)]  # Continue's streamed tokens come after the view; followers get its views
+    changes = {name: value for name, value in zip(SHOWN, shown, strict=True) if name and not skipped(value)}
     state = changes.pop("state")
     explore = share_query(state, lang, top_k)
     return {**changes, "prompt": prompt, "lang": lang, "lang_name": languages.name(lang), "explore": explore}

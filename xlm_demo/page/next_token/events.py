@@ -14,14 +14,17 @@ import gradio as gr
 from ...engine import Analysis, Distribution, Engine, TokenScore
 from ...engine.sampling import GREEDY
 from ...payloads import predict_payload, step_payload
+from ..coloured_text import token_spans
 from ..guards import time_limited, user_errors
 from ..state import PageSettings, append, current, for_prompt, new_state, with_token
-from .view import streamed_view, view
+from .token_stream import NO_TOKENS, streamed_tokens
+from .view import VIEW_OUTPUTS, streamed_view, view
 
-# A streamed continuation sends the page a view at most this often (tokens in between arrive together). Each view
-# costs the browser 40-70 ms of drawing at 300 words, on the same two cores as the decoding: the page showed 17-19
-# tokens per second at 0.1 s, 19-21 at 0.25 s.
-STREAM_INTERVAL = 0.25  # seconds
+# While Continue streams, the tokens go to the page at most every TOKEN_INTERVAL (token_stream.py: each update holds
+# them all, so none is lost; every update costs Gradio's server its per-event work), and the chart and status line
+# at most every STREAM_INTERVAL: redrawing the chart costs the browser 20-40 ms, on the same two cores as the decoding.
+TOKEN_INTERVAL = 0.05  # seconds: 20 updates a second
+STREAM_INTERVAL = 0.5  # seconds
 
 
 def refresh(
@@ -75,25 +78,37 @@ def reset(settings: PageSettings, state: dict, *, inspector_open: bool = True, e
 def continue_(
     settings: PageSettings, state: dict, n_tokens, *, inspector_open: bool = True, engine: Engine
 ) -> Iterator[tuple]:
-    """Stream n tokens, greedy or sampled, a view every STREAM_INTERVAL at most; Stop keeps what came so far."""
+    """Stream n tokens, greedy or sampled: the tokens to the page's text as they come, every TOKEN_INTERVAL at most,
+    the chart each was drawn from every STREAM_INTERVAL at most; Stop keeps what came so far. Yields the view and the
+    token stream's value."""
     state = for_prompt(state, settings.prompt)
     n_tokens = int(n_tokens)
     encoded = current(engine, settings.prompt, settings.lang, state, reserve=n_tokens)
     scores, new_ids = list(engine.analyse(encoded, settings.top_k, settings.sampling).scores), []
-    shown_at = time.monotonic()
+    n_typed, start, spans = len(encoded.input_ids) - len(state["appended"]), len(scores), []
+    shown_at = sent_at = time.monotonic()
     with user_errors():
         steps = engine.generate(encoded, n_tokens, settings.sampling, top_k=settings.top_k, lang=settings.fed_lang)
     for chosen in time_limited(steps):
         new_ids.append(chosen.id)
         state = with_token(state, chosen, settings.fed_lang)
         scores.append(TokenScore(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank))
+        now = engine.append(encoded, new_ids, id_langs=[settings.fed_lang] * len(new_ids))
+        spans += token_spans(scores, n_typed, now, start=len(scores) - 1)
+        tokens = streamed_tokens(spans, start)
         if time.monotonic() - shown_at >= STREAM_INTERVAL:
             # While streaming, the chart shows the distribution each token was drawn from.
-            analysis = Analysis(scores, chosen.distribution)
-            now = engine.append(encoded, new_ids, id_langs=[settings.fed_lang] * len(new_ids))
-            yield streamed_view(engine, now, analysis, state)
-            shown_at = time.monotonic()
-    yield refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
+            yield (*streamed_view(engine, now, Analysis(scores, chosen.distribution), state), tokens)
+            shown_at = sent_at = time.monotonic()
+        elif time.monotonic() - sent_at >= TOKEN_INTERVAL:
+            yield (*(gr.skip(),) * (len(VIEW_OUTPUTS) - 1), state, tokens)
+            sent_at = time.monotonic()
+    yield (*refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True), NO_TOKENS)
+
+
+def settle(settings: PageSettings, state: dict, *, inspector_open: bool = True, engine: Engine) -> tuple:
+    """The whole view of what a stopped continuation kept (its stream sent the tokens alone)."""
+    return refresh(settings, state, inspector_open=inspector_open, engine=engine, steps_changed=True)
 
 
 def export(settings: PageSettings, state: dict, *, engine: Engine) -> dict:

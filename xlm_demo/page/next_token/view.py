@@ -9,6 +9,8 @@ from ..coloured_text import token_html
 from ..state import share_query
 from . import charts
 
+VIEW_OUTPUTS = ("chart", "candidate list", "coloured text", "timeline", "token table", "status line", "state")
+
 
 def view(
     engine: Engine,
@@ -36,12 +38,12 @@ def view(
 
 
 def streamed_view(engine: Engine, encoded: Encoded, analysis: Analysis, state: dict) -> tuple:
-    """What a streamed token changes: the chart it was drawn from, the coloured text and the status line."""
-    n_typed = len(encoded.input_ids) - len(state["appended"])
+    """What a streamed token changes beside the text (which takes the token itself): the chart it was drawn from
+    and the status line."""
     return (
         charts.candidates_figure(analysis.next_token),
         gr.skip(),
-        token_html(analysis.scores, n_typed, encoded),
+        gr.skip(),
         gr.skip(),
         gr.skip(),
         status_line(engine, encoded, analysis.next_token, state),
