@@ -8,7 +8,6 @@ import torch
 from xlm_demo.engine import Engine
 from xlm_demo.engine.prefix_cache import PrefixCache
 from xlm_demo.engine.sampling import GREEDY
-from xlm_demo.model.checkpoint import load_checkpoint
 from xlm_demo.model.xlm import KVCache, XLMConfig
 
 SMALL = XLMConfig(vocab_size=50, dim=8, n_layers=2, n_heads=2, max_positions=32)
@@ -113,7 +112,13 @@ def test_concurrent_sessions_sharing_a_prefix_keep_their_own_tokens():
 
 
 def fresh_engine(folder, budget: int = 0) -> Engine:
-    return Engine.from_checkpoint(load_checkpoint(str(folder)), device="cpu", prefix_cache_bytes=budget)
+    return Engine.load(str(folder), device="cpu", prefix_cache_bytes=budget)
+
+
+def test_the_budget_is_the_callers(tiny_model):
+    assert fresh_engine(tiny_model[0]).prefix_cache.capacity == 0  # off: nothing is kept
+    per_position = fresh_engine(tiny_model[0], 1 << 20).prefix_cache.bytes_per_position
+    assert fresh_engine(tiny_model[0], 1 << 20).prefix_cache.capacity == (1 << 20) // per_position
 
 
 def assert_same_analysis(cached, scratch):

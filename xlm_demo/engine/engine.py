@@ -98,11 +98,18 @@ class Engine:
         dtype: str = "float32",
         quantize: str = "none",
         products: str = "auto",
+        prefix_cache_bytes: int = PREFIX_CACHE_BYTES,
     ) -> Engine:
         """Read a checkpoint (None: the real one, else the bundled one) and place it on a device."""
         checkpoint, notice = (load_checkpoint(ref), None) if ref else load_default_checkpoint()
         return cls.from_checkpoint(
-            checkpoint, device=device, dtype=dtype, notice=notice, quantize=quantize, products=products
+            checkpoint,
+            device=device,
+            dtype=dtype,
+            notice=notice,
+            quantize=quantize,
+            products=products,
+            prefix_cache_bytes=prefix_cache_bytes,
         )
 
     @classmethod
