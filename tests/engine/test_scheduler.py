@@ -130,3 +130,17 @@ def test_one_callers_error_is_its_own(engine):
     results = batched(engine, [failing, lambda: engine.analyse(fine)])
     assert results[0] is not None
     assert results[1].next_token.candidates
+
+
+def test_one_callers_sessions_run_in_one_batch(tiny_model, engine):
+    sizes, forward = [], engine.scheduler._forward
+    engine.scheduler._forward = lambda batch: (sizes.append(len(batch)), forward(batch))
+    text = "The house is on the hill"
+    encodings = [engine.encode(text, lang) for lang in engine.lang2id]
+    comparison = engine.compare_encoded(encodings, cached=True)  # the page's Compare: every id's text at once
+    assert sizes == [len(encodings)]
+    alone = Engine.load(str(tiny_model[0]), device="cpu").compare_encoded(encodings)
+    for lang, distribution in comparison.distributions.items():
+        expected = alone.distributions[lang].candidates
+        assert [c.id for c in distribution.candidates] == [c.id for c in expected]
+        assert all(abs(a.prob - b.prob) < 1e-5 for a, b in zip(distribution.candidates, expected, strict=True))

@@ -6,7 +6,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import replace
 from functools import cached_property
 
@@ -255,12 +255,17 @@ class Engine:
     @thread_scoped
     def next_logits(self, session: Session) -> torch.Tensor:
         """(vocab,) logits after everything in the session, running and scoring only the tokens not yet seen."""
-        return self.sessions.next_logits(session)
+        return self.sessions.next_logits(session)[0]
 
     @thread_scoped
-    def run_pending(self, session: Session) -> None:
-        """Run the tokens not yet seen through the model; their scores wait for next_logits."""
-        self.sessions.run_pending(session)
+    def next_logits_together(self, sessions: list[Session]) -> list[torch.Tensor]:
+        """next_logits of several sessions, their new tokens run in one batch."""
+        return self.sessions.next_logits(*sessions)
+
+    @thread_scoped
+    def run_pending(self, *sessions: Session) -> None:
+        """Run the sessions' tokens not yet seen through the model, in one batch; their scores wait for next_logits."""
+        self.sessions.run_pending(*sessions)
 
     def generate(
         self,
@@ -318,12 +323,10 @@ class Engine:
         return comparison.comparison(self.tokenizer, logits, encodings, top_k, self.subword_masks)
 
     def _cached_last_logits(self, encodings: list[Encoded]) -> torch.Tensor:
-        """(B, vocab) logits after each encoding's last token, each through the prefix cache."""
-        rows = []
-        for encoded in encodings:
-            with self.session(encoded) as session:
-                rows.append(self.next_logits(session))
-        return torch.stack(rows)  # (B, V)
+        """(B, vocab) logits after each encoding's last token, each through the prefix cache, in one batch."""
+        with ExitStack() as held:
+            sessions = [held.enter_context(self.session(encoded)) for encoded in encodings]
+            return torch.stack(self.sessions.next_logits(*sessions))  # (B, V)
 
     def encode_blank(self, text: str, lang: str, reserve: int = 0) -> Encoded:
         """The text with its one blank (<special1>) as id 5, keeping the last tokens that fit with `reserve` more."""

@@ -91,7 +91,7 @@ def fill_blanks(
         for encoded in encodings:
             left = Encoded(encoded.input_ids[: blank_index(encoded.input_ids)], encoded.lang, encoded.truncated)
             session = held.enter_context(sessions.open(left, reserve=1))  # reserve: its keys and values loaded
-            lefts.append((encoded, left, session, sessions.next_logits(session)))
+            lefts.append((encoded, left, session, sessions.next_logits(session)[0]))
         proposed = [
             ids
             for encoded, _, session, logits in lefts

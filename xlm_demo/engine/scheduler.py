@@ -9,7 +9,9 @@ idle seconds, so an engine nobody uses holds no thread.
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +25,9 @@ from .forward import lang_ids
 # New tokens one batch may run: a first view of a long text (up to 512) still shares a batch with many keystrokes.
 BATCH_TOKENS = 1024
 IDLE_SECONDS = 5.0  # the scheduler's thread ends after this long without a job
+# Schedulers whose thread runs: stopped when the process exits, before the interpreter's finalization, which would
+# otherwise end the process with "terminate called" while a thread waits inside torch's runtime.
+RUNNING: weakref.WeakSet[Scheduler] = weakref.WeakSet()
 
 
 @dataclass(eq=False)
@@ -61,29 +66,35 @@ class Scheduler:
         self.model_lock = threading.Lock()  # held by the scheduler's thread for a batch, or by hold()
         self.holder: threading.Thread | None = None  # the thread inside hold(), if any
         self.last_batch = 0  # jobs in the batch run last, for the page's "busy" line
+        self.stopping = False  # the process exits: the thread ends at once
 
     @property
     def queued(self) -> int:
         """Jobs waiting for the next batch."""
         return len(self.waiting)
 
-    def forward(self, session, score: bool) -> torch.Tensor | None:
-        """Run a session's pending tokens with everyone else's; `score`: return (T, V) logits of every position run
-        but not yet scored (the session's unscored hidden states, then the new ones)."""
-        job = Job(session=session, score=score)
-        if self.holder is threading.current_thread():  # inside hold(): run it alone, now
-            self._run([job])
+    def forward(self, sessions: list, score: bool) -> list[torch.Tensor | None]:
+        """Run the sessions' pending tokens together, and with everyone else's; `score`: each session's (T, V) logits
+        of every position run but not yet scored (its unscored hidden states, then the new ones)."""
+        jobs = [Job(session=session, score=score) for session in sessions]
+        if not jobs:
+            return []
+        if self.holder is threading.current_thread():  # inside hold(): run them alone, now
+            self._run(jobs)
         else:
             with self.arrived:
-                self.waiting.append(job)
+                self.waiting.extend(jobs)
                 if self.thread is None:
                     self.thread = threading.Thread(target=self._loop, name="xlm-demo-scheduler", daemon=True)
                     self.thread.start()
+                    RUNNING.add(self)
                 self.arrived.notify()
-            job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result
+            for job in jobs:
+                job.done.wait()
+        for job in jobs:
+            if job.error is not None:
+                raise job.error
+        return [job.result for job in jobs]
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -104,9 +115,9 @@ class Scheduler:
         """Take what waits, run it as one batch, again; end after IDLE_SECONDS without a job."""
         while True:
             with self.arrived:
-                if not self.waiting:
+                if not self.waiting and not self.stopping:
                     self.arrived.wait(IDLE_SECONDS)
-                if not self.waiting:
+                if not self.waiting or self.stopping:
                     self.thread = None
                     return
             with self.model_lock:  # taken only once the model is free: what arrived meanwhile joins this batch
@@ -114,6 +125,14 @@ class Scheduler:
                     batch = self._take()
                 self._run(batch)
             self.last_batch = len(batch)
+
+    def stop(self) -> None:
+        """End the scheduler's thread, once what it runs is done (the process exits)."""
+        with self.arrived:
+            self.stopping, thread = True, self.thread
+            self.arrived.notify()
+        if thread is not None:
+            thread.join()
 
     def _take(self) -> list[Job]:
         """The waiting jobs that fit the token budget, oldest first (at least one)."""
@@ -164,3 +183,10 @@ class Scheduler:
             logits = self.model.logits(torch.cat(rows)).float()  # (sum of T, V): row t predicts the token after it
             for job, part in zip(scoring, logits.split([len(r) for r in rows]), strict=True):
                 job.result, job.session.unscored = part, None
+
+
+@atexit.register
+def stop_running() -> None:
+    """Every scheduler's thread ended as the process exits."""
+    for scheduler in list(RUNNING):
+        scheduler.stop()

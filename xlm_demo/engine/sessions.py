@@ -92,17 +92,18 @@ class Sessions:
         """The prefix cache's key of each position: its language id and token id."""
         return [(self.lang2id[lang], token_id) for lang, token_id in zip(langs, ids, strict=True)]
 
-    def next_logits(self, session: Session) -> torch.Tensor:
-        """(vocab,) logits after everything in the session, running and scoring only the tokens not yet seen."""
-        if session.pending or session.unscored is not None:
-            self._score_run(session, self.scheduler.forward(session, score=True))
-        return session.last_logits
+    def next_logits(self, *sessions: Session) -> list[torch.Tensor]:
+        """(vocab,) logits after everything in each session, running (in one batch) and scoring only the tokens not
+        yet seen."""
+        unseen = [s for s in sessions if s.pending or s.unscored is not None]
+        for session, logits in zip(unseen, self.scheduler.forward(unseen, score=True), strict=True):
+            self._score_run(session, logits)
+        return [session.last_logits for session in sessions]
 
-    def run_pending(self, session: Session) -> None:
-        """Run the tokens not yet seen through the model; their scores wait for next_logits (the output
+    def run_pending(self, *sessions: Session) -> None:
+        """Run the tokens not yet seen through the model, in one batch; their scores wait for next_logits (the output
         projection of every position, as costly as the blocks for a long text)."""
-        if session.pending:
-            self.scheduler.forward(session, score=False)
+        self.scheduler.forward([s for s in sessions if s.pending], score=False)
 
     def _score_run(self, session: Session, logits: torch.Tensor) -> None:
         """Score the positions run last from their (T, V) logits, and keep them in the prefix cache."""

@@ -210,8 +210,8 @@ def lens_views(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | 
     with ExitStack() as held:
         sessions = [held.enter_context(engine.session(Encoded(prefix, lang, encoded.truncated), 1)) for lang in langs]
         cache = engine.model.new_cache(n, T)
+        engine.run_pending(*sessions)  # every id's positions in one batch
         for row, session in enumerate(sessions):
-            engine.run_pending(session)
             cache.keys[:, row, :, : T - 1] = session.cache.keys[:, 0, :, : T - 1]  # (L, H, T - 1, D)
             cache.values[:, row, :, : T - 1] = session.cache.values[:, 0, :, : T - 1]
         cache.advance(T - 1)
@@ -242,8 +242,8 @@ def lens_views(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | 
         view = LensView(encoded.input_ids, encoded.lang, focus, lenses, columns, grid, patching, scores=None)
         yield view
         scores = {}
-        for lang, session in zip(langs, sessions, strict=True):
-            logits = engine.next_logits(session)  # scores the positions run above: no pass through the blocks left
+        # Scores the positions run above, every id's in one output projection: no pass through the blocks left.
+        for lang, session, logits in zip(langs, sessions, engine.next_logits_together(sessions), strict=True):
             scores[lang] = text_score(lang, session.scores, logits, encoded.input_ids[-1])
         yield replace(view, scores=scores)
 
