@@ -1,6 +1,7 @@
 () => {
-  // A follower's page (?follow=CODE): the presenter's view, pushed by the server as it changes, in the page's
-  // own elements; the controls are hidden, and "Explore on my own" starts a session from the presenter's text.
+  // A follower's page (?follow=CODE): the presenter's view records, pushed by the server as they change, drawn by
+  // the page's own renderer (view.js); the controls are hidden, and "Explore on my own" starts a session from the
+  // presenter's text.
   const code = new URLSearchParams(location.search).get("follow");
   if (!code) return;
   document.body.classList.add("follower");
@@ -15,46 +16,39 @@
     location.href = location.pathname + (latest ? latest.explore : "");
   });
 
-  const draw = (id, json) => {
-    const chart = document.querySelector(`#${id} .live-plot`);
-    if (!chart || !window.Plotly) return false;
-    chart.classList.toggle("no-figure", !json);
-    if (!json) { window.Plotly.purge(chart); return true; }
-    const figure = JSON.parse(json);
-    const narrow = chart.clientWidth < 520;  // a phone: the title smaller, from the left, so that it fits
-    const title = narrow ? {...figure.layout.title, x: 0, xanchor: "left", font: {size: 14}} : figure.layout.title;
-    window.Plotly.react(chart, figure.data, {...figure.layout, title}, {displaylogo: false});
-    return true;
-  };
-  const show = (view) => {
-    const box = document.querySelector("#prompt textarea");
-    if (box) { box.value = view.prompt; box.readOnly = true; }
-    const output = document.querySelector("#output .prose") ?? document.querySelector("#output .html-container");
-    if ("output" in view && output) output.innerHTML = view.output;
-    for (const option of document.querySelectorAll("#lang input[type=radio]")) option.checked = option.value === view.lang;
-    const drawn = ("chart" in view ? draw("candidates-plot", view.chart) : true)
-      && ("timeline" in view ? draw("timeline-plot", view.timeline) : true)
-      && ("compare" in view ? draw("compare-plot", view.compare) : true);
+  const compared = (view) => {
+    const drawn = window.xlmCharts.draw(document.querySelector("#compare-plot .live-plot"), JSON.parse(view.compare));
     const summary = document.querySelector("#compare-summary .prose") ?? document.querySelector("#compare-summary");
-    if ("compare_summary" in view && summary) summary.textContent = view.compare_summary.replaceAll("**", "");
-    document.body.classList.toggle("comparing", Boolean(view.compare));
-    say(`Following the presenter live · ${view.lang_name} id`);
+    if (summary) summary.textContent = view.compare_summary.replaceAll("**", "");
+    document.body.classList.add("comparing");
     return drawn;
   };
-  // Until Gradio has drawn the page (the elements and Plotly), the latest view waits; later ones replace it.
-  let pending = null;
+  const shown = (record) => {
+    const box = document.querySelector("#prompt textarea");
+    if (box) { box.value = record.prompt; box.readOnly = true; }
+    if (!window.Plotly || !document.querySelector("#candidates-plot .live-plot")) return false;
+    window.xlmView.show(record);
+    say(`Following the presenter live · ${record.lang_name} id`);
+    return true;
+  };
+  // Until Gradio has drawn the page (the elements and Plotly), what came waits, in order.
+  const pending = [];
   const apply = () => {
-    if (pending && show(pending)) pending = null;
-    else if (pending) setTimeout(apply, 100);
+    while (pending.length) {
+      const [draw, data] = pending[0];
+      if (!draw(data)) { setTimeout(apply, 100); return; }
+      pending.shift();
+    }
+  };
+  const queue = (draw) => (event) => {
+    const data = JSON.parse(event.data);
+    if (draw === shown) latest = data;
+    pending.push([draw, data]);
+    if (pending.length === 1) apply();
   };
   const source = new EventSource(`room/${encodeURIComponent(code)}/events`);
-  source.onmessage = (event) => {
-    latest = JSON.parse(event.data);
-    if (!latest.prompt && latest.prompt !== "") return;  // the room has shown nothing yet
-    const waiting = pending !== null;
-    pending = latest;
-    if (!waiting) apply();
-  };
+  source.addEventListener("view", queue(shown));
+  source.addEventListener("compare", queue(compared));
   const ended = (text) => {
     source.close();
     document.body.classList.add("room-ended");

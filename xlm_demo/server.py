@@ -45,13 +45,16 @@ def page_scripts(*paths: Path) -> str:
 
 
 def launch_options(host: str | None, port: int, share: bool) -> dict:
-    """Keyword arguments for Blocks.launch: look, shortcuts, and no telemetry or monitoring."""
+    """Keyword arguments for Blocks.launch: look, renderer, shortcuts, and no telemetry or monitoring."""
+    from .page.renderer import renderer_script
+
     return {
         "server_name": host or default_host(),
         "server_port": port,
         "share": share,
         "css_paths": [ASSETS / "page.css"],
         "js": page_scripts(ASSETS / "shortcuts.js", ASSETS / "follow.js"),
+        "head": renderer_script(),  # the renderer, defined before Gradio draws the page
         "enable_monitoring": False,
         "show_error": True,
         "footer_links": ["api"],

@@ -62,6 +62,7 @@ class TokenScore:
     logprob: float | None
     rank: int | None
     expected: tuple[tuple[str, float], ...] = ()  # what the model found most likely there instead
+    entropy: float | None = None  # nats: of the distribution the token was read from (None for the start token)
 
 
 @dataclass(frozen=True)

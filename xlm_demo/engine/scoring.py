@@ -28,16 +28,19 @@ def token_scores(tokenizer: Tokenizer, rows: torch.Tensor, ids: list[int], first
     targets = torch.tensor(ids[1:] if first else ids, device=rows.device)[:, None]  # (N, 1)
     rows = rows.float()
     normaliser = rows.logsumexp(-1, keepdim=True)  # (N, 1): log-probabilities are logits minus it
+    probs = (rows - normaliser).exp()  # (N, V)
+    entropies = normaliser[:, 0] - (probs * rows).nansum(-1)  # (N,): -Σ p log p; a -inf logit adds nothing
     target_logits = rows.gather(-1, targets)  # (N, 1)
     picked = (target_logits - normaliser)[:, 0]  # (N,)
     ranks = (rows > target_logits).sum(-1) + 1  # (N,)
     expected = rows.topk(min(N_EXPECTED, rows.shape[-1]))  # (N, N_EXPECTED)
     expected_logprobs = expected.values - normaliser  # (N, N_EXPECTED)
     columns = (targets[:, 0].tolist(), picked.tolist(), ranks.tolist(), expected.indices.tolist(),
-               expected_logprobs.tolist())  # fmt: skip
-    for token_id, logprob, rank, alt_ids, alt_logprobs in zip(*columns, strict=True):
+               expected_logprobs.tolist(), entropies.tolist())  # fmt: skip
+    for token_id, logprob, rank, alt_ids, alt_logprobs, entropy in zip(*columns, strict=True):
         alternatives = tuple((tokenizer.display(i), math.exp(lp)) for i, lp in zip(alt_ids, alt_logprobs, strict=True))
-        scores.append(TokenScore(token_id, tokenizer.display(token_id), math.exp(logprob), logprob, rank, alternatives))
+        display = tokenizer.display(token_id)
+        scores.append(TokenScore(token_id, display, math.exp(logprob), logprob, rank, alternatives, entropy))
     return scores
 
 

@@ -2,9 +2,10 @@
 
 gr.Plot re-creates its chart for every new figure and draws it twice (on the chart it drops, then on a new one):
 30-70 ms of each event in Chromium at 300 words, and most of the browser's work while Continue streams. A live plot
-is a gr.HTML whose value is the figure's JSON; a few lines of JavaScript hand each new figure to Plotly.react on
-one div that stays, so Plotly draws once and only what changed. Plotly is the copy bundled with the plotly package,
-served by this server, so the page needs no network.
+is a gr.HTML whose value is the figure's JSON, handed to the renderer (assets/view.js), which draws it with
+Plotly.react on one div that stays, so Plotly draws once and only what changed. The next-token chart and the
+timeline are live plots the renderer draws from view records, without a value of their own. Plotly is the copy
+bundled with the plotly package, served by this server, so the page needs no network.
 """
 
 from __future__ import annotations
@@ -22,48 +23,10 @@ import plotly.graph_objects as go
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 DRAW = """
-const plotly = window.Plotly;  // the plotly package's copy, loaded by the component's head
 const chart = element.querySelector('.live-plot');
-const id = () => chart.closest('.block')?.id || 'chart';  // the component's elem_id, once on the page
-// The camera saves a PNG, the button beside it an SVG: Plotly's own image export, for slides.
-const config = () => ({
-  displaylogo: false,
-  toImageButtonOptions: {format: 'png', scale: 2, filename: `xlm-${id()}`},
-  modeBarButtonsToAdd: [{
-    name: 'Download plot as SVG', icon: plotly.Icons.disk,
-    click: (div) => plotly.downloadImage(div, {format: 'svg', filename: `xlm-${id()}`}),
-  }],
-});
-// Presenter mode: the candidates' type 1.75 times as large (labels of 28 px) and as high as the screen allows; the
-// other charts' type 1.3 times.
-const projected = (layout) => {
-  if (!document.body.classList.contains('presenter')) return layout;
-  const scale = id() === 'candidates-plot' ? 1.75 : 1.3;
-  const size = (font) => ({...font, size: Math.round((font?.size ?? 16) * scale)});
-  const widened = (side) => Math.round((layout.margin?.[side] ?? 80) * scale);
-  const margin = {...layout.margin, l: widened('l'), r: widened('r')};
-  const fitted = {...layout, font: size(layout.font), title: {...layout.title, font: size(layout.font)}, margin};
-  if (id() !== 'candidates-plot') return fitted;
-  const top = element.getBoundingClientRect().top + window.scrollY;
-  return {...fitted, height: Math.max(360, window.innerHeight - top - 24)};
-};
-const draw = () => {
-  chart.classList.toggle('no-figure', !props.value);  // the page's CSS hides a live plot without one
-  if (!props.value) return plotly.purge(chart);
-  const figure = JSON.parse(props.value);
-  plotly.react(chart, figure.data, projected(figure.layout), config());
-};
-draw();
-watch('value', draw);
-document.addEventListener('presenter', draw);  // P switched presenter mode
-// Drawn to the width it has: when the page settles, the window changes or the plot is shown again.
-let drawnWidth = 0;
-new ResizeObserver(([entry]) => {
-  const width = Math.round(entry.contentRect.width);
-  if (width === 0 || width === drawnWidth || chart.classList.contains('no-figure')) return;  // 0: hidden
-  drawnWidth = width;
-  plotly.Plots.resize(chart);
-}).observe(element);
+const drawn = () => window.xlmCharts.draw(chart, props.value ? JSON.parse(props.value) : null);  // assets/view.js
+drawn();
+watch('value', drawn);
 """
 
 

@@ -17,7 +17,7 @@ DEFAULT_PROMPT = "The weather in Berlin is"
 
 def new_state(prompt: str = DEFAULT_PROMPT, literal: bool = False) -> dict:
     """A session's continuation: ids chosen after the typed text, the steps that chose them, how specials read."""
-    return {"prompt": prompt, "appended": [], "appended_langs": [], "steps": [], "literal": literal}
+    return {"prompt": prompt, "appended": [], "appended_langs": [], "literal": literal}
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,9 @@ class PageSettings:
 PAGE_CONTROLS = 9  # the values PageSettings.read takes, first among every page event's inputs
 
 
-def for_prompt(state: dict, prompt: str) -> dict:
+def for_prompt(state: dict | None, prompt: str) -> dict:
     """The state if it belongs to this text; a continuation of another text starts again."""
+    state = state or {}
     return state if state.get("prompt") == prompt else new_state(prompt, state.get("literal", False))
 
 

@@ -2,78 +2,40 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 import gradio as gr
+from starlette.routing import Route
 
-from ...model import languages
-from ..state import share_query
 from .rooms import Rooms
 from .share import follow_link, link_html
 from .stream import follow_routes
 
-# What followers see of the page's view (layout's `view`, in its order): the chart, the coloured text, the timeline.
-SHOWN = ("chart", None, "output", "timeline", None, None, "state")
-
 
 class BlocksWithRooms(gr.Blocks):
-    """The page's Blocks: its rooms, and their follow route served beside Gradio's own."""
+    """The page's Blocks: its rooms, and the routes served beside Gradio's own (the rooms' streams, the page's hot
+    path)."""
 
     def __init__(self, **options):
         super().__init__(**options)
         self.rooms = Rooms()
+        self.routes: list[Route] = follow_routes(self.rooms)
 
     def launch(self, *args, **options):
-        """Blocks.launch, the app created with the rooms' route first among its routes."""
+        """Blocks.launch, the app created with the page's routes first among its routes."""
         app_kwargs = dict(options.pop("app_kwargs", None) or {})
-        app_kwargs["routes"] = [*follow_routes(self.rooms), *app_kwargs.get("routes", [])]
+        app_kwargs["routes"] = [*self.routes, *app_kwargs.get("routes", [])]
         return super().launch(*args, app_kwargs=app_kwargs, **options)
 
 
-def skipped(value) -> bool:
-    """An output the event left as it was (gr.skip())."""
-    return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
-
-
-def followed(controls: tuple, outputs: tuple) -> dict:
-    """What of a view followers are sent: the text, its language id, what the view changed, and the link that
-    starts a session of one's own from here."""
-    prompt, lang, top_k = controls[:3]
-    shown = outputs[: len(SHOWN)]  # Continue's streamed tokens come after the view; followers get its views
-    changes = {name: value for name, value in zip(SHOWN, shown, strict=True) if name and not skipped(value)}
-    state = changes.pop("state")
-    explore = share_query(state, lang, top_k)
-    return {**changes, "prompt": prompt, "lang": lang, "lang_name": languages.name(lang), "explore": explore}
-
-
-def compared(_values: tuple, outputs: tuple) -> dict:
-    """What followers are sent of Compare: its chart and its summary."""
-    chart, summary = outputs
-    return {"compare": chart, "compare_summary": summary}
-
-
-def broadcast(callback: Callable, rooms: Rooms, changes: Callable = followed) -> Callable:
-    """A page event (function or generator) whose last input is the room's code: what it shows, as `changes` of
-    its inputs and outputs, is also published to the room, once, whatever the number of followers."""
-
-    def publish(values: tuple, outputs: tuple) -> None:
-        room = rooms.get(values[-1]) if values[-1] else None
-        if room is not None:
-            room.publish(changes(values, outputs))
-
-    if inspect.isgeneratorfunction(callback):
-
-        def streamed(*values):
-            for outputs in callback(*values[:-1]):
-                publish(values, outputs)
-                yield outputs
-
-        return streamed
+def shown_to_room(callback: Callable, rooms: Rooms) -> Callable:
+    """Compare's event, whose last input is the room's code: its chart and summary are shown to the room too."""
 
     def run(*values):
-        outputs = callback(*values[:-1])
-        publish(values, outputs)
+        chart, summary = outputs = callback(*values[:-1])
+        room = rooms.get(values[-1]) if values[-1] else None
+        if room is not None:
+            room.show_compare({"compare": chart, "compare_summary": summary})
         return outputs
 
     return run
@@ -95,7 +57,7 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
         except ValueError as error:
             raise gr.Error(str(error)) from error
         hint = "They see your text, chart and chosen tokens as you type, step and continue, and cannot change them."
-        shown = link_html(follow_link(request, room.code), hint)
+        shown = link_html(follow_link(request, room.code), hint, room.code, room.key)
         return room.code, gr.update(value=shown, visible=True), gr.update(visible=True), gr.update(visible=False)
 
     def close_room(request: gr.Request) -> tuple:

@@ -12,6 +12,7 @@ import json
 import secrets
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 # Rooms the server holds at once: a room ends when its presenter closes it or leaves.
 MAX_ROOMS = 64
@@ -24,32 +25,57 @@ PRESENTER_FIRST = 0.02  # seconds
 CLOSED = b"event: closed\ndata: {}\n\n"
 
 
-def server_sent(view: dict) -> bytes:
-    """One server-sent event holding the whole view as JSON."""
-    return b"data: " + json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+def server_sent(kind: str, data: bytes) -> bytes:
+    """One server-sent event of a kind ("view", "compare") holding JSON."""
+    return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One server-sent event, and the room's version that published it (0: none yet)."""
+
+    data: bytes = b""
+    version: int = 0
 
 
 class Room:
-    """One presenter's page as followers see it: the latest view, and the followers waiting for the next."""
+    """One presenter's page as followers see it: the latest whole view, the continuation's records since, the latest
+    comparison, and the followers waiting for the next."""
 
     def __init__(self, code: str, owner: str):
         self.code, self.owner = code, owner
-        self.view: dict = {}
-        self.message = server_sent(self.view)
+        self.key = secrets.token_urlsafe(16)  # the presenter's: the views shown to the room come with it
         self.version = 0
+        self.whole = Message()  # a view record with every span
+        self.since = Message()  # a continuation's record, its spans from where it began: drawn after `whole`
+        self.compared = Message()
         self.closed = False
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: set[asyncio.Future] = set()
 
-    def publish(self, changes: dict) -> None:
-        """Merge what changed into the view and wake every follower once (from any thread)."""
+    def show(self, record: bytes, whole: bool) -> None:
+        """Show followers a view record (its JSON): a whole view, or a continuation's tokens since the last whole
+        view (from any thread)."""
         with self._lock:
             if self.closed:
                 return
-            self.view = {**self.view, **changes}
-            self.message = server_sent(self.view)
             self.version += 1
+            message = Message(server_sent("view", record), self.version)
+            if whole:
+                self.whole, self.since = message, Message()
+            else:
+                self.since = message
+        self._wake()
+
+    def show_compare(self, compared: dict) -> None:
+        """Show followers the presenter's comparison of the language ids (its chart and summary)."""
+        data = json.dumps(compared, ensure_ascii=False, separators=(",", ":")).encode()
+        with self._lock:
+            if self.closed:
+                return
+            self.version += 1
+            self.compared = Message(server_sent("compare", data), self.version)
         self._wake()
 
     def close(self) -> None:
@@ -69,15 +95,21 @@ class Room:
             if not future.done():
                 future.set_result(None)
 
+    def unseen(self, seen: int) -> tuple[list[bytes], int]:
+        """The messages a follower who has seen up to version `seen` lacks, in order, and the version now."""
+        with self._lock:
+            messages = (self.whole, self.since, self.compared)
+            return [m.data for m in messages if m.version > seen], self.version
+
     async def messages(self) -> AsyncIterator[bytes]:
-        """A follower's stream: the view now, then each new one (those that come while a follower's socket is
-        busy are skipped to the latest), keep-alive comments, and the end when the room closes."""
+        """A follower's stream: the view now, then each change (those that come while a follower's socket is busy
+        are skipped to the latest), keep-alive comments, and the end when the room closes."""
         self._loop = asyncio.get_running_loop()
-        seen = -1
+        seen = 0
         while True:
-            if self.version != seen:
-                seen = self.version
-                yield self.message
+            unseen, seen = self.unseen(seen)
+            for message in unseen:
+                yield message
             if self.closed:
                 yield CLOSED
                 return
@@ -113,6 +145,10 @@ class Rooms:
     def get(self, code: str) -> Room | None:
         """The open room with this code, if any."""
         return self._rooms.get(code)
+
+    def presented(self, key: str) -> Room | None:
+        """The open room whose presenter holds this key, if any."""
+        return next((room for room in list(self._rooms.values()) if secrets.compare_digest(room.key, key)), None)
 
     def close_owned_by(self, owner: str) -> None:
         """End the room this presenter's session owns, if any."""

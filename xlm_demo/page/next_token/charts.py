@@ -5,9 +5,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ...engine import Comparison, Distribution, Step
+from ...engine import Comparison, Distribution
 from ...model import languages
-from ..look import BLUE, FONT, FREE_LABELS, LOOK, ORANGE, label_margin, lean_figure, shown, styled
+from ..look import FONT, FREE_LABELS, LOOK, label_margin, lean_figure, shown, styled
 
 
 def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
@@ -119,36 +119,3 @@ def add_pair(fig: go.Figure, comparison: Comparison, pair: tuple[str, str], row:
         col=1,
     )
     return len(order)
-
-
-def timeline_figure(steps: list[Step]) -> go.Figure:
-    """Per continued token: the entropy it was chosen under, and the chosen token's probability."""
-    index = list(range(1, len(steps) + 1))
-    probabilities = {
-        "type": "bar",
-        "x": index,
-        "y": [s.prob for s in steps],
-        "name": "chosen token's probability",
-        "marker": {"color": BLUE},
-        "hovertext": [f"{shown(s.token)}: p = {s.prob:.3f}, rank {s.rank}" for s in steps],
-        "hoverinfo": "text",
-    }
-    entropies = {
-        "type": "scatter",
-        "x": index,
-        "y": [s.distribution.entropy for s in steps],
-        "name": "entropy (nats)",
-        "yaxis": "y2",
-        "mode": "lines+markers",
-        "line": {"color": ORANGE, "width": 3},
-    }
-    return lean_figure(
-        [probabilities, entropies],
-        height=260,
-        margin={**LOOK["margin"], "l": 60, "r": 50},  # room for "100%" on the left and the entropy on the right
-        title={"text": "Continuation so far"},
-        legend={"orientation": "h", "y": -0.25},
-        xaxis={"tickvals": index, "ticktext": [s.token for s in steps], "fixedrange": True, **FREE_LABELS},
-        yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, **FREE_LABELS},
-        yaxis2={"overlaying": "y", "side": "right", "rangemode": "tozero", "fixedrange": True, **FREE_LABELS},
-    )

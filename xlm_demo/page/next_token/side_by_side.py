@@ -42,7 +42,7 @@ def fidelity(prompt, lang, top_k, state, *, engine: Engine) -> tuple:
     """The same text run faithfully and with transformers' defaults (which always read specials), side by side; and,
     for a text with one <special1>, what the hub's Fill-Mask widget answers."""
     with user_errors():
-        typed, literal = checked_prompt(prompt), state.get("literal", False)
+        typed, literal = checked_prompt(prompt), (state or {}).get("literal", False)
         faithful = engine.predict_encoded(engine.encode(typed, lang, literal=literal), int(top_k))
         defaults = engine.transformers_defaults(typed, lang, top_k=int(top_k))
     pieces = " ".join(engine.tokenizer.display(i) for i in faithful.input_ids)

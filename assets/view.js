@@ -1,0 +1,334 @@
+// The page's renderer: one view record (xlm_demo/page/next_token/record.py) drawn into the page's elements — the
+// next-token chart, the coloured text, the candidates, the status line, the timeline and the tokens' table — on the
+// presenter's page, a follower's, and the exported view alike. On the presenter's page it also sends the requests:
+// typing, Step, pick, Undo, Reset, Continue and Stop go to the server's view route, one request in flight at most,
+// the latest text always winning. Loaded in the page's head, before Gradio draws the page.
+(() => {
+  const look = window.xlmLook;  // the charts' shared look, from the server (look.py)
+  const esc = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const percent = (p, digits = 1) => `${(p * 100).toFixed(digits)}%`;
+
+  // --- Charts ---------------------------------------------------------------------------------------------------
+  const niceStep = (rough) => {
+    const power = 10 ** Math.floor(Math.log10(rough));
+    return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= rough - 1e-12);
+  };
+  // A percent axis from 0 to `top`: ticks a round step apart, with as many decimals as the step needs, so that no
+  // two ticks read the same.
+  const percentAxis = (top) => {
+    const step = niceStep(top / 5);
+    const digits = Math.max(0, -Math.floor(Math.log10(step * 100) + 1e-9));
+    return {range: [0, top], dtick: step, tick0: 0, tickformat: `.${digits}%`};
+  };
+  const labelMargin = (labels) => Math.min(240, Math.max(40, 16 + 10 * Math.max(0, ...labels.map((l) => l.length))));
+
+  const candidatesFigure = (record) => {
+    const candidates = record.candidates;
+    const ranks = candidates.map((c) => c.rank);
+    const tokens = candidates.map((c) => c.token);
+    const bars = {
+      type: "bar", x: candidates.map((c) => c.prob), y: ranks, orientation: "h", name: "model",
+      marker: {color: record.colour}, text: candidates.map((c) => percent(c.prob)), textposition: "outside",
+      cliponaxis: false, hoverinfo: "text", customdata: candidates.map((c) => c.id),
+      hovertext: candidates.map((c) => `<b>${esc(c.token)}</b><br>id ${c.id} · piece ${esc(c.piece)}<br>`
+        + `p = ${c.prob.toFixed(4)} · log p = ${c.logprob.toFixed(3)}<br>rank ${c.rank}<br>`
+        + `when sampling: ${c.sampling_prob.toFixed(4)}`),
+    };
+    const sampled = {  // temperature, top-k or top-p reshaped it: what sampling draws from
+      type: "bar", x: candidates.map((c) => c.sampling_prob), y: ranks, orientation: "h",
+      name: "after sampling settings", marker: {color: "rgba(0,0,0,0)", line: {color: "#111827", width: 2}},
+      hoverinfo: "skip",
+    };
+    const longest = Math.max(0, ...candidates.map((c) => c.prob));
+    return {
+      data: record.reshaped ? [bars, sampled] : [bars],
+      layout: {
+        ...look.layout, height: 90 + 34 * candidates.length,
+        margin: {...look.layout.margin, l: labelMargin(tokens)},
+        title: {text: `Next token · entropy ${record.entropy.toFixed(2)} nats`},
+        barmode: "overlay", showlegend: record.reshaped, legend: {orientation: "h", y: -0.08},
+        xaxis: {...percentAxis(Math.min(1, longest * 1.25 + 0.02)), fixedrange: true, ...look.free_labels},
+        yaxis: {autorange: "reversed", tickvals: ranks, ticktext: tokens.map(esc), fixedrange: true,
+          ...look.free_labels},
+      },
+    };
+  };
+
+  const timelineFigure = (steps) => {
+    const index = steps.map((_, i) => i + 1);
+    return {
+      data: [
+        {type: "bar", x: index, y: steps.map((s) => s.prob), name: "chosen token's probability",
+          marker: {color: look.blue}, hoverinfo: "text",
+          hovertext: steps.map((s) => `${esc(s.token)}: p = ${s.prob.toFixed(3)}, rank ${s.rank}`)},
+        {type: "scatter", x: index, y: steps.map((s) => s.entropy), name: "entropy (nats)", yaxis: "y2",
+          mode: "lines+markers", line: {color: look.orange, width: 3}},
+      ],
+      layout: {
+        ...look.layout, height: 260, margin: {...look.layout.margin, l: 60, r: 50},
+        title: {text: "Continuation so far"}, legend: {orientation: "h", y: -0.25},
+        xaxis: {tickvals: index, ticktext: steps.map((s) => esc(s.token)), fixedrange: true, ...look.free_labels},
+        yaxis: {...percentAxis(1), fixedrange: true, ...look.free_labels},
+        yaxis2: {overlaying: "y", side: "right", rangemode: "tozero", fixedrange: true, ...look.free_labels},
+      },
+    };
+  };
+
+  // Plotly's own image export, for slides: the camera saves a PNG, the button beside it an SVG.
+  const config = (name) => ({
+    displaylogo: false,
+    toImageButtonOptions: {format: "png", scale: 2, filename: `xlm-${name}`},
+    modeBarButtonsToAdd: [{
+      name: "Download plot as SVG", icon: window.Plotly.Icons.disk,
+      click: (div) => window.Plotly.downloadImage(div, {format: "svg", filename: `xlm-${name}`}),
+    }],
+  });
+  // Presenter mode: the candidates' type 1.75 times as large (labels of 28 px) and as high as the screen allows;
+  // the other charts' 1.3 times. A phone: titles smaller, from the left, so that they fit.
+  const fitted = (chart, name, layout) => {
+    if (chart.clientWidth && chart.clientWidth < 520) {
+      return {...layout, title: {...layout.title, x: 0, xanchor: "left", font: {size: 14}}};
+    }
+    if (!document.body.classList.contains("presenter")) return layout;
+    const scale = name === "candidates-plot" ? 1.75 : 1.3;
+    const size = (font) => ({...font, size: Math.round((font?.size ?? 16) * scale)});
+    const widened = (side) => Math.round((layout.margin?.[side] ?? 80) * scale);
+    const margin = {...layout.margin, l: widened("l"), r: widened("r")};
+    const large = {...layout, font: size(layout.font), title: {...layout.title, font: size(layout.font)}, margin};
+    if (name !== "candidates-plot") return large;
+    const top = chart.getBoundingClientRect().top + window.scrollY;
+    return {...large, height: Math.max(360, window.innerHeight - top - 24)};
+  };
+  // Drawn to the width it has: when the page settles, the window changes or a plot is shown again.
+  const resized = new ResizeObserver((entries) => entries.forEach(({target, contentRect}) => {
+    const width = Math.round(contentRect.width);
+    if (width === 0 || width === target.xlmWidth || target.classList.contains("no-figure")) return;
+    target.xlmWidth = width;
+    if (window.Plotly && target.xlmFigure) window.Plotly.Plots.resize(target);
+  }));
+  // Every chart of the page is drawn here: Plotly.react on a div that stays, so Plotly draws only what changed.
+  const draw = (chart, figure) => {
+    if (!chart || !window.Plotly) return false;
+    if (!chart.xlmObserved) { chart.xlmObserved = true; resized.observe(chart); }
+    chart.classList.toggle("no-figure", !figure);
+    if (!figure) { window.Plotly.purge(chart); return true; }
+    const name = chart.closest("[id]")?.id || "chart";
+    chart.xlmFigure = figure;
+    window.Plotly.react(chart, figure.data, fitted(chart, name, figure.layout), config(name));
+    return true;
+  };
+  const redrawAll = () => document.querySelectorAll(".live-plot").forEach((chart) => {
+    if (chart.xlmFigure && !chart.classList.contains("no-figure")) draw(chart, chart.xlmFigure);
+  });
+  document.addEventListener("presenter", redrawAll);  // P switched presenter mode
+  const chartOf = (id) => document.querySelector(`#${id} .live-plot`);
+
+  // --- The view's elements ----------------------------------------------------------------------------------------
+  const LEGEND = '<div class="legend"><span class="tok r1">rank 1</span><span class="tok r10">top 10</span>'
+    + '<span class="tok r100">top 100</span><span class="tok r1000">top 1000</span>'
+    + '<span class="tok rlow">rarer</span><span class="tok new">chosen here</span></div>';
+  const EMPTY = "<em>(empty: the start token alone)</em>";
+  const HEADERS = ["position", "id", "BPE piece", "word (Moses token)", "language id", "p given prefix", "rank"];
+  const place = (id) => document.querySelector(`#${id} .prose`) ?? document.querySelector(`#${id} .html-container`)
+    ?? document.getElementById(id);
+
+  // The text's spans: those from `spans_from` on replace what is drawn there; a streamed record adds only those
+  // the page lacks (each holds the whole continuation so far, so records the page skips lose nothing). False when
+  // the page lacks positions before `spans_from`: it must ask for the whole text.
+  const drawText = (record, root) => {
+    let tokens = root.querySelector(".tokens");
+    if (!tokens) {
+      root.innerHTML = `<div class="tokens"></div>${LEGEND}`;
+      tokens = root.querySelector(".tokens");
+    }
+    const shown = tokens.querySelectorAll(".tok");
+    const have = shown.length + 1;  // positions on screen, the unshown start token's too
+    if (have < record.spans_from) return false;
+    if (record.streaming) {
+      tokens.insertAdjacentHTML("beforeend", record.spans.slice(have - record.spans_from).join(""));
+    } else {
+      const keep = record.spans_from - 1;  // positions kept, after the start token
+      if (keep === 0) tokens.innerHTML = "";
+      else {
+        let last = shown[keep - 1];
+        if (last.nextSibling?.nodeType === Node.TEXT_NODE) last = last.nextSibling;  // its gap to the next word
+        while (last.nextSibling) last.nextSibling.remove();
+      }
+      tokens.insertAdjacentHTML("beforeend", record.spans.join(""));
+    }
+    if (!tokens.querySelector(".tok")) tokens.innerHTML = EMPTY;
+    else tokens.querySelector("em")?.remove();
+    return true;
+  };
+
+  const drawCandidates = (record, root) => {
+    root.innerHTML = '<fieldset class="candidates"><legend>Pick the next token</legend>'
+      + record.candidates.map((c) => `<label><input type="radio" name="candidate" value="${c.id}">`
+        + `<span>${esc(c.token)}  (${percent(c.prob)})</span></label>`).join("") + "</fieldset>";
+  };
+
+  const drawStatus = (record, root) => {
+    const positions = record.ids.length;
+    const notes = record.notes.map(esc);
+    root.innerHTML = [`Entropy <strong>${record.entropy.toFixed(2)}</strong> nats`,
+      `<span class="positions">${positions} positions</span>`, ...notes,
+      `<a href="${esc(record.explore).replace(/"/g, "&quot;")}">Link to this view</a>`].join(" · ");
+  };
+
+  const drawTable = (record, root) => {
+    if (!record.table) return;
+    const cell = (value) => `<td role="gridcell">${esc(value)}</td>`;
+    root.innerHTML = '<table class="token-table"><thead><tr role="row">'
+      + HEADERS.map((h) => `<th>${esc(h)}</th>`).join("") + "</tr></thead><tbody>"
+      + record.table.map((row) => `<tr role="row">${row.map(cell).join("")}</tr>`).join("") + "</tbody></table>";
+  };
+
+  // Everything a record shows; while a continuation streams, its text at once and the rest at most every 0.5 s
+  // (drawing the chart costs the browser 20-40 ms, on the same cores as the decoding). False when the text needs
+  // drawing whole.
+  let drawnAt = 0;
+  const show = (record) => {
+    const text = place("output");
+    if (text && !drawText(record, text)) return false;
+    if (record.streaming && performance.now() - drawnAt < 500) return true;
+    drawnAt = record.streaming ? performance.now() : 0;
+    draw(chartOf("candidates-plot"), candidatesFigure(record));
+    draw(chartOf("timeline-plot"), record.steps.length ? timelineFigure(record.steps) : null);
+    for (const [id, drawPart] of [["candidate-list", drawCandidates], ["status", drawStatus], ["inspector", drawTable]]) {
+      const root = place(id);
+      if (root) drawPart(record, root);
+    }
+    return true;
+  };
+
+  // --- The presenter's page: requests ----------------------------------------------------------------------------
+  const page = Math.random().toString(36).slice(2);  // this page's own id: the server drops its older requests
+  let controls = null;  // the page's controls, as Gradio last gave them (see layout.py's CONTROLS)
+  let shown = null;  // the record on screen
+  let seq = 0;
+  let waiting = [];  // actions to send, in order; consecutive views of the text collapse into the latest
+  let running = null;  // the request in flight: {abort} for a continuation
+  let failed = "";
+
+  const session = () => {
+    if (!shown) return {appended: [], appended_langs: []};
+    if (controls && shown.prompt !== controls.prompt) return {appended: [], appended_langs: []};  // a new text
+    return {appended: shown.appended, appended_langs: shown.appended_langs};
+  };
+  const roomKey = () => document.querySelector("#room-link .room-link[data-key]")?.dataset.key ?? "";
+  const tableOpen = () => Boolean(document.querySelector("#inspector")?.offsetParent);
+  const body = (job) => ({
+    seq: ++seq, page, action: job.action, choice: job.choice ?? null, n_tokens: controls.n_tokens,
+    prompt: controls.prompt, lang: controls.lang, top_k: controls.top_k, literal: controls.literal,
+    continue_lang: controls.continue_lang, sampling: controls.sampling, ...(job.session ?? session()),
+    drawn: shown && job.whole !== true ? {ids: shown.ids, langs: shown.langs, typed: shown.typed} : null,
+    table: tableOpen(), room: roomKey(),
+  });
+
+  const say = (sentence) => {
+    failed = sentence;
+    let banner = document.getElementById("view-error");
+    if (!banner) {
+      banner = document.createElement("div");
+      banner.id = "view-error";
+      banner.setAttribute("role", "alert");
+      place("output")?.parentElement?.before(banner);
+    }
+    banner.textContent = sentence;
+    banner.hidden = !sentence;
+  };
+  const accepted = (record) => {
+    if (shown && record.seq < shown.seq) return;  // an older answer never replaces a newer view
+    if (!show(record)) { send({action: "show", whole: true}); return; }
+    shown = record;
+    if (failed) say("");
+    document.getElementById("view-changed")?.click();  // the sections read the text and its chosen tokens
+  };
+
+  const post = (path, job, signal) => fetch(path, {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body(job)), signal,
+  });
+  const refusal = async (response) => (response.status === 409 ? "" : (await response.text()) || "The server refused.");
+  const answer = async (job) => {
+    const response = await post("view", job);
+    if (response.ok) accepted(await response.json());
+    else say(await refusal(response));
+  };
+  // A continuation's records as they come (server-sent events over a POST); Stop aborts it and keeps what came.
+  const stream = async (job) => {
+    const stopping = new AbortController();
+    running = {abort: () => stopping.abort()};
+    try {
+      const response = await post("view/continue", job, stopping.signal);
+      if (!response.ok) { say(await refusal(response)); return; }
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (let part = await reader.read(); !part.done; part = await reader.read()) {
+        buffer += part.value;
+        const events = buffer.split("\n\n");
+        buffer = events.pop();
+        for (const event of events) {
+          const data = event.split("\n").find((line) => line.startsWith("data: "));
+          if (data) accepted(JSON.parse(data.slice(6)));
+        }
+      }
+    } catch (error) {
+      if (error.name !== "AbortError") throw error;
+      if (shown?.streaming) send({action: "show"});  // stopped: the whole view of what came
+    } finally {
+      running = null;
+    }
+  };
+  const pump = async () => {
+    if (running || !waiting.length || !controls) return;
+    const job = waiting.shift();
+    if (job.action === "continue") { await stream(job); pump(); return; }
+    running = {abort: () => {}};
+    try {
+      await answer(job);
+    } catch (error) {
+      say("The server did not answer; your text is kept. Try again in a moment.");
+    } finally {
+      running = null;
+      pump();
+    }
+  };
+  const send = (job) => {
+    const last = waiting.at(-1);
+    if (job.action === "show" && last?.action === "show") waiting[waiting.length - 1] = {...last, ...job};
+    else waiting.push(job);
+    pump();
+  };
+
+  // What the page's Gradio events call (layout.py): the controls changed, a button or a candidate was pressed.
+  const presenter = {
+    controlled(values) {
+      controls = values;
+      if (running) running.abort();  // typing stops a continuation
+      send({action: "show"});
+    },
+    started(values, restored) {  // the page loaded, its controls and chosen tokens restored from its link
+      controls = values;
+      const {appended = [], appended_langs = []} = restored ?? {};
+      send({action: "show", whole: true, session: {appended, appended_langs}});
+    },
+    act(action, choice) {
+      if (running?.abort && action !== "continue") running.abort();
+      send({action, choice});
+    },
+    stop() { running?.abort(); },
+    session() {
+      if (!shown) return {prompt: controls?.prompt ?? "", appended: [], appended_langs: [], literal: false};
+      return {prompt: shown.prompt, lang: shown.lang, appended: shown.appended, appended_langs: shown.appended_langs,
+        literal: shown.literal};
+    },
+    shown: () => shown,
+  };
+  document.addEventListener("change", (event) => {  // a candidate picked from the list
+    const input = event.target.closest?.("#candidate-list input[type=radio]");
+    if (input) presenter.act("pick", Number(input.value));
+  });
+
+  window.xlmCharts = {draw};
+  window.xlmView = {show, ...presenter, candidatesFigure, timelineFigure, percentAxis};
+})();
