@@ -107,13 +107,23 @@
     if (window.Plotly && target.xlmFigure) window.Plotly.Plots.resize(target);
   }));
   // Every chart of the page is drawn here: Plotly.react on a div that stays, so Plotly draws only what changed.
+  // Until Plotly has loaded (the charts' components load it), the latest figure waits for it.
   const draw = (chart, figure) => {
-    if (!chart || !window.Plotly) return false;
+    if (!chart) return false;
+    chart.xlmFigure = figure;
+    if (!window.Plotly) {
+      const retry = () => {
+        if (!window.Plotly) return setTimeout(retry, 50);
+        chart.xlmWaiting = false;
+        draw(chart, chart.xlmFigure);
+      };
+      if (!chart.xlmWaiting) chart.xlmWaiting = setTimeout(retry, 50);
+      return true;
+    }
     if (!chart.xlmObserved) { chart.xlmObserved = true; resized.observe(chart); }
     chart.classList.toggle("no-figure", !figure);
     if (!figure) { window.Plotly.purge(chart); return true; }
     const name = chart.closest("[id]")?.id || "chart";
-    chart.xlmFigure = figure;
     window.Plotly.react(chart, figure.data, fitted(chart, name, figure.layout), config(name));
     return true;
   };
@@ -216,13 +226,13 @@
     return {appended: shown.appended, appended_langs: shown.appended_langs};
   };
   const roomKey = () => document.querySelector("#room-link .room-link[data-key]")?.dataset.key ?? "";
-  const tableOpen = () => Boolean(document.querySelector("#inspector")?.offsetParent);
+  let tableOpen = false;  // the tokens' table is built only while a person can see it
   const body = (job) => ({
     seq: ++seq, page, action: job.action, choice: job.choice ?? null, n_tokens: controls.n_tokens,
     prompt: controls.prompt, lang: controls.lang, top_k: controls.top_k, literal: controls.literal,
     continue_lang: controls.continue_lang, sampling: controls.sampling, ...(job.session ?? session()),
     drawn: shown && job.whole !== true ? {ids: shown.ids, langs: shown.langs, typed: shown.typed} : null,
-    table: tableOpen(), room: roomKey(),
+    table: tableOpen, room: roomKey(),
   });
 
   const say = (sentence) => {
@@ -317,6 +327,10 @@
       send({action, choice});
     },
     stop() { running?.abort(); },
+    table(open) {
+      tableOpen = open;
+      if (open) send({action: "show"});
+    },
     session() {
       if (!shown) return {prompt: controls?.prompt ?? "", appended: [], appended_langs: [], literal: false};
       return {prompt: shown.prompt, lang: shown.lang, appended: shown.appended, appended_langs: shown.appended_langs,

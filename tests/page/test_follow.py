@@ -8,14 +8,19 @@ import httpx
 import pytest
 
 from xlm_demo.page.follow import rooms as rooms_module
-from xlm_demo.page.follow.layout import followed
 from xlm_demo.page.follow.rooms import Rooms
 from xlm_demo.page.follow.share import qr_svg
 
 
-def read(message: bytes) -> dict:
-    assert message.startswith(b"data: ") and message.endswith(b"\n\n")
-    return json.loads(message.removeprefix(b"data: "))
+def read(message: bytes) -> tuple[str, dict]:
+    """A server-sent event's kind and JSON."""
+    kind, data = message.removesuffix(b"\n\n").split(b"\n")
+    assert kind.startswith(b"event: ") and data.startswith(b"data: ")
+    return kind.removeprefix(b"event: ").decode(), json.loads(data.removeprefix(b"data: "))
+
+
+def record(text: str, spans_from: int = 1) -> bytes:
+    return json.dumps({"prompt": text, "spans_from": spans_from}).encode()
 
 
 def test_codes_are_unguessable_and_each_presenter_owns_one_room():
@@ -35,7 +40,7 @@ def test_codes_are_unguessable_and_each_presenter_owns_one_room():
 def test_a_change_is_encoded_once_and_every_follower_gets_the_latest(monkeypatch):
     monkeypatch.setattr(rooms_module, "PRESENTER_FIRST", 0.0)
     encoded, encode = [], rooms_module.server_sent
-    monkeypatch.setattr(rooms_module, "server_sent", lambda view: encoded.append(view) or encode(view))
+    monkeypatch.setattr(rooms_module, "server_sent", lambda kind, data: encoded.append(data) or encode(kind, data))
     room = Rooms().open("presenter")
 
     async def follow(received: list, stop_after: int):
@@ -48,53 +53,70 @@ def test_a_change_is_encoded_once_and_every_follower_gets_the_latest(monkeypatch
         received = [[] for _ in range(50)]
         tasks = [asyncio.create_task(follow(r, 3)) for r in received]
         await asyncio.sleep(0.05)
-        room.publish({"prompt": "Die Katze", "output": "<b>x</b>"})
+        room.show(record("Die Katze"), whole=True)
         await asyncio.sleep(0.05)
-        room.publish({"prompt": "Die Katze schläft"})  # what did not change is kept
+        room.show(record("Die Katze schläft", spans_from=4), whole=False)  # a continuation's tokens since
+        await asyncio.sleep(0.05)
+        room.show_compare({"compare": "{}", "compare_summary": "KL"})
         await asyncio.wait_for(asyncio.gather(*tasks), 5)
         return received
 
     received = asyncio.run(scenario())
-    assert len(encoded) == 3  # the empty view at the start, then one per change, whatever the number of followers
+    assert len(encoded) == 3  # one per change, whatever the number of followers
     for messages in received:
         assert [read(m) for m in messages] == [
-            {},
-            {"prompt": "Die Katze", "output": "<b>x</b>"},
-            {"prompt": "Die Katze schläft", "output": "<b>x</b>"},
+            ("view", {"prompt": "Die Katze", "spans_from": 1}),
+            ("view", {"prompt": "Die Katze schläft", "spans_from": 4}),
+            ("compare", {"compare": "{}", "compare_summary": "KL"}),
         ]
+
+
+def test_a_late_follower_gets_the_whole_view_before_the_continuation_since(monkeypatch):
+    monkeypatch.setattr(rooms_module, "PRESENTER_FIRST", 0.0)
+    room = Rooms().open("presenter")
+    room.show(record("Es war"), whole=True)
+    room.show(record("Es war einmal", spans_from=3), whole=False)
+    room.show(record("Es war einmal ein", spans_from=3), whole=False)  # the latest holds the whole continuation
+
+    assert [read(m)[1]["prompt"] for m in opening(room, 2)] == ["Es war", "Es war einmal ein"]
+    room.show(record("Neu"), whole=True)  # a whole view: the continuation before it is not sent again
+    assert [read(m)[1]["prompt"] for m in opening(room, 1)] == ["Neu"]
+
+
+def opening(room, count: int) -> list[bytes]:
+    """The first messages a follower who joins now is sent."""
+
+    async def read_some():
+        stream = room.messages()
+        return [await anext(stream) for _ in range(count)]
+
+    return asyncio.run(asyncio.wait_for(read_some(), 5))
 
 
 def test_a_closed_room_ends_every_stream_and_publishes_nothing_more(monkeypatch):
     monkeypatch.setattr(rooms_module, "PRESENTER_FIRST", 0.0)
     rooms = Rooms()
     room = rooms.open("presenter")
-    room.publish({"prompt": "Hallo"})
+    room.show(record("Hallo"), whole=True)
 
     async def scenario():
         stream = room.messages()
         first = await anext(stream)
         rooms.close_owned_by("presenter")
-        room.publish({"prompt": "after the end"})
+        room.show(record("after the end"), whole=True)
         return first, [message async for message in stream]
 
     first, rest = asyncio.run(asyncio.wait_for(scenario(), 5))
-    assert read(first) == {"prompt": "Hallo"}
+    assert read(first) == ("view", {"prompt": "Hallo", "spans_from": 1})
     assert rest == [rooms_module.CLOSED]
 
 
-def test_followers_are_sent_what_the_view_shows_and_a_link_of_their_own():
-    state = {"prompt": "Der Hund", "appended": [7], "appended_langs": ["de"], "steps": [], "literal": False}
-    skip = {"__type__": "update"}
-    outputs = ("{chart}", {"__type__": "update", "choices": []}, "<div>text</div>", skip, skip, "status", state)
-    sent = followed(("Der Hund", "de", 10, False), outputs)
-    assert sent == {
-        "chart": "{chart}",
-        "output": "<div>text</div>",
-        "prompt": "Der Hund",
-        "lang": "de",
-        "lang_name": "German",
-        "explore": "?prompt=Der+Hund&lang=de&top_k=10&ids=7",
-    }
+def test_only_the_presenters_key_opens_a_room_to_its_views():
+    rooms = Rooms()
+    room = rooms.open("presenter")
+    assert rooms.presented(room.key) is room
+    assert rooms.presented(room.code) is None  # a follower's code shows nothing to the room
+    assert room.key != room.code and len(room.key) >= 22
 
 
 def test_the_qr_code_is_an_svg_of_dark_modules():

@@ -1,10 +1,11 @@
-"""The next-token section's events as plain functions: what each shows, and one sentence for every mistake."""
+"""The next-token section's requests as plain functions: the view record each answers, and one sentence for every
+mistake."""
 
 import json
 import re
+from urllib.parse import parse_qsl
 
 import gradio as gr
-import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -12,10 +13,9 @@ from tests.reference import reference_logits
 from xlm_demo.engine import Engine
 from xlm_demo.model.tokenizer import SPECIAL_ROLES
 from xlm_demo.page.header import model_panel
-from xlm_demo.page.next_token import events, side_by_side
+from xlm_demo.page.next_token import actions, export, side_by_side
+from xlm_demo.page.next_token.requests import read_request
 from xlm_demo.page.state import PageSettings, from_url, new_state, share_query, with_literal
-
-GREEDY_SETTINGS = {"top_k": 10, "sample": False, "temperature": 1.0, "sample_top_k": 0, "top_p": 1.0, "seed": 0}
 
 
 @pytest.fixture(scope="module")
@@ -23,89 +23,90 @@ def engine(tiny_model):
     return Engine.load(str(tiny_model[0]), device="cpu")
 
 
-def settings(prompt="The house is", lang="en", state=None, **overrides):
-    """The page's settings and state, as the page passes them to every event."""
-    values = {**GREEDY_SETTINGS, **overrides}
-    page = PageSettings.read(prompt, lang, values["top_k"], values["sample"], values["temperature"],
-                                       values["sample_top_k"], values["top_p"], values["seed"])  # fmt: skip
-    return page, state or new_state(prompt)
+def ask(engine, prompt="The house is", lang="en", after=None, **body):
+    """The record a page's request answers: `after` is the record it shows now (its chosen tokens carried)."""
+    carried = {"appended": after.appended, "appended_langs": after.appended_langs} if after else {}
+    request = read_request({"prompt": prompt, "lang": lang, "top_k": 10, **carried, **body}, engine)
+    return actions.answer(engine, request)
 
 
-def shown(view):
-    figure, choices, html, timeline, rows, _status, state = view
-    return {"figure": figure, "choices": choices, "html": html, "timeline": timeline, "rows": rows, "state": state}
+def ids_of(record):
+    return [c["id"] for c in record.candidates]
 
 
-def test_refresh_shows_the_reference_distribution(engine, tiny_model):
-    view = shown(events.refresh(*settings(), engine=engine))
-    ids = [row[1] for row in view["rows"]]
+def new_spans(record):
+    return [span for position, span in enumerate(record.spans, start=record.spans_from) if position >= record.typed]
+
+
+def test_a_view_shows_the_reference_distribution(engine, tiny_model):
+    record = ask(engine, table=True)
+    ids = [row[1] for row in record.table]
     probs = reference_logits(tiny_model[1], ids, 1)[-1].softmax(-1)
-    assert isinstance(view["figure"], go.Figure)
-    assert [int(value) for _, value in view["choices"]["choices"]] == probs.topk(10).indices.tolist()
-    bars = view["figure"].data[0]
-    assert list(bars.x) == pytest.approx(probs.topk(10).values.tolist(), abs=1e-5)
-    assert len(view["figure"].data) == 1  # greedy: no "after sampling" overlay
-    assert ids[0] == 1 and view["rows"][0][5] == ""  # the start token, unscored
+    assert ids == record.ids and ids_of(record) == probs.topk(10).indices.tolist()
+    assert [c["prob"] for c in record.candidates] == pytest.approx(probs.topk(10).values.tolist(), abs=1e-5)
+    assert record.entropy == pytest.approx(float(-(probs * probs.log()).sum()), abs=1e-4)
+    assert not record.reshaped  # greedy: no "after sampling" overlay
+    assert ids[0] == 1 and record.table[0][5] == ""  # the start token, unscored
+    assert record.spans_from == 1 and len(record.spans) == len(ids) - 1  # every position but the start token's
 
 
 def test_sampling_settings_add_the_reshaped_distribution(engine):
-    view = shown(events.refresh(*settings(sample=True, temperature=0.7, sample_top_k=5), engine=engine))
-    after = view["figure"].data[1]
-    assert sum(after.x) <= 1 + 1e-6 and sum(after.x) > sum(view["figure"].data[0].x[:5])
+    record = ask(engine, sampling={"sample": True, "temperature": 0.7, "top_k": 5})
+    after = [c["sampling_prob"] for c in record.candidates]
+    assert record.reshaped and sum(after) <= 1 + 1e-6 and sum(after) > sum(c["prob"] for c in record.candidates[:5])
+    assert any("Sampling keeps" in note for note in record.notes)
 
 
-def test_step_then_pick_then_undo(engine):
-    first = shown(events.refresh(*settings(), engine=engine))
-    top = int(first["choices"]["choices"][0][1])
-    stepped = shown(events.step(*settings(state=first["state"]), engine=engine))
-    assert stepped["state"]["appended"] == [top]
-    assert stepped["rows"][-1][1] == top
-    second = int(stepped["choices"]["choices"][3][1])
-    picked = shown(events.pick(*settings(state=stepped["state"]), str(second), engine=engine))
-    assert picked["state"]["appended"] == [top, second]
-    assert picked["state"]["steps"][-1].rank == 4
-    assert picked["html"].count("tok r") - picked["html"].count("legend") >= 2
-    undone = shown(events.undo(*settings(state=picked["state"]), engine=engine))
-    assert undone["state"]["appended"] == [top]
-    reset = shown(events.reset(*settings(state=undone["state"]), engine=engine))
-    assert reset["state"]["appended"] == []
+def test_step_then_pick_then_undo_then_reset(engine, tiny_model):
+    first = ask(engine)
+    stepped = ask(engine, after=first, action="step")
+    assert stepped.appended == [ids_of(first)[0]] and stepped.ids[-1] == ids_of(first)[0]
+    second = ids_of(stepped)[3]
+    picked = ask(engine, after=stepped, action="pick", choice=second)
+    assert picked.appended == [ids_of(first)[0], second]
+    assert [step["rank"] for step in picked.steps] == [1, 4]
+    probs = reference_logits(tiny_model[1], picked.ids, 1).softmax(-1)  # (T, V): each position's next token
+    entropies = [float(-(p * p.log()).sum()) for p in probs[-3:-1]]
+    assert [step["entropy"] for step in picked.steps] == pytest.approx(entropies, abs=1e-4)  # what each was drawn from
+    assert len(new_spans(picked)) == 2
+    undone = ask(engine, after=picked, action="undo")
+    assert undone.appended == [ids_of(first)[0]] and len(undone.steps) == 1
+    assert ask(engine, after=undone, action="reset").appended == []
 
 
 def test_editing_the_text_starts_the_continuation_again(engine):
-    stepped = shown(events.step(*settings(), engine=engine))
-    edited = shown(events.refresh(*settings(prompt="Another text", state=stepped["state"]), engine=engine))
-    assert edited["state"]["appended"] == [] and edited["state"]["prompt"] == "Another text"
+    stepped = ask(engine, action="step")
+    edited = ask(engine, prompt="Another text")  # the page sends no chosen tokens for a text they do not follow
+    assert edited.appended == [] and edited.prompt == "Another text"
+    carried = read_request({"prompt": "Another text", "lang": "en", "appended": stepped.appended,
+                            "appended_langs": stepped.appended_langs}, engine)  # fmt: skip
+    assert actions.answer(engine, carried).appended == stepped.appended  # the page says what they follow
 
 
-def test_continue_streams_views_then_settles(engine, monkeypatch):
-    monkeypatch.setattr(events, "STREAM_INTERVAL", 0.0)  # the chart with every token
-    views = [shown(v[:-1]) for v in events.continue_(*settings(), 5, engine=engine)]
-    assert [len(v["state"]["appended"]) for v in views] == [1, 2, 3, 4, 5, 5]
-    assert all(v["timeline"] == gr.skip() for v in views[:-1])  # the timeline is drawn once, at the end
-    assert all(isinstance(v["figure"], go.Figure) for v in views)
+def test_continue_streams_a_record_per_token_then_the_whole_view(engine):
+    request = read_request({"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}, engine)
+    records = list(actions.continuation(engine, request))
     greedy = [s.id for s in engine.generate(engine.encode("The house is", "en"), 5)]
-    assert views[-1]["state"]["appended"] == greedy
-    assert views[-1]["timeline"].data[0].x == (1, 2, 3, 4, 5)  # a bar per token
-
-
-NEW_TOKEN = re.compile(r'<span class="tok [^"]*\bnew\b[^"]*"[^>]*>(.*?)</span>')
-
-
-def test_continue_streams_each_token_alone_then_the_whole_view(engine, monkeypatch):
-    """The text takes each token's span as it comes; the chart and the text are not sent again until the end."""
-    monkeypatch.setattr(events, "STREAM_INTERVAL", 1e9)
-    monkeypatch.setattr(events, "TOKEN_INTERVAL", 0.0)  # the tokens so far with every token
-    yielded = list(events.continue_(*settings(), 5, engine=engine))
-    views, streamed = [shown(v[:-1]) for v in yielded], [v[-1] for v in yielded]
-    assert all(v["figure"] == gr.skip() and v["html"] == gr.skip() for v in views[:-1])
-    assert [len(v["state"]["appended"]) for v in views] == [1, 2, 3, 4, 5, 5]
-    tokens = [json.loads(value) for value in streamed[:-1]]
+    assert [r.streaming for r in records] == [True] * 5 + [False]
+    assert [len(r.appended) for r in records] == [1, 2, 3, 4, 5, 5]
+    assert records[-1].appended == greedy
     typed = len(engine.encode("The house is", "en").input_ids)
-    assert [t["from"] for t in tokens] == [typed] * 5  # every value: the continuation so far, from its start
-    assert [len(t["spans"]) for t in tokens] == [1, 2, 3, 4, 5]
-    final = views[-1]["html"].split('<div class="legend">')[0]
-    assert [NEW_TOKEN.findall(span)[0] for span in tokens[-1]["spans"]] == NEW_TOKEN.findall(final)
-    assert streamed[-1] == ""  # cleared at the end, so the next Continue's first token is news to the page
+    assert {r.spans_from for r in records} == {typed}  # every record: the continuation so far, from its start
+    assert [len(r.spans) for r in records] == [1, 2, 3, 4, 5, 5]
+    assert [len(r.steps) for r in records] == [1, 2, 3, 4, 5, 5]
+    token = re.compile(r">([^<]*)</span>")
+    assert [token.findall(span) for span in records[-2].spans] == [token.findall(span) for span in records[-1].spans]
+
+
+def test_a_keystroke_sends_only_the_spans_that_changed(engine):
+    first = ask(engine)
+    drawn = {"ids": first.ids, "langs": first.langs, "typed": first.typed}
+    typed = ask(engine, prompt="The house is big", drawn=drawn)
+    whole = ask(engine, prompt="The house is big")
+    assert typed.spans_from > 1 and typed.spans == whole.spans[typed.spans_from - 1 :]
+    assert typed.table is None  # the table is built only while it is shown
+    other = ask(engine, prompt="The house is big", lang="de", drawn=drawn)
+    assert other.spans_from == 1  # under another id every position reads differently
 
 
 def test_compare_returns_both_ids(engine):
@@ -122,18 +123,24 @@ def test_url_restores_text_language_and_continuation(engine):
 
 
 @pytest.mark.parametrize(
-    "call, message",
+    "body, message",
     [
-        (lambda e: events.refresh(*settings(prompt="x" * 20_001), engine=e), "the limit is 20,000"),
-        (lambda e: events.refresh(*settings(lang="fr"), engine=e), "language must be one of"),
-        (lambda e: events.refresh(*settings(sample=True, top_p=0.0), engine=e), "top-p"),
-        (lambda e: events.pick(*settings(), None, engine=e), "Pick one of the candidates"),
-        (lambda e: events.pick(*settings(), "99999", engine=e), "no longer on the chart"),
+        ({"prompt": "x" * 20_001}, "the limit is 20,000"),
+        ({"lang": "fr"}, "Unknown language id 'fr'"),
+        ({"sampling": {"sample": True, "top_p": 0.0}}, "top-p"),
+        ({"top_k": -3}, "between 1 and 50"),
+        ({"top_k": 10**9}, "between 1 and 50"),
+        ({"appended": [99_999_999], "appended_langs": ["en"]}, "Token ids must be"),
+        ({"appended": [5] * 600, "appended_langs": ["en"] * 600}, "do not fit"),
+        ({"appended": [5], "appended_langs": []}, "differ in length"),
+        ({"action": "pick", "choice": None}, "no longer on the chart"),
+        ({"action": "pick", "choice": 99999}, "no longer on the chart"),
+        ({"action": "explode"}, "Unknown action"),
     ],
 )
-def test_mistakes_become_one_sentence(engine, call, message):
-    with pytest.raises(gr.Error, match=message):
-        call(engine)
+def test_mistakes_become_one_sentence(engine, body, message):
+    with pytest.raises(ValueError, match=message):
+        ask(engine, **{"lang": "en", **body})
 
 
 def test_fidelity_view_runs_both_ways(engine):
@@ -146,31 +153,31 @@ def test_fidelity_view_runs_both_ways(engine):
 
 
 def test_export_holds_every_step_and_the_next_distribution(engine):
-    import json
-
-    stepped = shown(events.step(*settings(), engine=engine))
-    update = events.export(*settings(state=stepped["state"]), engine=engine)
-    with open(update["value"], encoding="utf-8") as file:
-        record = json.load(file)
-    assert record["input_ids"][-1] == stepped["state"]["appended"][0]
+    stepped = ask(engine, action="step")
+    record = export.exploration(settings(), {**new_state("The house is"), "appended": stepped.appended,
+                                             "appended_langs": stepped.appended_langs}, engine=engine)  # fmt: skip
+    assert record["input_ids"][-1] == stepped.appended[0]
     assert len(record["steps"]) == 1 and record["steps"][0]["rank"] == 1
+    assert record["steps"][0]["candidates"][0]["id"] == stepped.appended[0]  # the distribution it was chosen from
     assert record["next"]["input_ids"] == record["input_ids"]
     assert record["settings"]["candidates_shown"] == 10 and record["settings"]["sampling"]["temperature"] == 0
 
 
-def test_share_link_restores_the_view(engine):
-    stepped = shown(events.step(*settings(prompt="Es war"), engine=engine))
-    query = share_query(stepped["state"], "de", 7)
-    from urllib.parse import parse_qsl
+def settings(prompt="The house is", lang="en", continue_lang=""):
+    """The page's settings as its controls give them: greedy, ten candidates."""
+    return PageSettings.read(prompt, lang, 10, False, 1.0, 0, 1.0, 0, continue_lang)
 
+
+def test_share_link_restores_the_view(engine):
+    stepped = ask(engine, prompt="Es war", lang="de", action="step")
+    query = stepped.explore
     request = gr.Request(query_params=dict(parse_qsl(query[1:])))
     prompt, lang, top_k, _literal, state = from_url(request, engine=engine)
-    assert (prompt, lang, top_k, state["appended"]) == ("Es war", "de", 7, stepped["state"]["appended"])
+    assert (prompt, lang, top_k, state["appended"]) == ("Es war", "de", 10, stepped.appended)
 
 
 def test_inspector_names_the_word_of_every_piece(engine):
-    view = shown(events.refresh(*settings(prompt="Die Regierung hat gestern", lang="de"), engine=engine))
-    rows = view["rows"]
+    rows = ask(engine, prompt="Die Regierung hat gestern", lang="de", table=True).table
     assert rows[0][2] == "</s>" and rows[0][4] == "de (0)"
     words = [row[3] for row in rows[1:]]
     assert sorted(set(words), key=words.index) == ["Die", "Regierung", "hat", "gestern"]
@@ -183,76 +190,56 @@ def test_neutral_sampling_draws_no_second_distribution(engine):
     assert "&lt;/s&gt;" in faithful.layout.title.text
 
 
-def test_a_keystroke_sends_only_what_changed(engine):
-    first = shown(events.refresh(*settings(), engine=engine))
-    typed = shown(events.refresh(*settings(prompt="The house is b", state=first["state"]), engine=engine))
-    assert typed["timeline"] == gr.skip()  # no continuation before or after: nothing to redraw
-    closed = shown(events.refresh(*settings(), inspector_open=False, engine=engine))
-    assert closed["rows"] == gr.skip()  # the inspector is built only while open
-    stepped = shown(events.step(*settings(), inspector_open=False, engine=engine))
-    assert len(stepped["timeline"].data[0].x) == 1 and stepped["rows"] == gr.skip()
-
-
 def test_chosen_tokens_keep_the_language_id_they_were_fed_with(engine):
-    german = PageSettings.read("The house is", "en", 10, False, 1.0, 0, 1.0, 0, "de")
-    stepped = shown(events.step(german, new_state("The house is"), engine=engine))
-    state = stepped["state"]
-    assert state["appended_langs"] == ["de"]
-    assert stepped["rows"][-1][4] == "de (0)" and stepped["rows"][-2][4] == "en (1)"
-    assert 'class="tok' in stepped["html"] and 'data-lang="de"' in stepped["html"]
+    stepped = ask(engine, action="step", continue_lang="de", table=True)
+    assert stepped.appended_langs == ["de"] and stepped.langs[-1] == "de"
+    assert stepped.table[-1][4] == "de (0)" and stepped.table[-2][4] == "en (1)"
+    assert 'data-lang="de"' in stepped.spans[-1]
     # The text switched to German later: the chosen token keeps the id it was fed with, and the link keeps it.
-    switched = shown(events.refresh(*settings(lang="de", state=state), engine=engine))
-    assert switched["rows"][-1][4] == "de (0)" and "data-lang" not in switched["html"]
-    query = share_query(state, "en", 10)
-    assert "langs=de" in query
-    from urllib.parse import parse_qsl
-
-    request = gr.Request(query_params=dict(parse_qsl(query[1:])))
+    switched = ask(engine, lang="de", after=stepped, table=True)
+    assert switched.table[-1][4] == "de (0)" and not any("data-lang" in span for span in switched.spans)
+    assert "langs=de" in stepped.explore
+    request = gr.Request(query_params=dict(parse_qsl(stepped.explore[1:])))
     assert from_url(request, engine=engine)[-1]["appended_langs"] == ["de"]
 
 
 def test_undo_after_a_token_under_another_id_drops_that_tokens_id_too(engine, tiny_model):
-    german = PageSettings.read("The house is", "en", 10, False, 1.0, 0, 1.0, 0, "de")
-    once = shown(events.step(german, new_state("The house is"), engine=engine))["state"]
-    twice = shown(events.step(german, once, engine=engine))["state"]
-    undone = shown(events.undo(german, twice, engine=engine))
-    assert undone["state"]["appended"] == once["appended"] and undone["state"]["appended_langs"] == ["de"]
-    # The next event reads the text under en and the one chosen token under de, as the reference does.
-    english = PageSettings.read("The house is", "en", 10, False, 1.0, 0, 1.0, 0)
-    after = shown(events.refresh(english, undone["state"], engine=engine))
+    once = ask(engine, action="step", continue_lang="de")
+    twice = ask(engine, after=once, action="step", continue_lang="de")
+    undone = ask(engine, after=twice, action="undo", continue_lang="de")
+    assert undone.appended == once.appended and undone.appended_langs == ["de"]
+    # The next request reads the text under en and the one chosen token under de, as the reference does.
+    after = ask(engine, after=undone, table=True)
     typed = engine.encode("The house is", "en").input_ids
-    ids, langs = [*typed, *once["appended"]], [1] * len(typed) + [0]
+    ids, langs = [*typed, *once.appended], [1] * len(typed) + [0]
     with torch.no_grad():
         logits = tiny_model[1](input_ids=torch.tensor([ids]), langs=torch.tensor([langs])).logits[0, -1]
-    assert [int(value) for _, value in after["choices"]["choices"]] == logits.topk(10).indices.tolist()
-    assert [row[4] for row in after["rows"]][-2:] == ["en (1)", "de (0)"]
+    assert ids_of(after) == logits.topk(10).indices.tolist()
+    assert [row[4] for row in after.table][-2:] == ["en (1)", "de (0)"]
 
 
 def test_typed_specials_show_as_themselves_with_their_ids(engine):
-    view = shown(events.refresh(*settings(prompt="Es war. </s> Once <special1>", lang="de"), engine=engine))
-    rows = view["rows"]
-    assert [row[1:4] for row in rows if row[1] < 14] == [
+    record = ask(engine, prompt="Es war. </s> Once <special1>", lang="de", table=True)
+    assert [row[1:4] for row in record.table if row[1] < 14] == [
         [1, "</s>", "</s>"],  # the start token
         [1, "</s>", "</s>"],  # the typed one
         [5, "<special1>", "<special1>"],
     ]
-    assert 'special" title="id 1 · ' in view["html"] and "&lt;/s&gt;<sub>1</sub>" in view["html"]
-    assert "&lt;special1&gt;<sub>5</sub>" in view["html"]
+    html = "".join(record.spans)
+    assert 'special" title="id 1 · ' in html and "&lt;/s&gt;<sub>1</sub>" in html
+    assert "&lt;special1&gt;<sub>5</sub>" in html
 
 
 def test_literal_setting_reads_the_characters_and_travels_with_the_link(engine):
     prompt = "Es war. </s> Once"
-    state = with_literal(True, new_state(prompt))
-    view = shown(events.refresh(*settings(prompt=prompt, lang="de", state=state), engine=engine))
-    ids = [row[1] for row in view["rows"]]
-    assert ids == engine.encode(prompt, "de", literal=True).input_ids and ids.count(1) == 1
-    assert "<sub>1</sub>" not in view["html"]  # (its <, / and > are <unk> in this vocabulary)
-    stepped = shown(events.step(*settings(prompt=prompt, lang="de", state=view["state"]), engine=engine))
-    assert stepped["state"]["literal"] is True  # kept by a step, and by a reset
-    assert shown(events.reset(*settings(prompt=prompt, state=stepped["state"]), engine=engine))["state"]["literal"]
-    query = share_query(stepped["state"], "de", 7)
-    from urllib.parse import parse_qsl
-
+    record = ask(engine, prompt=prompt, lang="de", literal=True)
+    assert record.ids == engine.encode(prompt, "de", literal=True).input_ids and record.ids.count(1) == 1
+    assert "<sub>1</sub>" not in "".join(record.spans)  # (its <, / and > are <unk> in this vocabulary)
+    stepped = ask(engine, prompt=prompt, lang="de", after=record, literal=True, action="step")
+    assert stepped.literal is True  # kept by a step, and by a reset
+    assert ask(engine, prompt=prompt, after=stepped, literal=True, action="reset").literal
+    query = share_query({**new_state(prompt, True), "appended": stepped.appended,
+                         "appended_langs": stepped.appended_langs}, "de", 7)  # fmt: skip
     assert "literal_specials=1" in query
     restored = from_url(gr.Request(query_params=dict(parse_qsl(query[1:]))), engine=engine)
     assert restored[3] is True and restored[4]["literal"] is True
@@ -268,8 +255,8 @@ def test_compare_fidelity_and_export_follow_the_literal_setting(engine):
         _, _, fidelity, _ = side_by_side.fidelity(prompt, "de", 5, state, engine=engine)
         as_trained = fidelity.split("  \n")[0]
         assert as_trained.count("</s>") == (1 if literal else 2)
-        update = events.export(*settings(prompt=prompt, lang="de", state=state), engine=engine)
-        with open(update["value"], encoding="utf-8") as file:
+        json_file, _ = export.export(settings(prompt, "de"), state, engine=engine)
+        with open(json_file["value"], encoding="utf-8") as file:
             record = json.load(file)
         assert record["settings"]["literal_specials"] is literal
         assert (record["text"] == prompt) is not literal and record["text"].startswith("Die Katze")
@@ -294,8 +281,6 @@ def test_chart_labels_show_specials_as_written():
 
 def test_the_status_line_says_when_a_crowd_shares_the_model(engine):
     engine.scheduler.last_batch = 1
-    alone = events.refresh(*settings(), engine=engine)[5]
-    assert "Busy" not in alone
-    engine.scheduler.last_batch = 12  # as after a batch of twelve people's events (this text runs nothing new)
-    crowded = events.refresh(*settings(), engine=engine)[5]
-    assert "Busy: " in crowded and "people typing at once" in crowded
+    assert not any("Busy" in note for note in ask(engine).notes)
+    engine.scheduler.last_batch = 12  # as after a batch of twelve people's requests (this text runs nothing new)
+    assert any("Busy: 12 people typing at once" in note for note in ask(engine).notes)

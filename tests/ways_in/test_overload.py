@@ -12,8 +12,8 @@ from xlm_demo.engine import Engine
 from xlm_demo.engine.engine import MAX_NEW_TOKENS
 from xlm_demo.model.checkpoint import BUNDLED_MODEL
 from xlm_demo.page import guards
-from xlm_demo.page.next_token import events
-from xlm_demo.page.state import PageSettings, new_state
+from xlm_demo.page.next_token import actions
+from xlm_demo.page.next_token.requests import read_request
 from xlm_demo.server import create_app
 
 LONG = {"prompt": "Once upon a time", "lang": "en", "max_new_tokens": MAX_NEW_TOKENS, "api_name": "/generate"}
@@ -71,12 +71,10 @@ def engine(tiny_model):
 
 def test_continue_on_the_page_stops_at_the_time_limit_and_keeps_what_came(engine, monkeypatch):
     monkeypatch.setattr(guards, "CONTINUATION_TIME_LIMIT", 0.0)
-    monkeypatch.setattr(events, "STREAM_INTERVAL", 0.0)
-    settings = PageSettings.read("The house is", "en", 10, False, 1.0, 0, 1.0, 0)
-    with pytest.warns(UserWarning, match="Stopped after 0 seconds"):
-        views = list(events.continue_(settings, new_state("The house is"), 5, engine=engine))
-    states = [view[-2] for view in views]  # each view ends with the state, then the streamed tokens
-    assert [len(state["appended"]) for state in states] == [1, 1]  # one token streamed, then the settled view
+    request = read_request({"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}, engine)
+    records = list(actions.continuation(engine, request))
+    assert [len(record.appended) for record in records] == [1, 1]  # one token streamed, then the settled view
+    assert "Stopped after 0 seconds, the limit for one continuation." in records[-1].notes
 
 
 def test_generate_stops_at_the_time_limit_with_the_tokens_so_far(client, monkeypatch):

@@ -83,18 +83,20 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
         with gr.Column(scale=3):
             controls, buttons, room = text_column(demo, engine)
         with gr.Column(scale=2):
-            live_plot(elem_id="candidates-plot", container=True)
+            live_plot(from_records=True, elem_id="candidates-plot", container=True)
             gr.HTML(elem_id="candidate-list")
             gr.HTML(elem_id="status")
-    live_plot(elem_id="timeline-plot", container=True)
+    live_plot(from_records=True, elem_id="timeline-plot", container=True)
     compare_section(demo, engine, controls, session, room, room_size)
     build_fill_section(engine, controls.prompt, controls.literal, controls.top_k, controls.blank_a_word)
     with gr.Accordion("Inside the model: attention and attribution", open=False, elem_id="inside"):
         build_inside(engine, controls.prompt, controls.lang, session)
     build_lens_section(engine, controls.prompt, controls.lang, session, changed=session)
     fidelity_section(engine, controls, session)
-    with gr.Accordion("Tokens as the model sees them", open=False):
+    with gr.Accordion("Tokens as the model sees them", open=False) as table:
         gr.HTML(elem_id="inspector")  # filled while a person can see it
+    table.expand(None, js="() => window.xlmView.table(true)", api_visibility="private", queue=False)
+    table.collapse(None, js="() => window.xlmView.table(false)", api_visibility="private", queue=False)
     with gr.Accordion("Model", open=False):
         gr.Markdown(model_panel(engine), elem_id="model-panel")
     wire_view(demo, engine, controls, buttons, session, room_size)

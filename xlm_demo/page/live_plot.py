@@ -30,14 +30,15 @@ watch('value', drawn);
 """
 
 
-def live_plot(**options) -> gr.HTML:
+def live_plot(from_records: bool = False, **options) -> gr.HTML:
     """The component: `options` as gr.HTML takes them (elem_id, container, …); bind its events' callbacks through
-    `with_live_figures`, so that the figures they return become its values."""
+    `with_live_figures`, so that the figures they return become its values. `from_records`: the renderer draws it
+    from view records, and it has no value of its own."""
     gr.set_static_paths([PLOTLY_JS])
     return gr.HTML(
         "",
-        html_template='<div class="live-plot"></div>',
-        js_on_load=DRAW,
+        html_template='<div class="live-plot no-figure"></div>',
+        js_on_load=None if from_records else DRAW,
         head=f'<script src="gradio_api/file={quote(str(PLOTLY_JS))}"></script>',  # relative: works under a root path
         elem_classes=["live-plot-block"],  # for the page's CSS, which hides one without a figure
         **options,

@@ -8,13 +8,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from ...engine import Analysis, Engine, TokenScore
+from .. import guards
 from ..state import current, for_prompt, new_state
 from .record import ViewRecord, record_of, view_record
 from .requests import ViewRequest
-
-# A continuation runs for at most this long, then keeps what came: no one holds a worker forever. Every other
-# request does bounded work (at most 20,000 characters, cut to the model's 512 positions).
-CONTINUATION_TIME_LIMIT = 30.0  # seconds; the real model streams 256 tokens in about 25 s on 2 CPU cores
 
 
 def answer(engine: Engine, request: ViewRequest) -> ViewRecord:
@@ -59,7 +56,7 @@ def streamed(engine: Engine, request: ViewRequest, session: dict, encoded, steps
     settings = request.settings
     scores = list(engine.analyse(encoded, settings.top_k, settings.sampling).scores)
     start, new_ids = len(scores), []
-    deadline = time.monotonic() + CONTINUATION_TIME_LIMIT
+    deadline, limited = time.monotonic() + guards.CONTINUATION_TIME_LIMIT, False
     for chosen in steps:
         new_ids.append(chosen.id)
         session = {**session, "appended": [*session["appended"], chosen.id],
@@ -69,7 +66,9 @@ def streamed(engine: Engine, request: ViewRequest, session: dict, encoded, steps
         now = engine.append(encoded, new_ids, id_langs=[settings.fed_lang] * len(new_ids))
         analysis = Analysis(scores, chosen.distribution)  # the chart shows what each token was drawn from
         yield record_of(engine, settings, session, now, analysis, seq=request.seq, spans_from=start, streaming=True)
-        if time.monotonic() > deadline:
+        limited = time.monotonic() > deadline
+        if limited:
             break
     settled = view_record(engine, settings, session, seq=request.seq, table=request.table)
-    yield replace(settled, spans_from=start, spans=settled.spans[start - 1 :])
+    notes = [f"Stopped after {guards.CONTINUATION_TIME_LIMIT:g} seconds, the limit for one continuation."]
+    yield replace(settled, spans_from=start, spans=settled.spans[start - 1 :], notes=settled.notes + notes * limited)
