@@ -84,12 +84,12 @@
     }],
   });
   // Presenter mode: the candidates' type 1.75 times as large (labels of 28 px) and as high as the screen allows;
-  // the other charts' 1.3 times. A phone: titles smaller, from the left, so that they fit.
+  // the other charts' 1.3 times. Elsewhere, a chart as narrow as a phone: its title smaller, from the left.
   const fitted = (chart, name, layout) => {
-    if (chart.clientWidth && chart.clientWidth < 520) {
+    if (!document.body.classList.contains("presenter")) {
+      if (!chart.clientWidth || chart.clientWidth >= 520) return layout;
       return {...layout, title: {...layout.title, x: 0, xanchor: "left", font: {size: 14}}};
     }
-    if (!document.body.classList.contains("presenter")) return layout;
     const scale = name === "candidates-plot" ? 1.75 : 1.3;
     const size = (font) => ({...font, size: Math.round((font?.size ?? 16) * scale)});
     const widened = (side) => Math.round((layout.margin?.[side] ?? 80) * scale);
@@ -123,7 +123,7 @@
     if (!chart.xlmObserved) { chart.xlmObserved = true; resized.observe(chart); }
     chart.classList.toggle("no-figure", !figure);
     if (!figure) { window.Plotly.purge(chart); return true; }
-    const name = chart.closest("[id]")?.id || "chart";
+    const name = chart.closest(".block.live-plot-block")?.id || "chart";  // the component's elem_id
     window.Plotly.react(chart, figure.data, fitted(chart, name, figure.layout), config(name));
     return true;
   };

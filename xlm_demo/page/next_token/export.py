@@ -68,8 +68,8 @@ def view_html(record: ViewRecord, source: str) -> str:
         f"<style>body {{ font-family: system-ui, sans-serif; margin: 2rem; }}\n{PAGE_CSS.read_text(encoding='utf-8')}"
         f"</style><script>{plotly_js}</script>{renderer_script()}</head><body>"
         f"<h1>{html.escape(record.prompt)}</h1><p>{html.escape(source)} · {languages.name(record.lang)} language id</p>"
-        '<div id="output"></div><div id="candidates-plot"><div class="live-plot"></div></div>'
-        '<div id="timeline-plot"><div class="live-plot"></div></div>'
+        '<div id="output"></div><div id="candidates-plot" class="block live-plot-block"><div class="live-plot"></div></div>'
+        '<div id="timeline-plot" class="block live-plot-block"><div class="live-plot"></div></div>'
         f"<script>window.xlmView.show({record.to_json().decode()});</script></body></html>\n"
     )
 
