@@ -20,6 +20,7 @@ from ..renderer import renderer_script
 from ..state import PageSettings, current, for_prompt
 from .record import ViewRecord, view_record
 
+CHART = '<div id="{}" class="block live-plot-block"><div class="live-plot"></div></div>'  # as the page's components
 PAGE_CSS = Path(__file__).resolve().parents[3] / "assets" / "page.css"  # the token colours, as on the page
 
 
@@ -68,8 +69,7 @@ def view_html(record: ViewRecord, source: str) -> str:
         f"<style>body {{ font-family: system-ui, sans-serif; margin: 2rem; }}\n{PAGE_CSS.read_text(encoding='utf-8')}"
         f"</style><script>{plotly_js}</script>{renderer_script()}</head><body>"
         f"<h1>{html.escape(record.prompt)}</h1><p>{html.escape(source)} · {languages.name(record.lang)} language id</p>"
-        '<div id="output"></div><div id="candidates-plot" class="block live-plot-block"><div class="live-plot"></div></div>'
-        '<div id="timeline-plot" class="block live-plot-block"><div class="live-plot"></div></div>'
+        f'<div id="output"></div>{CHART.format("candidates-plot")}{CHART.format("timeline-plot")}'
         f"<script>window.xlmView.show({record.to_json().decode()});</script></body></html>\n"
     )
 
