@@ -1,26 +1,38 @@
-"""make room: a talk's audience on the page. N members, each its own session, type a word a second through the
-page's own prompt-change event (queue/join, then the SSE stream, as the browser sends them); some press Step or
-Continue. Per N: keystroke p50 and p95, answered per second, errors, server CPU and memory; then the server's CPU per
-`/predict`."""
+"""make room: a talk's audience on the page. Chromium types a character, presses Step and Continue on the page, and
+the requests it sends for them are recorded; then N members, each a page of its own, replay them: a word typed about
+every second at the end of their own text (the request the page sends, with their text, their chosen tokens, what
+their page draws and their request number), now and then Step or Continue. Per N: keystroke p50 and p95, answered
+per second, errors, and the server's CPU per keystroke inside and outside the model's batches.
+
+The server runs in this process, as `make run` starts it, so that its threads can be told apart: the scheduler's
+thread and the numerical libraries' own threads run the model's batches; the event loop and the request threads do
+everything else. The members run in a process of their own."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import random
-import time
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
+import os
 
-import httpx
-import psutil
+from xlm_demo.server import settle_blas_threads
 
-from benchmarks.server_process import ROOT, free_port, start_server, stop, wait_until_up
+settle_blas_threads()  # as app.py, before numpy loads
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import multiprocessing  # noqa: E402
+import random  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import asdict, dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+
+from benchmarks.server_process import ROOT, free_port  # noqa: E402
 
 RESULTS = ROOT / "build" / "room.json"
-SERVER_LOG = ROOT / "build" / "room-server.log"
 # The words members type, a word about every second.
 # fmt: off
 WORDS = [
@@ -29,11 +41,8 @@ WORDS = [
     "evening", "begins", "with", "music", "and", "stories", "told", "by", "the", "fire",
 ]
 # fmt: on
-SETTINGS = ["en", 10, False, 1.0, 0, 1.0, 0, ""]  # lang, top_k, sample, temperature, top-k, top-p, seed, continue_lang
-HELD = [None, None]  # the session's state and whether its inspector is open: the server holds their values
-ROOM = None  # the code of the room the session shares (a state too), last among a page event's inputs
-STEP_EVERY, CONTINUE_EVERY = 10, 25  # of a member's actions: a Step, a Continue of CONTINUE_TOKENS
-CONTINUE_TOKENS = 8
+STEP_EVERY, CONTINUE_EVERY = 10, 25  # of a member's actions: a Step, a Continue of the page's tokens per Continue
+MODEL_THREAD = "xlm-demo-scheduler"  # engine/scheduler.py's thread
 
 
 @dataclass
@@ -44,84 +53,128 @@ class Tally:
     steps: list[float] = field(default_factory=list)
     continues: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    last_seen: dict[int, tuple[str, list]] = field(default_factory=dict)  # member -> (text, outputs) after its last key
+    last_seen: dict[int, tuple[str, dict]] = field(default_factory=dict)  # member -> (text, record) after its last key
 
 
-@dataclass(frozen=True)
-class Events:
-    """The fn_index of the page's events a member triggers, found in /config by elem_id and trigger."""
+def record_requests(base: str) -> dict[str, dict]:
+    """What Chromium's page sends for a keystroke, a Step and a Continue: each request's JSON body, by action."""
+    from playwright.sync_api import sync_playwright
 
-    keystroke: tuple[int, int]  # (fn_index, trigger_id)
-    step: tuple[int, int]
-    go_on: tuple[int, int]
+    sent: dict[str, dict] = {}
 
-    @classmethod
-    def from_config(cls, config: dict) -> Events:
-        ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    def keep(request) -> None:
+        if request.method == "POST" and request.url.endswith(("/view", "/view/continue")):
+            body = json.loads(request.post_data)
+            sent.setdefault("keystroke" if body["action"] == "show" else body["action"], body)
 
-        def find(elem_id: str, trigger: str) -> tuple[int, int]:
-            for index, dep in enumerate(config["dependencies"]):
-                if not dep.get("backend_fn", True):
-                    continue  # the page's JavaScript alone, run in the browser on the same trigger
-                for target, event in dep["targets"]:
-                    if ids.get(target) == elem_id and event == trigger:
-                        return dep.get("id", index), target
-            raise LookupError(f"no {trigger} event on #{elem_id}")
-
-        return cls(find("prompt", "change"), find("step", "click"), find("continue", "click"))
-
-
-async def send(
-    client: httpx.AsyncClient, base: str, session: str, event: tuple[int, int], data: list
-) -> tuple[str | None, list | None]:
-    """One event as the browser sends it: join the queue, then read the session's stream to the event's end; the
-    error the member would see (None for none) and the event's outputs."""
-    fn_index, trigger = event
-    body = {"data": data, "event_data": None, "fn_index": fn_index, "trigger_id": trigger, "session_hash": session}
-    joined = await client.post(f"{base}gradio_api/queue/join", json=body)
-    if joined.status_code != 200:
-        return f"HTTP {joined.status_code}: {joined.text[:120]}", None
-    event_id = joined.json()["event_id"]
-    async with client.stream("GET", f"{base}gradio_api/queue/data", params={"session_hash": session}) as stream:
-        async for line in stream.aiter_lines():
-            if not line.startswith("data: "):
-                continue
-            message = json.loads(line.removeprefix("data: "))
-            if message.get("event_id") != event_id or message.get("msg") != "process_completed":
-                continue
-            if not message.get("success"):
-                return str(message.get("output", {}).get("error") or message)[:120], None
-            return None, message["output"]["data"]
-    return "the stream ended before the event completed", None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(base)
+        page.wait_for_selector("#candidates-plot .bars path", timeout=120_000)
+        sent.clear()  # the first view; a keystroke is what comes next
+        page.on("request", keep)
+        page.locator("#prompt textarea").press("End")
+        page.locator("#prompt textarea").type(" x")
+        page.wait_for_timeout(1000)
+        for button in ("#step", "#continue"):
+            page.locator(button).click()
+            page.wait_for_timeout(1500)
+        browser.close()
+    missing = {"keystroke", "step", "continue"} - set(sent)
+    if missing:
+        raise RuntimeError(f"the page sent no request for {', '.join(sorted(missing))}")
+    return sent
 
 
-async def member(client, base: str, events: Events, index: int, start_at: float, until: float, tally: Tally) -> None:
+class Member:
+    """One person's page: its own text, chosen tokens, what it draws, and its request numbers."""
+
+    def __init__(self, index: int, recorded: dict[str, dict]):
+        self.index, self.recorded = index, recorded
+        self.page, self.seq = uuid.uuid4().hex, 0
+        self.text, self.record = f"Member {index} says that", None
+
+    def body(self, action: str) -> dict:
+        """The request the page sends for an action now: the recorded one, with this page's own values."""
+        self.seq += 1
+        shown = self.record if self.record and self.record["prompt"] == self.text else None
+        return {
+            **self.recorded[action],
+            "prompt": self.text,
+            "page": self.page,
+            "seq": self.seq,
+            "appended": shown["appended"] if shown else [],
+            "appended_langs": shown["appended_langs"] if shown else [],
+            "drawn": {"ids": self.record["ids"], "langs": self.record["langs"], "typed": self.record["typed"]}
+            if self.record
+            else None,
+            "room": "",
+        }
+
+
+async def send(client: httpx.AsyncClient, base: str, member: Member, action: str) -> str | None:
+    """One action's request, read to its end as the page reads it; the error the member would see, or None."""
+    if action == "continue":
+        async with client.stream("POST", f"{base}view/continue", json=member.body(action)) as stream:
+            if stream.status_code != 200:
+                return f"HTTP {stream.status_code}: {(await stream.aread())[:120]!r}"
+            async for line in stream.aiter_lines():
+                if line.startswith("data: "):
+                    member.record = json.loads(line.removeprefix("data: "))
+        return None
+    answer = await client.post(f"{base}view", json=member.body(action))
+    if answer.status_code != 200:
+        return f"HTTP {answer.status_code}: {answer.text[:120]}"
+    member.record = answer.json()
+    return None
+
+
+async def member_types(client, base: str, member: Member, start_at: float, until: float, tally: Tally) -> None:
     """One person: types a word about every second at the end of their own text; now and then Step or Continue."""
-    rng, session = random.Random(index), uuid.uuid4().hex
-    text, actions = f"Member {index} says that", 0
+    rng, actions = random.Random(member.index), 0
     await asyncio.sleep(rng.uniform(0, 1.0))
     while time.monotonic() < until:
         actions += 1
         if actions % CONTINUE_EVERY == 0:
-            kind, event, data = tally.continues, events.go_on, [text, *SETTINGS, *HELD, CONTINUE_TOKENS, ROOM]
+            kind, action = tally.continues, "continue"
         elif actions % STEP_EVERY == 0:
-            kind, event, data = tally.steps, events.step, [text, *SETTINGS, *HELD, ROOM]
+            kind, action = tally.steps, "step"
         else:
-            text += " " + rng.choice(WORDS)
-            kind, event, data = tally.keystrokes, events.keystroke, [text, *SETTINGS, *HELD, ROOM]
+            member.text += " " + rng.choice(WORDS)
+            kind, action = tally.keystrokes, "keystroke"
         began = time.monotonic()
         try:
-            error, outputs = await send(client, base, session, event, data)
+            error = await send(client, base, member, action)
         except httpx.HTTPError as failure:
-            error, outputs = f"{type(failure).__name__}: {failure}"[:120], None
-        if kind is tally.keystrokes and outputs is not None:
-            tally.last_seen[index] = (text, outputs)
+            error = f"{type(failure).__name__}: {failure}"[:120]
+        if kind is tally.keystrokes and error is None:
+            tally.last_seen[member.index] = (member.text, member.record)
         if began >= start_at:  # the first seconds warm the server up and are not counted
             if error is None:
                 kind.append(time.monotonic() - began)
             else:
                 tally.errors.append(error)
         await asyncio.sleep(max(0.0, rng.uniform(0.5, 1.5) - (time.monotonic() - began)))
+
+
+async def run_room(base: str, recorded: dict[str, dict], members: int, seconds: float, warmup: float) -> Tally:
+    """Every member at once for `warmup` + `seconds`, counted after the warm-up."""
+    tally = Tally()
+    limits = httpx.Limits(max_connections=members + 10, max_keepalive_connections=members + 10)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        now = time.monotonic()
+        people = [Member(i, recorded) for i in range(members)]
+        await asyncio.gather(
+            *(member_types(client, base, m, now + warmup, now + warmup + seconds, tally) for m in people)
+        )
+    return tally
+
+
+def room_process(base: str, recorded: dict, members: int, seconds: float, warmup: float, results) -> None:
+    """The members, in a process of their own: the tally, and this process's CPU seconds."""
+    tally = asyncio.run(run_room(base, recorded, members, seconds, warmup))
+    results.put((asdict(tally), time.process_time()))
 
 
 def percentile_ms(values: list[float], q: float) -> float | None:
@@ -132,20 +185,21 @@ def percentile_ms(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3
 
 
-async def run_room(base: str, events: Events, members: int, seconds: float, warmup: float) -> Tally:
-    """Every member at once for `warmup` + `seconds`, counted after the warm-up."""
-    tally = Tally()
-    limits = httpx.Limits(max_connections=2 * members + 10, max_keepalive_connections=2 * members + 10)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        now = time.monotonic()
-        await asyncio.gather(
-            *(member(client, base, events, i, now + warmup, now + warmup + seconds, tally) for i in range(members))
-        )
-    return tally
+def thread_cpu() -> dict[int, float]:
+    """CPU seconds of each of this process's threads, by native id."""
+    return {thread.id: thread.user_time + thread.system_time for thread in psutil.Process().threads()}
 
 
-def summary(members: int, seconds: float, tally: Tally, cpu: float, client_cpu: float, rss_mb: float) -> dict:
+def model_threads() -> set[int]:
+    """The threads that run the model's batches: the scheduler's, and every thread Python did not start (the
+    numerical libraries' own)."""
+    python = {thread.native_id: thread.name for thread in threading.enumerate()}
+    return {tid for tid in thread_cpu() if python.get(tid, MODEL_THREAD) == MODEL_THREAD}
+
+
+def summary(members: int, seconds: float, tally: Tally, inside: float, outside: float, client_cpu: float) -> dict:
     """One row of the table."""
+    answered = len(tally.keystrokes) + len(tally.steps) + len(tally.continues)
     return {
         "members": members,
         "keystrokes_per_s": len(tally.keystrokes) / seconds,
@@ -155,52 +209,44 @@ def summary(members: int, seconds: float, tally: Tally, cpu: float, client_cpu: 
         "continue_p95_ms": percentile_ms(tally.continues, 0.95),
         "errors": len(tally.errors),
         "error_examples": sorted(set(tally.errors))[:3],
-        "server_cpu_percent": 100 * cpu / seconds,
-        "members_cpu_percent": 100 * client_cpu / seconds,  # this script, on the same cores
-        "server_rss_mb": rss_mb,
+        "server_cpu_percent": 100 * (inside + outside) / seconds,
+        "model_cpu_ms_per_request": 1e3 * inside / max(1, answered),
+        "other_cpu_ms_per_request": 1e3 * outside / max(1, answered),  # the server's own work around the model
+        "members_cpu_percent": 100 * client_cpu / seconds,  # the members' process, on the same cores
+        "server_rss_mb": psutil.Process().memory_info().rss / 1e6,
     }
 
 
-def predict_cpu_ms(base: str, process: psutil.Process, calls: int = 40) -> float:
-    """The server's CPU time per `/predict` (gradio_client, one call after another), each text a word longer than
-    the one before, as typing makes them: the prefix cache holds the rest."""
-    from gradio_client import Client
+def measure_room(base: str, recorded: dict, members: int, seconds: float, warmup: float) -> dict:
+    """One room size: the members in their own process, the server's threads' CPU over the measured part."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    members_process = context.Process(target=room_process, args=(base, recorded, members, seconds, warmup, results))
+    members_process.start()
+    time.sleep(warmup + 1.0)  # the members' process starts, then warms the server up
+    before, model = thread_cpu(), model_threads()
+    started = time.monotonic()
+    tally_dict, client_cpu = results.get(timeout=warmup + seconds + 600)
+    after, elapsed = thread_cpu(), time.monotonic() - started
+    model |= model_threads()  # a scheduler's thread started during the run too
+    members_process.join()
+    share = min(1.0, seconds / elapsed)  # the part of the window the members were measuring
+    used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+    inside = share * sum(cpu for tid, cpu in used.items() if tid in model)
+    outside = share * sum(cpu for tid, cpu in used.items() if tid not in model)
+    tally = Tally(**tally_dict)
+    return summary(members, seconds, tally, inside, outside, client_cpu * seconds / (warmup + seconds))
 
-    client, text = Client(base, verbose=False), "The weather in Berlin is"
-    client.predict(prompt=text, lang="en", api_name="/predict")
-    before = process.cpu_times()
-    for index in range(calls):
-        text += " " + WORDS[index % len(WORDS)]
-        client.predict(prompt=text, lang="en", api_name="/predict")
-    after = process.cpu_times()
-    return (after.user + after.system - before.user - before.system) / calls * 1e3
 
+def serve(folder: Path) -> tuple[object, str]:
+    """The demo in this process, as `make run` starts it, on a free loopback port."""
+    from xlm_demo.server import create_app, launch_options, return_freed_memory
 
-def measure(folder: Path, sizes: list[int], seconds: float, warmup: float, port: int | None = None) -> list[dict]:
-    """A server process on the checkpoint, then each room size in turn."""
-    port = port or free_port()
-    base = f"http://127.0.0.1:{port}/"
-    server = start_server(folder, port, SERVER_LOG)
-    rows = []
-    try:
-        wait_until_up(base, server, SERVER_LOG)
-        events = Events.from_config(httpx.get(f"{base}config", timeout=30).json())
-        process = psutil.Process(server.pid)
-        for members in sizes:
-            before, own = process.cpu_times(), time.process_time()
-            started = time.monotonic()
-            tally = asyncio.run(run_room(base, events, members, seconds, warmup))
-            after = process.cpu_times()
-            share = seconds / (time.monotonic() - started)  # the measured part of the run
-            cpu = (after.user + after.system - before.user - before.system) * share
-            client_cpu = (time.process_time() - own) * share
-            rows.append(summary(members, seconds, tally, cpu, client_cpu, process.memory_info().rss / 1e6))
-            print(json.dumps(rows[-1]), flush=True)
-        rows.append({"predict_server_cpu_ms": predict_cpu_ms(base, process)})
-        print(json.dumps(rows[-1]), flush=True)
-    finally:
-        stop(server)
-    return rows
+    return_freed_memory()
+    options = launch_options("127.0.0.1", free_port(), share=False)
+    demo = create_app(str(folder), device="cpu")
+    demo.launch(**options, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{options['server_port']}/"
 
 
 def main() -> None:
@@ -215,7 +261,16 @@ def main() -> None:
     folder = args.model or MODEL_DIR
     if args.model is None and not (MODEL_DIR / "model.safetensors").is_file():
         write_checkpoint(MODEL_DIR)
-    rows = measure(folder, [int(n) for n in args.members.split(",")], args.seconds, args.warmup)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    demo, base = serve(folder)
+    try:
+        recorded = record_requests(base)
+        rows = []
+        for members in (int(n) for n in args.members.split(",")):
+            rows.append(measure_room(base, recorded, members, args.seconds, args.warmup))
+            print(json.dumps(rows[-1]), flush=True)
+    finally:
+        demo.close()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "model": str(folder), "rows": rows}, indent=1))
     print(f"wrote {RESULTS}")
