@@ -1,6 +1,7 @@
-"""python -m benchmarks.follow: a presenter types a word every half second through the page's own protocol, first
-alone, then with N followers holding the room's stream open. Per phase: the server's CPU, the presenter's keystroke
-p50 and p95, and for followers how long after the keystroke each saw its text."""
+"""python -m benchmarks.follow: a presenter types a word every half second through the page's own requests, then
+continues 64 tokens, first alone, then with N followers holding the room's stream open. Per phase: the server's CPU,
+the presenter's keystroke p50 and p95, how long after the keystroke each follower saw its text, and how far behind
+the presenter's own stream each follower saw each continued token."""
 
 from __future__ import annotations
 
@@ -16,13 +17,38 @@ from pathlib import Path
 import httpx
 import psutil
 
-from benchmarks.room import HELD, ROOM, SETTINGS, WORDS, Events, percentile_ms, send
+from benchmarks.room import WORDS, Member, percentile_ms
 from benchmarks.server_process import ROOT, free_port, start_server, stop, wait_until_up
 
 RESULTS = ROOT / "build" / "follow.json"
 SERVER_LOG = ROOT / "build" / "follow-server.log"
 BUNDLED_MODEL = ROOT / "assets" / "xlm-mini-ende"
 KEY_EVERY = 0.5  # seconds between the presenter's words
+CONTINUE_TOKENS = 64
+# What the page's requests carry besides the text (the page's defaults), as the view route reads them.
+PAGE_DEFAULTS = {
+    "lang": "en",
+    "top_k": 10,
+    "literal": False,
+    "continue_lang": "",
+    "n_tokens": CONTINUE_TOKENS,
+    "sampling": {"sample": False, "temperature": 1, "top_k": 0, "top_p": 1, "seed": 0},
+    "table": False,
+}
+
+
+async def gradio_event(client, base: str, session: str, event: tuple[int, int]) -> list:
+    """One of the page's Gradio events, without inputs, as the browser sends it: join the queue, then read the
+    session's stream to the event's end; its outputs."""
+    fn_index, trigger = event
+    body = {"data": [], "event_data": None, "fn_index": fn_index, "trigger_id": trigger, "session_hash": session}
+    joined = (await client.post(f"{base}gradio_api/queue/join", json=body)).raise_for_status()
+    async with client.stream("GET", f"{base}gradio_api/queue/data", params={"session_hash": session}) as stream:
+        async for line in stream.aiter_lines():
+            message = json.loads(line.removeprefix("data: ")) if line.startswith("data: ") else {}
+            if message.get("event_id") == joined.json()["event_id"] and message.get("msg") == "process_completed":
+                return message["output"]["data"]
+    raise RuntimeError("the stream ended before the event completed")
 
 
 def share_event(config: dict) -> tuple[int, int]:
@@ -40,8 +66,13 @@ async def follower(client: httpx.AsyncClient, base: str, code: str, seen: dict[s
     async with client.stream("GET", f"{base}room/{code}/events") as stream:
         ready()
         async for line in stream.aiter_lines():
-            if line.startswith("data: ") and (text := json.loads(line.removeprefix("data: ")).get("prompt")):
-                seen.setdefault(text, []).append(time.monotonic())
+            if line.startswith("data: ") and "prompt" in (record := json.loads(line.removeprefix("data: "))):
+                seen.setdefault(seen_as(record), []).append(time.monotonic())
+
+
+def seen_as(record: dict) -> str:
+    """What a view shows, as the presenter and followers compare it: the text, and how many tokens were chosen."""
+    return f"{record['prompt']} +{len(record['appended'])}"
 
 
 async def hold_streams(base: str, code: str, followers: int, connected, done) -> dict[str, list[float]]:
@@ -72,44 +103,64 @@ def followers_process(base: str, code: str, followers: int, connected, done, res
     results.put(asyncio.run(hold_streams(base, code, followers, connected, done)))
 
 
-async def presenter_types(client, base: str, session: str, events: Events, text: str, seconds: float, sent) -> list:
-    """Words after `text` at KEY_EVERY for `seconds`; the keystrokes' durations, when each text was sent in `sent`."""
+async def presenter_types(client, base: str, presenter: Member, seconds: float, sent) -> list:
+    """Words at KEY_EVERY for `seconds`; the keystrokes' durations, when each view was answered in `sent`."""
     durations, until = [], time.monotonic() + seconds
     for word in (WORDS * 100)[: int(seconds / KEY_EVERY)]:
         if time.monotonic() >= until:
             break
-        text += " " + word
-        began = sent[text] = time.monotonic()
-        error, _ = await send(client, base, session, events.keystroke, [text, *SETTINGS, *HELD, ROOM])
-        if error:
-            raise RuntimeError(error)
+        presenter.text += " " + word
+        began = time.monotonic()
+        answer = (await client.post(f"{base}view", json=presenter.body("keystroke"))).raise_for_status()
+        presenter.record = answer.json()
+        sent[seen_as(presenter.record)] = began
         durations.append(time.monotonic() - began)
         await asyncio.sleep(max(0.0, KEY_EVERY - (time.monotonic() - began)))
     return durations
 
 
-async def phase(base: str, events: Events, share: tuple, followers: int, seconds: float, server) -> dict:
+async def presenter_continues(client, base: str, presenter: Member) -> dict[str, float]:
+    """A Continue of CONTINUE_TOKENS: when the presenter's page read each token's record."""
+    read = {}
+    async with client.stream("POST", f"{base}view/continue", json=presenter.body("continue")) as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("data: "):
+                presenter.record = json.loads(line.removeprefix("data: "))
+                read.setdefault(seen_as(presenter.record), time.monotonic())
+    return read
+
+
+async def phase(base: str, share: tuple, followers: int, seconds: float, server) -> dict:
     """One presenter, `followers` streams held open by another process: CPU, keystrokes and the followers' delay."""
     async with httpx.AsyncClient(timeout=120) as client:
-        session = uuid.uuid4().hex
-        _, outputs = await send(client, base, session, share, [])
+        outputs = await gradio_event(client, base, uuid.uuid4().hex, share)
         code = re.search(r"follow=([\w-]+)", json.dumps(outputs)).group(1)
+        key = re.search(r'data-key=\\"([\w-]+)', json.dumps(outputs)).group(1)
         connected, done, results = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
         arguments = (base, code, followers, connected, done, results)
         holder = multiprocessing.Process(target=followers_process, args=arguments)
         holder.start()
         if followers and not await asyncio.to_thread(connected.wait, 60):
             raise RuntimeError("the followers' streams did not all open within 60 s")
-        await presenter_types(client, base, session, events, "Warming up:", 2.0, {})  # not counted
+        requests = {
+            "keystroke": {**PAGE_DEFAULTS, "action": "show"},
+            "continue": {**PAGE_DEFAULTS, "action": "continue"},
+        }
+        presenter = Member(0, requests, room=key)
+        presenter.text = "Warming up:"
+        await presenter_types(client, base, presenter, 2.0, {})  # not counted
         process, sent = psutil.Process(server.pid), {}
         before, started = process.cpu_times(), time.monotonic()
-        keystrokes = await presenter_types(client, base, session, events, "The presenter says", seconds, sent)
+        presenter.text = "The presenter says"
+        keystrokes = await presenter_types(client, base, presenter, seconds, sent)
+        continued = await presenter_continues(client, base, presenter)
         await asyncio.sleep(1.0)  # the last views reach the followers
         after, elapsed = process.cpu_times(), time.monotonic() - started
         done.set()
         seen = await asyncio.to_thread(results.get, True, 60)
         holder.join()
     delays = [t - sent[text] for text, times in seen.items() if text in sent for t in times]
+    behind = [t - continued[text] for text, times in seen.items() if text in continued for t in times]
     return {
         "followers": followers,
         "server_cpu_percent": 100 * (after.user + after.system - before.user - before.system) / elapsed,
@@ -120,8 +171,43 @@ async def phase(base: str, events: Events, share: tuple, followers: int, seconds
         "views_expected": followers * len(keystrokes),
         "follower_delay_p50_ms": percentile_ms(delays, 0.50),
         "follower_delay_p95_ms": percentile_ms(delays, 0.95),
+        "continued_tokens_seen": len(behind),
+        "continue_behind_p50_ms": percentile_ms(behind, 0.50),
+        "continue_behind_p95_ms": percentile_ms(behind, 0.95),
         "server_rss_mb": process.memory_info().rss / 1e6,
     }
+
+
+def measure(model: Path, sizes: list[int], seconds: float) -> list[dict]:
+    """A server process on the checkpoint, then a phase per number of followers."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    server = start_server(model, port, SERVER_LOG)
+    rows = []
+    try:
+        wait_until_up(base, server, SERVER_LOG)
+        share = share_event(httpx.get(f"{base}config", timeout=30).json())
+        for followers in sizes:
+            rows.append(asyncio.run(phase(base, share, followers, seconds, server)))
+            print(json.dumps(rows[-1]), flush=True)
+    finally:
+        stop(server)
+    return rows
+
+
+def report(rows: list[dict]) -> str:
+    """The followers' table of docs/benchmarks.md."""
+    lines = [
+        "| followers | server CPU | keystroke p50 (p95) | a follower sees the word, p50 (p95) | "
+        "a follower behind the presenter's stream during Continue, p50 (p95) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        seen = f"{row['follower_delay_p50_ms'] or 0:.0f} ({row['follower_delay_p95_ms'] or 0:.0f}) ms"
+        behind = f"{row['continue_behind_p50_ms'] or 0:.0f} ({row['continue_behind_p95_ms'] or 0:.0f}) ms"
+        lines.append(f"| {row['followers']} | {row['server_cpu_percent']:.0f}% | {row['keystroke_p50_ms']:.0f} "
+                     f"({row['keystroke_p95_ms']:.0f}) ms | {seen} | {behind} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -130,22 +216,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per phase")
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="checkpoint folder (default: bundled)")
     args = parser.parse_args()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-    server = start_server(args.model, port, SERVER_LOG)
-    rows = []
-    try:
-        wait_until_up(base, server, SERVER_LOG)
-        config = httpx.get(f"{base}config", timeout=30).json()
-        events, share = Events.from_config(config), share_event(config)
-        for followers in (int(n) for n in args.followers.split(",")):
-            rows.append(asyncio.run(phase(base, events, share, followers, args.seconds, server)))
-            print(json.dumps(rows[-1]), flush=True)
-    finally:
-        stop(server)
+    rows = measure(args.model, [int(n) for n in args.followers.split(",")], args.seconds)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     record = {"date": time.strftime("%Y-%m-%d"), "model": str(args.model), "rows": rows}
     RESULTS.write_text(json.dumps(record, indent=1))
+    print(report(rows))
     print(f"wrote {RESULTS}")
 
 

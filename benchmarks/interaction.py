@@ -1,6 +1,7 @@
-"""make bench's interaction section: what a person does on the page, timed in the server's callbacks and in Chromium.
+"""make bench's interaction section: what a person does on the page, timed in the server's requests and in Chromium.
 
-Server: the page's callbacks in this process on the real-size checkpoint, as Gradio calls them, without Gradio.
+Server: the view route's work in this process on the real-size checkpoint (the request read, its action, the record
+encoded), without HTTP.
 Browser: the demo as a separate server process, driven in Debian's Chromium through Playwright; each time runs from
 the keystroke or click to the page showing its result.
 """
@@ -17,8 +18,10 @@ from pathlib import Path
 
 from benchmarks.server_process import free_port, start_server, stop, wait_until_up
 from xlm_demo.engine import Engine
-from xlm_demo.page.next_token import events, side_by_side
-from xlm_demo.page.state import PageSettings, new_state
+from xlm_demo.page.next_token import actions, side_by_side
+from xlm_demo.page.next_token.record import ViewRecord
+from xlm_demo.page.next_token.requests import read_request
+from xlm_demo.page.state import new_state
 
 PASSAGE = str.split(
     "The weather in Berlin was cold that winter, and the trains ran late almost every morning. People waited on "
@@ -45,13 +48,13 @@ CONTINUE_WORDS = (8, 300)  # Continue is timed after a short text and a long one
 # Between two interactions in the browser, as a person types or clicks (and as ../shared/measurements timed a bare
 # Gradio page): the page has drawn the last result before the next keystroke, so no event waits for another's.
 PAUSE_MS = 500
-# The page's clock when each answer's stream closed (Performance API resource entries: Gradio streams an event's
-# answer on /queue/data and closes it when no event is left): the rest of a keystroke's time is the page drawing.
+# The page's clock when each answer to the view route had come (Performance API resource entries): the rest of a
+# keystroke's time is the page drawing.
 ANSWER_TIMES = """() => {
   window.answers = [];
   new PerformanceObserver(list => {
     for (const entry of list.getEntries())
-      if (entry.name.includes('/queue/data')) window.answers.push(entry.responseEnd);
+      if (entry.name.endsWith('/view')) window.answers.push(entry.responseEnd);
   }).observe({type: 'resource'});
 }"""
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -61,9 +64,14 @@ def text_of(n_words: int) -> str:
     return " ".join(PASSAGE[:n_words])
 
 
-def settings(prompt: str) -> PageSettings:
-    """The page's default controls around a text."""
-    return PageSettings.read(prompt, "en", 10, False, 1.0, 0, 1.0, 0)
+def ask(engine: Engine, text: str, action: str = "show", after: ViewRecord | None = None, **body) -> ViewRecord:
+    """What the view route answers a page's request (read, acted on and encoded), without HTTP."""
+    carried = {"appended": after.appended, "appended_langs": after.appended_langs} if after else {}
+    drawn = {"ids": after.ids, "langs": after.langs, "typed": after.typed} if after else None
+    request = read_request({"prompt": text, "lang": "en", "action": action, "drawn": drawn, **carried, **body}, engine)
+    record = actions.answer(engine, request)
+    record.to_json()
+    return record
 
 
 def summary(seconds: list[float]) -> dict:
@@ -90,8 +98,9 @@ def bench_server(engine: Engine, repeats: int = 3) -> dict:
     text = text_of(300)
     # The first Compare runs the other id over the whole text; after a Step, both ids need one position more.
     first = timed(lambda: side_by_side.compare(text, 10, new_state(text), engine=engine))
-    stepped = events.step(settings(text), new_state(text), engine=engine)[-1]
-    after_step = timed(lambda: side_by_side.compare(text, 10, stepped, engine=engine))
+    stepped = ask(engine, text, "step")
+    session = {**new_state(text), "appended": stepped.appended, "appended_langs": stepped.appended_langs}
+    after_step = timed(lambda: side_by_side.compare(text, 10, session, engine=engine))
     compare = {"first_ms": first * 1e3, "after_step_ms": after_step * 1e3}
     cache = engine.prefix_cache
     held = {"positions": cache.positions, "capacity": cache.capacity, "hits": cache.hits, "misses": cache.misses,
@@ -101,50 +110,47 @@ def bench_server(engine: Engine, repeats: int = 3) -> dict:
 
 
 def continue_rates(engine: Engine, text: str, repeats: int) -> dict[str, float]:
-    """Tokens per second of the page's Continue callback (its views included) and of the engine's own continuation
+    """Tokens per second of the route's Continue (each token's record encoded) and of the engine's own continuation
     of the same text, with the same settings, in turns; medians."""
-    page = settings(text)
-    state = events.refresh(page, new_state(text), engine=engine)[-1]
+    ask(engine, text)
+    body = {"prompt": text, "lang": "en", "action": "continue", "n_tokens": CONTINUE_TOKENS}
     rates: dict[str, list[float]] = {"page": [], "engine": []}
     for _ in range(repeats):
-        rates["page"].append(CONTINUE_TOKENS / timed(lambda: list(events.continue_(page, state, CONTINUE_TOKENS,
-                                                                                    engine=engine))))  # fmt: skip
+        records = lambda: [r.to_json() for r in actions.continuation(engine, read_request(body, engine))]  # noqa: E731
+        rates["page"].append(CONTINUE_TOKENS / timed(records))
         rates["engine"].append(engine_rate(engine, text))
     return {f"{name}_tokens_per_s": statistics.median(values) for name, values in rates.items()}
 
 
 def engine_rate(engine: Engine, text: str) -> float:
     """Tokens per second of the engine's own continuation of a text, with the page's default settings."""
-    page = settings(text)
     encoded = engine.encode(text, "en", reserve=CONTINUE_TOKENS)
-    steps = lambda: list(engine.generate(encoded, CONTINUE_TOKENS, page.sampling, top_k=page.top_k))  # noqa: E731
+    steps = lambda: list(engine.generate(encoded, CONTINUE_TOKENS, top_k=10))  # noqa: E731
     return CONTINUE_TOKENS / timed(steps)
 
 
 def time_one_text(engine: Engine, text: str, times: dict[str, list[float]]) -> None:
     """Paste a text, type a word after it, edit its middle word; then Step, pick the second candidate, Undo."""
-    state = new_state(text)
-    events.refresh(settings(text), state, engine=engine)  # the text as pasted
+    shown = ask(engine, text)  # the text as pasted
     for end in range(1, len(TYPED_WORD) + 1):
         typed = f"{text} {TYPED_WORD[:end]}"
-        times["keystroke"].append(timed(lambda: events.refresh(settings(typed), state, engine=engine)))  # noqa: B023
+        times["keystroke"].append(timed(lambda: ask(engine, typed, after=shown)))  # noqa: B023
     words = text.split()
     edited = " ".join([*words[: len(words) // 2], "snow", *words[len(words) // 2 + 1 :]])
-    times["edit"].append(timed(lambda: events.refresh(settings(edited), state, engine=engine)))
-    page = settings(text)
-    state = events.refresh(page, new_state(text), engine=engine)[-1]
-    state = run_and_keep(times["step"], lambda: events.step(page, state, engine=engine))
-    second = events.refresh(page, state, engine=engine)[1]["choices"][1][1]
-    state = run_and_keep(times["pick"], lambda: events.pick(page, state, second, engine=engine))
-    run_and_keep(times["undo"], lambda: events.undo(page, state, engine=engine))
+    times["edit"].append(timed(lambda: ask(engine, edited, after=shown)))
+    shown = ask(engine, text)
+    shown = run_and_keep(times["step"], lambda: ask(engine, text, "step", after=shown))
+    second = shown.candidates[1]["id"]
+    shown = run_and_keep(times["pick"], lambda: ask(engine, text, "pick", after=shown, choice=second))
+    run_and_keep(times["undo"], lambda: ask(engine, text, "undo", after=shown))
 
 
-def run_and_keep(times: list[float], event: Callable[[], tuple]) -> dict:
-    """Time an event, keep its time, and return the state it leaves."""
+def run_and_keep(times: list[float], request: Callable[[], ViewRecord]) -> ViewRecord:
+    """Time a request, keep its time, and return the record it answers."""
     start = time.perf_counter()
-    view = event()
+    record = request()
     times.append(time.perf_counter() - start)
-    return view[-1]
+    return record
 
 
 def bench_browser(model: Path, log_path: Path, engine: Engine, repeats: int = 2, only_continue: bool = False) -> dict:

@@ -90,8 +90,8 @@ def record_requests(base: str) -> dict[str, dict]:
 class Member:
     """One person's page: its own text, chosen tokens, what it draws, and its request numbers."""
 
-    def __init__(self, index: int, recorded: dict[str, dict]):
-        self.index, self.recorded = index, recorded
+    def __init__(self, index: int, recorded: dict[str, dict], room: str = ""):
+        self.index, self.recorded, self.room = index, recorded, room  # room: the presenter's key, if presenting
         self.page, self.seq = uuid.uuid4().hex, 0
         self.text, self.record = f"Member {index} says that", None
 
@@ -109,7 +109,7 @@ class Member:
             "drawn": {"ids": self.record["ids"], "langs": self.record["langs"], "typed": self.record["typed"]}
             if self.record
             else None,
-            "room": "",
+            "room": self.room,
         }
 
 

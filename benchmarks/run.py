@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from benchmarks import decode, fill, interaction
+from benchmarks import decode, fill, follow, interaction
 from benchmarks.decode import decode_seconds_per_token, median_seconds, prompt_ids, torch_threads
 from benchmarks.interaction import PASSAGE
 from xlm_demo.engine import Encoded, Engine
@@ -27,6 +27,7 @@ from xlm_demo.model.xlm import XLM, XLMConfig
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "build" / "bench-model"
 RESULTS = ROOT / "build" / "bench" / "results.json"
+FOLLOWERS = [0, 20]  # followers while the presenter types and continues, on the real-size checkpoint
 BUNDLED = ROOT / "assets" / "xlm-mini-ende"
 REAL = XLMConfig()  # xlm-clm-ende-1024: 1024 dims, 6 layers, 8 heads, 64,699 tokens
 
@@ -200,7 +201,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads, as on a 2-core Space")
     parser.add_argument("--no-browser", action="store_true", help="time the page's callbacks but not in Chromium")
     parser.add_argument(
-        "--only", choices=["fill", "decode", "continue"], help="run one section alone and print its table"
+        "--only",
+        choices=["fill", "decode", "continue", "interaction", "follow"],
+        help="run one section alone and print its table",
     )
     args = parser.parse_args()
     if not (MODEL_DIR / "model.safetensors").is_file():
@@ -213,6 +216,15 @@ def main() -> int:
         return 0
     if args.only == "continue":
         print(interaction.continue_report(MODEL_DIR, RESULTS.parent / "interaction-server.log", args.repeats))
+        return 0
+    if args.only == "interaction":
+        engine = Engine.load(str(MODEL_DIR), device="cpu")
+        server = interaction.bench_server(engine, max(2, args.repeats // 2))
+        browser = interaction.bench_browser(MODEL_DIR, RESULTS.parent / "interaction-server.log", engine)
+        print(interaction.report(server, browser))
+        return 0
+    if args.only == "follow":
+        print(follow.report(follow.measure(MODEL_DIR, FOLLOWERS, seconds=10.0)))
         return 0
     startup = bench_startup(MODEL_DIR)  # first, while this process holds no model of its own
     engine = Engine.load(str(MODEL_DIR), device="cpu")
@@ -228,6 +240,7 @@ def main() -> int:
     results["startup"] = startup
     results["fill"] = bench_fill(args.repeats)
     results["interaction"] = {"server": interaction.bench_server(engine, max(2, args.repeats // 2))}
+    results["follow"] = follow.measure(MODEL_DIR, FOLLOWERS, seconds=10.0)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))  # kept should the browser part fail
     if not args.no_browser:
@@ -242,6 +255,8 @@ def main() -> int:
     print(fill.report(results["fill"]))
     print()
     print(interaction.report(results["interaction"]["server"], results["interaction"].get("browser")))
+    print()
+    print(follow.report(results["follow"]))
     return 0
 
 
