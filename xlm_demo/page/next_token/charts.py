@@ -7,7 +7,19 @@ from plotly.subplots import make_subplots
 
 from ...engine import Comparison, Distribution, Step
 from ...model import languages
-from ..look import BLUE, FONT, FREE_LABELS, LOOK, ORANGE, label_margin, lean_figure, shown, styled
+from ..look import (
+    BLUE,
+    FONT,
+    FREE_LABELS,
+    LOOK,
+    ORANGE,
+    label_margin,
+    lean_figure,
+    mirrored_percent_axis,
+    percent_axis,
+    shown,
+    styled,
+)
 
 
 def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
@@ -53,7 +65,7 @@ def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
         barmode="overlay",
         showlegend=reshaped,
         legend={"orientation": "h", "y": -0.08},
-        xaxis={"tickformat": ".0%", "range": [0, min(1.0, longest * 1.25 + 0.02)], "fixedrange": True, **FREE_LABELS},
+        xaxis={**percent_axis(min(1.0, longest * 1.25 + 0.02)), "fixedrange": True, **FREE_LABELS},
         yaxis={"autorange": "reversed", "tickvals": ranks, "ticktext": labels, "fixedrange": True, **FREE_LABELS},
     )
 
@@ -109,15 +121,7 @@ def add_pair(fig: go.Figure, comparison: Comparison, pair: tuple[str, str], row:
             col=1,
         )
     widest = max([*prob[pair[0]].values(), *prob[pair[1]].values(), 0.05]) * 1.3 + 0.02
-    tick = widest * 0.75
-    fig.update_xaxes(
-        range=[-widest, widest],
-        tickvals=[-tick, 0, tick],
-        ticktext=[f"{tick:.0%}", "0", f"{tick:.0%}"],
-        fixedrange=True,
-        row=row,
-        col=1,
-    )
+    fig.update_xaxes(mirrored_percent_axis(widest), fixedrange=True, row=row, col=1)
     return len(order)
 
 
@@ -148,7 +152,7 @@ def timeline_figure(steps: list[Step]) -> go.Figure:
         margin={**LOOK["margin"], "l": 60, "r": 50},  # room for "100%" on the left and the entropy on the right
         title={"text": "Continuation so far"},
         legend={"orientation": "h", "y": -0.25},
-        xaxis={"tickvals": index, "ticktext": [s.token for s in steps], "fixedrange": True, **FREE_LABELS},
-        yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, **FREE_LABELS},
+        xaxis={"tickvals": index, "ticktext": [shown(s.token) for s in steps], "fixedrange": True, **FREE_LABELS},
+        yaxis={**percent_axis(1.0), "fixedrange": True, **FREE_LABELS},
         yaxis2={"overlaying": "y", "side": "right", "rangemode": "tozero", "fixedrange": True, **FREE_LABELS},
     )
