@@ -56,7 +56,8 @@ def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
         "marker": {"color": "rgba(0,0,0,0)", "line": {"color": "#111827", "width": 2}},
         "hoverinfo": "skip",
     }
-    longest = max((c.prob for c in candidates), default=0.0)
+    drawn = [*bars["x"], *(sampled["x"] if reshaped else [])]  # the outlines as well: sampling may sharpen
+    longest = max(drawn, default=0.0)
     return lean_figure(
         [bars, sampled] if reshaped else [bars],
         height=90 + 34 * len(candidates),
