@@ -80,15 +80,17 @@ def comparison_figure(comparison: Comparison) -> go.Figure:
         rows += add_pair(fig, comparison, pair, row)
         fig.update_yaxes(autorange="reversed", fixedrange=True, automargin=True, row=row, col=1)
     fig.update_annotations(font_size=FONT["size"])
-    return styled(
+    styled(
         fig,
         height=110 * len(pairs) + 26 * rows,
         title={
             "text": pair_title(comparison, *pairs[0]) if len(pairs) == 1 else "Same text, each pair of language ids"
         },
         barmode="overlay",
-        legend={"orientation": "h", "y": -0.05},
-    ).update_annotations(visible=len(pairs) > 1)
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
+    )
+    fig.update_annotations(visible=len(pairs) > 1)
+    return fig.update_layout(margin={"b": 70})  # the legend below the tick labels, not over them
 
 
 def pair_title(comparison: Comparison, left: str, right: str) -> str:
