@@ -9,16 +9,15 @@
   const percent = (p, digits = 1) => `${(p * 100).toFixed(digits)}%`;
 
   // --- Charts ---------------------------------------------------------------------------------------------------
-  const niceStep = (rough) => {
-    const power = 10 ** Math.floor(Math.log10(rough));
-    return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= rough - 1e-12);
-  };
-  // A percent axis from 0 to `top`: ticks a round step apart, with as many decimals as the step needs, so that no
-  // two ticks read the same.
+  // A percent axis from 0 to `top` (look.py's percent_axis): a tick every 1, 2 or 5 times a power of ten, at most
+  // five steps, labelled with the decimals the step needs, so that no two ticks read the same at any width.
   const percentAxis = (top) => {
-    const step = niceStep(top / 5);
-    const digits = Math.max(0, -Math.floor(Math.log10(step * 100) + 1e-9));
-    return {range: [0, top], dtick: step, tick0: 0, tickformat: `.${digits}%`};
+    const rough = top / look.percent_steps;
+    let exponent = Math.floor(Math.log10(rough));
+    let mantissa = [1, 2, 5, 10].find((m) => m * 10 ** exponent >= rough);
+    if (mantissa === 10) [mantissa, exponent] = [1, exponent + 1];
+    const tickformat = `.${Math.max(0, -exponent - 2)}~%`;
+    return {range: [0, top], tickmode: "linear", tick0: 0, dtick: mantissa * 10 ** exponent, tickformat};
   };
   const labelMargin = (labels) => Math.min(240, Math.max(40, 16 + 10 * Math.max(0, ...labels.map((l) => l.length))));
 
@@ -39,7 +38,8 @@
       name: "after sampling settings", marker: {color: "rgba(0,0,0,0)", line: {color: "#111827", width: 2}},
       hoverinfo: "skip",
     };
-    const longest = Math.max(0, ...candidates.map((c) => c.prob));
+    const drawn = candidates.flatMap((c) => (record.reshaped ? [c.prob, c.sampling_prob] : [c.prob]));
+    const longest = Math.max(0, ...drawn);
     return {
       data: record.reshaped ? [bars, sampled] : [bars],
       layout: {

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .look import BLUE, FREE_LABELS, LOOK, ORANGE
+from .look import BLUE, FREE_LABELS, LOOK, ORANGE, PERCENT_STEPS
 
 VIEW_JS = Path(__file__).resolve().parents[2] / "assets" / "view.js"
 
 
 def renderer_script() -> str:
     """The look and the renderer, as two inline scripts."""
-    look = {"layout": LOOK, "free_labels": FREE_LABELS, "blue": BLUE, "orange": ORANGE}
+    look = {"layout": LOOK, "free_labels": FREE_LABELS, "blue": BLUE, "orange": ORANGE, "percent_steps": PERCENT_STEPS}
     return (
         f"<script>window.xlmLook = {json.dumps(look)};</script>\n<script>{VIEW_JS.read_text(encoding='utf-8')}</script>"
     )

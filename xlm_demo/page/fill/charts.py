@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 
 import plotly.graph_objects as go
@@ -10,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from ...engine import Fill
 from ...model import languages
-from ..look import FONT, styled
+from ..look import FONT, percent_axis, shown, styled
 
 ROW_PX, ROW_EXTRA_PX, GAP_PX = 28, 90, 80  # per bar, per language id's row of charts, and between the rows
 
@@ -25,7 +24,7 @@ def left_shares(fill: Fill) -> list[float]:
 
 def label(text: str, given: bool) -> str:
     """A candidate as the axis shows it (Plotly reads its text as HTML): a person's own words marked."""
-    return html.escape(text) + (" (yours)" if given else "")
+    return shown(text) + (" (yours)" if given else "")
 
 
 def fill_figure(fills: dict[str, Fill]) -> go.Figure:
@@ -65,7 +64,7 @@ def add_fill_row(fig: go.Figure, fill: Fill, row: int) -> None:
     colour, candidates, shares = languages.colour(fill.lang), fill.candidates, left_shares(fill)
     ranks = list(range(1, len(candidates) + 1))
     hover = [
-        f"<b>{html.escape(c.text)}</b><br>log p(text) = {c.logprob:.3f}<br>share of those listed: {c.prob:.1%}"
+        f"<b>{shown(c.text)}</b><br>log p(text) = {c.logprob:.3f}<br>share of those listed: {c.prob:.1%}"
         f"<br>p(word | left context) = {math.exp(c.left_logprob):.2%}" + ("<br>your word" if c.given else "")
         for c in candidates
     ]
@@ -102,7 +101,7 @@ def add_fill_row(fig: go.Figure, fill: Fill, row: int) -> None:
         tickvals=ranks, ticktext=labels, autorange="reversed", fixedrange=True, automargin=True, row=row, col=1
     )
     widest = max([*(c.prob for c in candidates), *shares]) * 1.3 + 0.02
-    fig.update_xaxes(tickformat=".0%", range=[0, min(1.0, widest)], fixedrange=True, row=row, col=1)
+    fig.update_xaxes(percent_axis(min(1.0, widest)), fixedrange=True, row=row, col=1)
     following = fill.next_token.candidates
     ranks = [c.rank for c in following]
     fig.add_bar(
@@ -116,16 +115,14 @@ def add_fill_row(fig: go.Figure, fill: Fill, row: int) -> None:
         text=[f"{c.prob:.1%}" for c in following],
         textposition="outside",
         cliponaxis=False,
-        hovertext=[
-            f"<b>{html.escape(c.token)}</b><br>piece {html.escape(c.piece)}<br>p = {c.prob:.4f}" for c in following
-        ],
+        hovertext=[f"<b>{shown(c.token)}</b><br>piece {shown(c.piece)}<br>p = {c.prob:.4f}" for c in following],
         hoverinfo="text",
         row=row,
         col=2,
     )
     widest = max((c.prob for c in following), default=0.0) * 1.3 + 0.02
-    tokens = [html.escape(c.token) for c in following]
+    tokens = [shown(c.token) for c in following]
     fig.update_yaxes(
         tickvals=ranks, ticktext=tokens, autorange="reversed", fixedrange=True, automargin=True, row=row, col=2
     )
-    fig.update_xaxes(tickformat=".0%", range=[0, min(1.0, widest)], fixedrange=True, row=row, col=2)
+    fig.update_xaxes(percent_axis(min(1.0, widest)), fixedrange=True, row=row, col=2)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import html
-
 import plotly.graph_objects as go
 
-from ..look import BLUE, styled
+from ..look import BLUE, shown, styled
 
 MAX_DRAWN = 64  # positions a chart draws; the model always reads the whole text
 PART_COLOURS = {"token": "#0f766e", "position": "#9ca3af", "language": "#7c3aed"}  # teal, grey, violet
@@ -21,7 +19,7 @@ def drawn_positions(importance: list[float], limit: int = MAX_DRAWN) -> list[int
 
 
 def position_labels(tokens: list[str], positions: list[int]) -> list[str]:
-    """Tick labels that stay apart when a token repeats: the token (already HTML-escaped) and its position."""
+    """Tick labels that stay apart when a token repeats: the token (already shown()) and its position."""
     return [f"{tokens[i]} ·{i}" for i in positions]
 
 
@@ -34,7 +32,7 @@ def attention_figure(
     difference of two maps and is drawn on a diverging scale.
     """
     n_layers, n_heads = len(weights), len(weights[0])
-    tokens = [html.escape(token) for token in tokens]  # Plotly reads labels as HTML: </s> would vanish
+    tokens = [shown(token) for token in tokens]
     rows = [head for layer in weights for head in layer]  # (L·H) × (position + 1)
     drawn = drawn_positions([max(abs(row[i]) for row in rows) for i in range(position + 1)])
     z = [[row[i] for i in drawn] for row in rows]
@@ -117,7 +115,7 @@ def attribution_figure(tokens: list[dict], title: str) -> go.Figure:
         legend={"orientation": "h", "y": -0.35},
         xaxis={
             "tickvals": x,
-            "ticktext": position_labels([html.escape(t["token"]) for t in tokens], drawn),
+            "ticktext": position_labels([shown(t["token"]) for t in tokens], drawn),
             "tickangle": -60,
             "fixedrange": True,
         },

@@ -14,6 +14,7 @@ from ...model.tokenizer import N_SPECIAL
 from ...payloads import attribution_payload
 from ..coloured_text import token_html
 from ..guards import user_errors
+from ..look import shown
 from ..state import current, for_prompt
 from . import charts
 
@@ -139,7 +140,7 @@ def attribution_view(
     for picked in (payload["target"], payload["contrast"]):
         if picked and str(picked["id"]) not in {value for _, value in choices}:
             choices.append((picked["token"], str(picked["id"])))
-    title = f"Why {html.escape(explained(payload))} · {METHOD_NAMES[payload['method']]}"
+    title = f"Why {shown(explained(payload))} · {METHOD_NAMES[payload['method']]}"  # a Plotly title
     return (
         charts.attribution_figure(payload["tokens"], title),
         gr.update(choices=choices, value=str(payload["target"]["id"])),

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from ...inside.lens import LayerReading, LensView, Patching, TextScore
 from ...model import languages
-from ..look import shown, styled
+from ..look import percent_axis, shown, styled
 
 RANK_BINS = ((1, "1"), (10, "2-10"), (100, "11-100"), (1000, "101-1,000"), (None, "rarer"))  # GLTR's buckets
 SCALE_TICKS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)  # probabilities marked on the heatmaps' colour bar
@@ -115,7 +115,7 @@ def focus_mass_lines(view: LensView, parting: int | None) -> go.Figure:
         title={"text": f"Probability on {mass_name(view.focus)} subwords, layer by layer"},
         legend={"orientation": "h", "y": -0.25},
         xaxis={"tickvals": list(range(n_layers + 1)), "ticktext": layer_names(n_layers), "fixedrange": True},
-        yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
+        yaxis={**percent_axis(1.0), "fixedrange": True, "automargin": True},
     )
 
 
@@ -151,7 +151,7 @@ def patching_lines(patching: dict[str, Patching], focus: str, finals: dict[str, 
         },
         legend={"orientation": "h", "y": -0.3},
         xaxis={"tickvals": list(range(n_layers + 1)), "title": {"text": "k (layer)"}, "fixedrange": True},
-        yaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
+        yaxis={**percent_axis(1.0), "fixedrange": True, "automargin": True},
     )
 
 
@@ -187,5 +187,5 @@ def rank_histogram(scores: dict[str, TextScore]) -> go.Figure:
         legend={"orientation": "h", "y": -0.2},
         barmode="group",
         xaxis={"fixedrange": True},
-        yaxis={"range": [0, 1.1], "tickformat": ".0%", "fixedrange": True, "automargin": True},
+        yaxis={**percent_axis(1.1), "fixedrange": True, "automargin": True},
     )

@@ -7,7 +7,17 @@ from plotly.subplots import make_subplots
 
 from ...engine import Comparison, Distribution
 from ...model import languages
-from ..look import FONT, FREE_LABELS, LOOK, label_margin, lean_figure, shown, styled
+from ..look import (
+    FONT,
+    FREE_LABELS,
+    LOOK,
+    label_margin,
+    lean_figure,
+    mirrored_percent_axis,
+    percent_axis,
+    shown,
+    styled,
+)
 
 
 def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
@@ -44,7 +54,8 @@ def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
         "marker": {"color": "rgba(0,0,0,0)", "line": {"color": "#111827", "width": 2}},
         "hoverinfo": "skip",
     }
-    longest = max((c.prob for c in candidates), default=0.0)
+    drawn = [*bars["x"], *(sampled["x"] if reshaped else [])]  # the outlines as well: sampling may sharpen
+    longest = max(drawn, default=0.0)
     return lean_figure(
         [bars, sampled] if reshaped else [bars],
         height=90 + 34 * len(candidates),
@@ -53,7 +64,7 @@ def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
         barmode="overlay",
         showlegend=reshaped,
         legend={"orientation": "h", "y": -0.08},
-        xaxis={"tickformat": ".0%", "range": [0, min(1.0, longest * 1.25 + 0.02)], "fixedrange": True, **FREE_LABELS},
+        xaxis={**percent_axis(min(1.0, longest * 1.25 + 0.02)), "fixedrange": True, **FREE_LABELS},
         yaxis={"autorange": "reversed", "tickvals": ranks, "ticktext": labels, "fixedrange": True, **FREE_LABELS},
     )
 
@@ -67,15 +78,17 @@ def comparison_figure(comparison: Comparison) -> go.Figure:
         rows += add_pair(fig, comparison, pair, row)
         fig.update_yaxes(autorange="reversed", fixedrange=True, automargin=True, row=row, col=1)
     fig.update_annotations(font_size=FONT["size"])
-    return styled(
+    styled(
         fig,
         height=110 * len(pairs) + 26 * rows,
         title={
             "text": pair_title(comparison, *pairs[0]) if len(pairs) == 1 else "Same text, each pair of language ids"
         },
         barmode="overlay",
-        legend={"orientation": "h", "y": -0.05},
-    ).update_annotations(visible=len(pairs) > 1)
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
+    )
+    fig.update_annotations(visible=len(pairs) > 1)
+    return fig.update_layout(margin={"b": 70})  # the legend below the tick labels, not over them
 
 
 def pair_title(comparison: Comparison, left: str, right: str) -> str:
@@ -109,13 +122,5 @@ def add_pair(fig: go.Figure, comparison: Comparison, pair: tuple[str, str], row:
             col=1,
         )
     widest = max([*prob[pair[0]].values(), *prob[pair[1]].values(), 0.05]) * 1.3 + 0.02
-    tick = widest * 0.75
-    fig.update_xaxes(
-        range=[-widest, widest],
-        tickvals=[-tick, 0, tick],
-        ticktext=[f"{tick:.0%}", "0", f"{tick:.0%}"],
-        fixedrange=True,
-        row=row,
-        col=1,
-    )
+    fig.update_xaxes(mirrored_percent_axis(widest), fixedrange=True, row=row, col=1)
     return len(order)

@@ -7,6 +7,7 @@ from ...engine import Engine
 from ...engine.fill import MASK
 from ...model import languages
 from ..guards import checked_prompt, user_errors
+from ..look import shown
 from ..state import for_prompt
 from . import charts
 
@@ -54,7 +55,7 @@ def fidelity(prompt, lang, top_k, state, *, engine: Engine) -> tuple:
     )
     widget, widget_summary = hub_widget(engine, typed)
     return (
-        charts.candidates_figure(faithful, title="As trained: causal, &lt;/s&gt; start, cased"),  # titles are HTML
+        charts.candidates_figure(faithful, title=shown("As trained: causal, </s> start, cased")),
         charts.candidates_figure(defaults, title="transformers' defaults"),
         f"{summary}  \n{widget_summary}" if widget_summary else summary,
         widget,
