@@ -174,7 +174,7 @@
   const drawCandidates = (record, root) => {
     root.innerHTML = '<fieldset class="candidates"><legend>Pick the next token</legend>'
       + record.candidates.map((c) => `<label><input type="radio" name="candidate" value="${c.id}">`
-        + `<span>${esc(c.token)}  (${percent(c.prob)})</span></label>`).join("") + "</fieldset>";
+        + `<span>${esc(c.token)} (${percent(c.prob)})</span></label>`).join("") + "</fieldset>";
   };
 
   const drawStatus = (record, root) => {
