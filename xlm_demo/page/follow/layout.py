@@ -8,6 +8,8 @@ from collections.abc import Callable
 import gradio as gr
 
 from ...model import languages
+from ..clients import TOO_FAST, request_address
+from ..guards import user_error
 from ..state import share_query
 from .rooms import Rooms
 from .share import follow_link, link_html
@@ -20,9 +22,9 @@ SHOWN = ("chart", None, "output", "timeline", None, None, "state")
 class BlocksWithRooms(gr.Blocks):
     """The page's Blocks: its rooms, and their follow route served beside Gradio's own."""
 
-    def __init__(self, **options):
+    def __init__(self, rooms: Rooms | None = None, **options):
         super().__init__(**options)
-        self.rooms = Rooms()
+        self.rooms = rooms or Rooms()
 
     def launch(self, *args, **options):
         """Blocks.launch, the app created with the rooms' route first among its routes."""
@@ -90,12 +92,15 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
     link = gr.HTML(elem_id="room-link", visible=False)
 
     def open_room(request: gr.Request) -> tuple:
+        client = request_address(request)
+        if not rooms.requests.allow(client):
+            raise user_error(TOO_FAST, "Share")
         try:
-            room = rooms.open(request.session_hash)
+            room = rooms.open(request.session_hash, client)
         except ValueError as error:
-            raise gr.Error(str(error)) from error
+            raise user_error(str(error), "Share") from None
         hint = "They see your text, chart and chosen tokens as you type, step and continue, and cannot change them."
-        shown = link_html(follow_link(request, room.code), hint)
+        shown = link_html(follow_link(request, room.code), hint, room.code, room.key)
         return room.code, gr.update(value=shown, visible=True), gr.update(visible=True), gr.update(visible=False)
 
     def close_room(request: gr.Request) -> tuple:
