@@ -111,7 +111,9 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
         rooms.close_owned_by(request.session_hash)
 
     room_outputs = [code, link, close, share]
-    opened = share.click(open_room, None, room_outputs, api_visibility="private", show_progress="hidden")
-    close.click(close_room, None, room_outputs, api_visibility="private", show_progress="hidden")
+    # Neither runs the model: neither waits behind the events that hold it.
+    quick = {"api_visibility": "private", "show_progress": "hidden", "concurrency_limit": None}
+    opened = share.click(open_room, None, room_outputs, **quick)
+    close.click(close_room, None, room_outputs, **quick)
     demo.unload(presenter_left)
     return code, opened
