@@ -61,9 +61,15 @@ def share_event(config: dict) -> tuple[int, int]:
     raise LookupError("no click event on #share-room")
 
 
-async def follower(client: httpx.AsyncClient, base: str, code: str, seen: dict[str, list[float]], ready) -> None:
-    """One follower's stream: the time each text arrives, until the room closes or the task is cancelled."""
-    async with client.stream("GET", f"{base}room/{code}/events") as stream:
+def person(n: int) -> dict[str, str]:
+    """The headers of the n-th person behind the proxy (as on a Space): an address of their own, so that the
+    server's caps per address count each follower once."""
+    return {"X-Forwarded-For": f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"}
+
+
+async def follower(client: httpx.AsyncClient, base: str, code: str, n: int, seen: dict[str, list[float]], ready):
+    """The n-th follower's stream: the time each text arrives, until the room closes or the task is cancelled."""
+    async with client.stream("GET", f"{base}room/{code}/events", headers=person(n)) as stream:
         ready()
         async for line in stream.aiter_lines():
             if line.startswith("data: ") and "prompt" in (record := json.loads(line.removeprefix("data: "))):
@@ -88,7 +94,7 @@ async def hold_streams(base: str, code: str, followers: int, connected, done) ->
             connected.set()
 
     async with httpx.AsyncClient(timeout=None, limits=limits) as client:
-        streams = [asyncio.create_task(follower(client, base, code, seen, ready)) for _ in range(followers)]
+        streams = [asyncio.create_task(follower(client, base, code, n, seen, ready)) for n in range(followers)]
         while not done.is_set():
             await asyncio.sleep(0.1)
         for stream in streams:
@@ -119,6 +125,13 @@ async def presenter_types(client, base: str, presenter: Member, seconds: float, 
     return durations
 
 
+async def present(client: httpx.AsyncClient, base: str, code: str, key: str) -> None:
+    """The presenter's presence stream, held open until cancelled: the room lives while it is."""
+    async with client.stream("GET", f"{base}room/{code}/presence", params={"key": key}) as stream:
+        async for _ in stream.aiter_lines():
+            pass
+
+
 async def presenter_continues(client, base: str, presenter: Member) -> dict[str, float]:
     """A Continue of CONTINUE_TOKENS: when the presenter's page read each token's record."""
     read = {}
@@ -134,8 +147,8 @@ async def phase(base: str, share: tuple, followers: int, seconds: float, server)
     """One presenter, `followers` streams held open by another process: CPU, keystrokes and the followers' delay."""
     async with httpx.AsyncClient(timeout=120) as client:
         outputs = await gradio_event(client, base, uuid.uuid4().hex, share)
-        code = re.search(r"follow=([\w-]+)", json.dumps(outputs)).group(1)
-        key = re.search(r'data-key=\\"([\w-]+)', json.dumps(outputs)).group(1)
+        code, key = re.search(r'data-code=\\"([\w-]+)\\" data-key=\\"([\w-]+)', json.dumps(outputs)).groups()
+        presence = asyncio.create_task(present(client, base, code, key))  # as the presenter's page does
         connected, done, results = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
         arguments = (base, code, followers, connected, done, results)
         holder = multiprocessing.Process(target=followers_process, args=arguments)
@@ -159,6 +172,7 @@ async def phase(base: str, share: tuple, followers: int, seconds: float, server)
         done.set()
         seen = await asyncio.to_thread(results.get, True, 60)
         holder.join()
+        presence.cancel()
     delays = [t - sent[text] for text, times in seen.items() if text in sent for t in times]
     behind = [t - continued[text] for text, times in seen.items() if text in continued for t in times]
     return {

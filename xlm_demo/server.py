@@ -7,6 +7,8 @@ import logging
 import os
 from pathlib import Path
 
+from .page.follow.rooms import Rooms
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # Events waiting for a worker; beyond this a request is told at once that the demo is busy (HTTP 503). A page
 # waits for its own event before sending the next (Gradio's trigger_mode="always_last"), so a room of N people
@@ -53,7 +55,7 @@ def launch_options(host: str | None, port: int, share: bool) -> dict:
         "server_port": port,
         "share": share,
         "css_paths": [ASSETS / "page.css"],
-        "js": page_scripts(ASSETS / "shortcuts.js", ASSETS / "follow.js"),
+        "js": page_scripts(ASSETS / "shortcuts.js", ASSETS / "follow.js", ASSETS / "presence.js"),
         "head": renderer_script(),  # the renderer, defined before Gradio draws the page
         "enable_monitoring": False,
         "show_error": True,
@@ -70,8 +72,10 @@ def create_app(
     quantize: str = "none",
     queue_size: int = QUEUE_SIZE,
     room_size: int = ROOM_SIZE,
+    rooms: Rooms | None = None,
 ):
-    """The queued Blocks for a model: what `serve` launches and tests start."""
+    """The queued Blocks for a model: what `serve` launches and tests start; `rooms` with limits of its own, or
+    the defaults."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -82,7 +86,7 @@ def create_app(
 
     engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
-    with BlocksWithRooms(title=title(engine), analytics_enabled=False) as demo:
+    with BlocksWithRooms(rooms, title=title(engine), analytics_enabled=False) as demo:
         build_page(demo, engine, room_size)
         register_api(engine, room_size)
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)

@@ -161,7 +161,7 @@ def test_fewer_bytes_per_weight_stay_close_to_the_reference(folder, reference, r
     """bfloat16 weights, or int8 weights per channel, on bfloat16 products, float32 activations between them."""
     fewer = Engine.load(str(folder[0]), device="cpu", **options)
     assert fewer.dtype == torch.float32 and fewer.products == "torch"
-    assert fewer.weights_dtype == torch.bfloat16 or fewer.quantized
+    assert fewer.weights_dtypes == {torch.bfloat16} or fewer.quantized
     for lang, text in TEXTS.items():
         expected = reference_logits(reference, trained_ids(reference_tokenizer, text, lang), fewer.lang2id[lang])
         probs = expected[-1].softmax(-1)

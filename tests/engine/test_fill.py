@@ -189,6 +189,21 @@ def test_a_fill_that_would_score_too_many_positions_is_one_sentence(engine, monk
     engine.fill("The weather in <special1>", "en", top_k=5)  # nothing after the blank: 1-4 positions each
 
 
+def test_the_position_cap_counts_each_candidates_own_tokens_and_those_after_the_blank(monkeypatch):
+    candidates, after_blank = [(7,), (8, 9, 10)], [2, 2]  # under two ids: (1 + 2) + (3 + 2), twice
+    monkeypatch.setattr(blanks, "MAX_SCORED_POSITIONS", 16)
+    blanks.check_work(candidates, after_blank)
+    monkeypatch.setattr(blanks, "MAX_SCORED_POSITIONS", 15)
+    with pytest.raises(ValueError, match="are 16 positions, over this demo's limit of 15"):
+        blanks.check_work(candidates, after_blank)
+
+
+def test_a_blank_at_the_end_still_counts_its_candidates_positions(engine, monkeypatch):
+    monkeypatch.setattr(blanks, "MAX_SCORED_POSITIONS", 1)  # several candidates, each of a token or more
+    with pytest.raises(ValueError, match="The blank has 0 tokens after it: .* over this demo's limit of 1."):
+        engine.fill("The weather in <special1>", "en", top_k=5)
+
+
 @pytest.mark.parametrize("text", ["<special1> ist kalt .", "Paris is the capital of <special1>"])
 def test_a_blank_at_either_end_scores_as_the_reference(engine, reference, text):
     fill = engine.fill(text, "de", top_k=5, words=["Regenschirm"])

@@ -144,3 +144,56 @@ def test_one_callers_sessions_run_in_one_batch(tiny_model, engine):
         expected = alone.distributions[lang].candidates
         assert [c.id for c in distribution.candidates] == [c.id for c in expected]
         assert all(abs(a.prob - b.prob) < 1e-5 for a, b in zip(distribution.candidates, expected, strict=True))
+
+
+def waiting_then_released(engine: Engine, calls: list) -> tuple[list, list[int]]:
+    """Every call started while the model is held, then the model released: what each returned or raised, and the
+    size of each batch the scheduler ran."""
+    outcomes, sizes, forward = [None] * len(calls), [], engine.scheduler._forward
+    engine.scheduler._forward = lambda batch: (sizes.append(len(batch)), forward(batch))
+
+    def run(index: int) -> None:
+        try:
+            outcomes[index] = calls[index]()
+        except Exception as error:  # each caller's own answer, an error included
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    with engine.holding_model():
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while engine.scheduler.queued < len(calls):
+            assert time.monotonic() < deadline, "the calls never all waited for the model"
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes, sizes
+
+
+@pytest.mark.parametrize("spare, sizes", [(0, [2]), (-1, [1, 1])])
+def test_a_batch_takes_jobs_up_to_its_token_budget_and_no_further(tiny_model, engine, spare, sizes):
+    first, second = engine.encode("The house is on the hill", "en"), engine.encode("Die Katze schläft", "de")
+    engine.scheduler.batch_tokens = len(first.input_ids) + len(second.input_ids) + spare  # nothing cached yet
+    analyses, ran = waiting_then_released(engine, [lambda e=e: engine.analyse(e) for e in (first, second)])
+    assert ran == sizes
+    for encoded, analysis in zip((first, second), analyses, strict=True):
+        probs = reference_logits(tiny_model[1], encoded.input_ids, engine.lang2id[encoded.lang])[-1].softmax(-1)
+        assert analysis.next_token.candidates[0].prob == pytest.approx(float(probs.max()), abs=1e-5)
+
+
+def test_a_batch_that_fails_fails_every_caller_in_it(engine):
+    """A fault of the whole batch (here the model's memory running out) reaches each caller, not the first alone."""
+    forward = engine.scheduler._forward
+
+    def out_of_memory(batch):
+        if len(batch) > 1:
+            raise RuntimeError("out of memory")
+        forward(batch)
+
+    engine.scheduler._forward = out_of_memory
+    texts = [engine.encode(text, lang) for text, lang in TEXTS[:3]]
+    outcomes, sizes = waiting_then_released(engine, [lambda e=e: engine.analyse(e) for e in texts])
+    assert sizes == [3]
+    assert [str(outcome) for outcome in outcomes] == ["out of memory"] * 3
+    assert engine.analyse(texts[0]).next_token.candidates  # alone, each runs again

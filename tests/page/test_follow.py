@@ -1,15 +1,16 @@
-"""Rooms without a browser: codes, one encoding per change, a follower's stream, the end of a room; a wrong code
-on a real server."""
+"""Rooms without a browser: codes and keys, one encoding per change, a follower's stream, the end of a room, a room
+no page attends, the caps per address; a wrong code on a real server."""
 
 import asyncio
 import json
+import time
 
 import httpx
 import pytest
 
 from xlm_demo.page.follow import rooms as rooms_module
 from xlm_demo.page.follow.rooms import Rooms
-from xlm_demo.page.follow.share import qr_svg
+from xlm_demo.page.follow.share import link_html, qr_svg
 
 
 def read(message: bytes) -> tuple[str, dict]:
@@ -35,6 +36,60 @@ def test_codes_are_unguessable_and_each_presenter_owns_one_room():
     rooms.close_owned_by("presenter-a")
     assert rooms.get(first.code) is None and first.closed
     rooms.open("presenter-d")  # room again once one closed
+
+
+def test_only_the_presenter_knows_the_key_and_the_link_carries_both():
+    rooms = Rooms()
+    room = rooms.open("presenter")
+    assert len(room.key) >= 22 and room.key != room.code
+    assert rooms.presented(room.key) is room
+    assert rooms.presented(room.code) is None and rooms.presented("") is None and rooms.presented("schlüssel") is None
+    shown = link_html(f"http://host/?follow={room.code}", "hint", room.code, room.key)
+    assert shown.startswith(f'<div class="room-link" data-code="{room.code}" data-key="{room.key}">')
+    rooms.close_owned_by("presenter")
+    assert rooms.presented(room.key) is None
+
+
+def test_one_address_holds_a_few_rooms_and_others_still_open_theirs():
+    rooms = Rooms(capacity=10, per_client=2)
+    first = rooms.open("script-1", "203.0.113.5")
+    rooms.open("script-2", "203.0.113.5")
+    assert rooms.open("script-1", "203.0.113.5") is first  # its own room again, not one more
+    with pytest.raises(ValueError, match="^Your address holds 2 rooms, the most one address may; close one"):
+        rooms.open("script-3", "203.0.113.5")
+    assert rooms.open("speaker", "198.51.100.7").client == "198.51.100.7"
+    rooms.close_owned_by("script-1")
+    rooms.open("script-3", "203.0.113.5")
+
+
+def wait_until(condition, seconds: float) -> float:
+    """How long the condition took to hold; fails if it did not within `seconds`."""
+    began = time.monotonic()
+    while not condition():
+        assert time.monotonic() - began < seconds, "timed out"
+        time.sleep(0.01)
+    return time.monotonic() - began
+
+
+def test_a_room_no_page_attends_ends_after_its_expiry():
+    rooms = Rooms(expiry=0.4)
+    room = rooms.open("script")
+    took = wait_until(lambda: room.closed, 2.0)
+    assert 0.4 <= took < 0.9 and rooms.get(room.code) is None
+
+
+def test_a_room_lives_while_its_page_is_here_and_ends_after_it_left():
+    rooms = Rooms(expiry=0.4)
+    room = rooms.open("presenter")
+    room.arrive()
+    room.arrive()  # the page reconnected before its old stream was noticed gone
+    time.sleep(1.0)
+    room.leave()
+    time.sleep(0.6)
+    assert not room.closed and rooms.get(room.code) is room
+    room.leave()
+    took = wait_until(lambda: room.closed, 2.0)
+    assert 0.4 <= took < 0.9 and rooms.get(room.code) is None
 
 
 def test_a_change_is_encoded_once_and_every_follower_gets_the_latest(monkeypatch):

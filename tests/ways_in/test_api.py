@@ -5,7 +5,9 @@ import json
 import pytest
 import torch
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 
+from benchmarks.server_process import free_port, start_server, stop, wait_until_up
 from tests.reference import reference_logits, reference_text_logprob
 
 
@@ -127,6 +129,30 @@ def test_attribute_contrast_by_token(client):
 def test_bad_requests_get_one_sentence(client, args, message):
     with pytest.raises(Exception, match=message):
         client.predict(**args)
+
+
+def test_user_errors_are_their_sentences_and_one_log_line_each_not_a_traceback(tiny_model, tmp_path):
+    """As whoever runs the server reads its log: a process started as `make run` starts it."""
+    port, log_path = free_port(), tmp_path / "server.log"
+    server = start_server(tiny_model[0], port, log_path)
+    mistakes = {
+        "language must be one of de (German), en (English), got 'fr'": {"lang": "fr"},
+        "The text is 30,000 characters; the limit is 20,000.": {"prompt": "x" * 30_000},
+        "top-k must be between 1 and 1000, got 0": {"top_k": 0},
+    }
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", server, log_path)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for sentence, args in mistakes.items():
+            with pytest.raises(AppError) as raised:
+                client.predict(**{"prompt": "x", "lang": "en", **args}, api_name="/predict")
+            assert raised.value.message == sentence  # no quotes around it, nothing meant for the page
+    finally:
+        stop(server)
+    log = log_path.read_text()
+    assert "Traceback" not in log
+    for sentence in mistakes:
+        assert [line for line in log.splitlines() if sentence in line] == [f"note: user error in /predict: {sentence}"]
 
 
 def test_typed_specials_are_their_ids_unless_literal_specials(client, tiny_model):

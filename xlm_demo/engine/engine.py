@@ -11,6 +11,7 @@ from dataclasses import replace
 from functools import cached_property
 
 import torch
+from torch import nn
 
 from ..model import blas
 from ..model.checkpoint import Checkpoint, load_checkpoint, load_default_checkpoint
@@ -146,9 +147,11 @@ class Engine:
         return self.model.dtype
 
     @property
-    def weights_dtype(self) -> torch.dtype:
-        """The dtype the linear layers' float weights are stored in (bfloat16 on the CPU: float32 activations)."""
-        return self.model.tokens.weight.dtype
+    def weights_dtypes(self) -> set[torch.dtype]:
+        """The dtypes every linear layer's float weight and the token embeddings are stored in (bfloat16 on the
+        CPU: float32 activations): one, unless a precision reached only some of them."""
+        linears = [module.weight for module in self.model.modules() if isinstance(module, nn.Linear)]
+        return {weight.dtype for weight in [*linears, self.model.tokens.weight]}
 
     @property
     def max_positions(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -21,28 +22,42 @@ MODEL_GROUP = "model"
 
 MAX_PROMPT_CHARS = 20_000
 
+log = logging.getLogger("xlm_demo")
+
 # A streamed continuation holds a worker for at most this long, then keeps what came. Gradio's own `time_limit`
 # bounds only `.stream()` events, not generators behind a click or an API call. Every other event does bounded
 # work (at most MAX_PROMPT_CHARS characters, cut to the model's 512 positions), so it needs no limit of its own.
 CONTINUATION_TIME_LIMIT = 30.0  # seconds; the real model streams 256 tokens in about 25 s on 2 CPU cores
 
 
-def checked_prompt(prompt: str | None) -> str:
-    """The typed text, if within the server's limit."""
+def checked_prompt(prompt: str | None, on_page: bool = True) -> str:
+    """The typed text, if within the server's limit (a page is told it keeps the text)."""
     prompt = prompt or ""
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise gr.Error(f"The text is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}. Nothing was lost.")
+        kept = " Nothing was lost." if on_page else ""
+        raise ValueError(f"The text is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.{kept}")
     return prompt
 
 
+def user_error(sentence: str, where: str, on_page: bool = False) -> gr.Error:
+    """The gr.Error that tells a caller of their mistake (escaped `on_page`, where the page reads it as HTML): the
+    server logs one line, what and where, and no traceback; a real fault, any other exception, keeps its traceback."""
+    log.info("user error in %s: %s", where, sentence)
+    return gr.Error(html.escape(sentence) if on_page else sentence, print_exception=False)
+
+
 @contextmanager
-def user_errors(on_page: bool = False) -> Iterator[None]:
-    """Show the engine's one-sentence ValueErrors on the page (or to an API caller) as gr.Error; `on_page`, where
-    the page reads the message as HTML, escaped (a sentence naming <special1> keeps it)."""
+def user_errors(where: str = "a page event", on_page: bool = False) -> Iterator[None]:
+    """The engine's one-sentence ValueErrors told to the page, or to an API caller, as gr.Error, `where` naming the
+    event or endpoint in the log; `on_page`, escaped (a sentence naming <special1> keeps it)."""
     try:
         yield
+    except gr.Error as error:  # worded for its reader already; logged already if told by user_error
+        if not error.print_exception:
+            raise
+        raise user_error(error.message, where) from None
     except ValueError as error:
-        raise gr.Error(html.escape(str(error)) if on_page else str(error)) from error
+        raise user_error(str(error), where, on_page) from None
 
 
 def time_limited(steps: Iterable[Step]) -> Iterator[Step]:

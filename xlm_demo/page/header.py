@@ -12,7 +12,7 @@ def precision(engine: Engine) -> str:
     activations = str(engine.dtype).removeprefix("torch.")
     if engine.quantized:
         return f"int8 linear layers, {activations} activations"
-    weights = str(engine.weights_dtype).removeprefix("torch.")
+    weights = " and ".join(sorted(str(dtype).removeprefix("torch.") for dtype in engine.weights_dtypes))
     return activations if weights == activations else f"{weights} weights, {activations} activations"
 
 

@@ -10,7 +10,7 @@ import gradio as gr
 from ..engine import Distribution, Encoded, Engine, Step
 from ..engine.sampling import GREEDY, SamplingParams
 from ..model import languages
-from .guards import MAX_PROMPT_CHARS, checked_prompt, user_errors
+from .guards import MAX_PROMPT_CHARS, checked_prompt, user_error, user_errors
 
 DEFAULT_PROMPT = "The weather in Berlin is"
 
@@ -111,7 +111,7 @@ def append(state: dict, distribution: Distribution, token_id: int, lang: str) ->
     """The state with one more chosen token, fed with `lang`, recorded as a step of the distribution it came from."""
     chosen = next((c for c in distribution.candidates if c.id == token_id), None)
     if chosen is None:
-        raise gr.Error("That candidate is no longer on the chart; pick one of those shown.")
+        raise user_error("That candidate is no longer on the chart; pick one of those shown.", "a pick")
     return with_token(
         state, Step(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank, distribution), lang
     )

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import html
 import math
-
-import gradio as gr
 
 from ...engine import Engine, Fill
 from ...engine.fill import MASK, split_words
 from ...model import languages
-from ..guards import checked_prompt, user_errors
+from ..guards import checked_prompt, user_error, user_errors
 from . import charts
 
 
 def fill_view(prompt, words, top_k, literal, *, engine: Engine) -> tuple:
     """The typed text's blank filled under every language id side by side, and what the left context alone ranks."""
     if literal:
-        raise gr.Error(
-            html.escape(f"Literal is on, so {MASK} is plain characters, not a blank; switch it off to fill.")
-        )
-    with user_errors(on_page=True):
+        literal_on = f"Literal is on, so {MASK} is plain characters, not a blank; switch it off to fill."
+        raise user_error(literal_on, "Fill", on_page=True)
+    with user_errors("Fill", on_page=True):
         typed = checked_prompt(prompt)
         fills = engine.fill_languages(typed, languages.ordered(engine.lang2id), int(top_k), split_words(words))
     return charts.fill_figure(fills), "  \n".join(summary_line(engine, fill) for fill in fills.values())

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import gradio as gr
 from starlette.routing import Route
 
+from ..clients import TOO_FAST, request_address
+from ..guards import user_error
 from .rooms import Rooms
 from .share import follow_link, link_html
 from .stream import follow_routes
@@ -16,9 +18,9 @@ class BlocksWithRooms(gr.Blocks):
     """The page's Blocks: its rooms, and the routes served beside Gradio's own (the rooms' streams, the page's hot
     path)."""
 
-    def __init__(self, **options):
+    def __init__(self, rooms: Rooms | None = None, **options):
         super().__init__(**options)
-        self.rooms = Rooms()
+        self.rooms = rooms or Rooms()
         self.routes: list[Route] = follow_routes(self.rooms)
 
     def launch(self, *args, **options):
@@ -52,10 +54,13 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
     link = gr.HTML(elem_id="room-link", visible=False)
 
     def open_room(request: gr.Request) -> tuple:
+        client = request_address(request)
+        if not rooms.requests.allow(client):
+            raise user_error(TOO_FAST, "Share")
         try:
-            room = rooms.open(request.session_hash)
+            room = rooms.open(request.session_hash, client)
         except ValueError as error:
-            raise gr.Error(str(error)) from error
+            raise user_error(str(error), "Share") from None
         hint = "They see your text, chart and chosen tokens as you type, step and continue, and cannot change them."
         shown = link_html(follow_link(request, room.code), hint, room.code, room.key)
         return room.code, gr.update(value=shown, visible=True), gr.update(visible=True), gr.update(visible=False)
@@ -68,7 +73,9 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
         rooms.close_owned_by(request.session_hash)
 
     room_outputs = [code, link, close, share]
-    opened = share.click(open_room, None, room_outputs, api_visibility="private", show_progress="hidden")
-    close.click(close_room, None, room_outputs, api_visibility="private", show_progress="hidden")
+    # Neither runs the model: neither waits behind the events that hold it.
+    quick = {"api_visibility": "private", "show_progress": "hidden", "concurrency_limit": None}
+    opened = share.click(open_room, None, room_outputs, **quick)
+    close.click(close_room, None, room_outputs, **quick)
     demo.unload(presenter_left)
     return code, opened

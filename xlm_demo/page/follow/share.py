@@ -32,11 +32,12 @@ def qr_svg(link: str) -> str:
 
 
 def link_html(link: str, followers_hint: str, code: str, key: str) -> str:
-    """The shared link, its QR code, and what followers will see; the room's code and the presenter's key for the
-    page's script, which shows the room each view."""
+    """The shared link, its QR code, and what followers will see; the room's code and its presenter's key ride on
+    the root element, for the page's scripts (presence.js keeps the room alive with them)."""
     href = html.escape(link, quote=True)
+    room = f'data-code="{html.escape(code, quote=True)}" data-key="{html.escape(key, quote=True)}"'
     return (
-        f'<div class="room-link" data-code="{html.escape(code)}" data-key="{html.escape(key)}">'
+        f'<div class="room-link" {room}>'
         f'<div class="qr" role="img" aria-label="QR code of the link">{qr_svg(link)}</div>'
         f'<div><p>Open on a phone or laptop to follow this page live:</p><p><a href="{href}" target="_blank">'
         f"{html.escape(link)}</a></p><p>{html.escape(followers_hint)}</p></div></div>"

@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ...engine import Engine
+from ..clients import TOO_FAST, RateLimit, request_address
 from ..follow.rooms import Room, Rooms
 from .actions import answer, continuation
 from .record import ViewRecord
@@ -25,6 +26,9 @@ log = logging.getLogger("xlm_demo")
 
 MAX_BODY = 64 * 1024  # bytes: a 20,000-character text and 512 positions' ids fit several times over
 PAGES_REMEMBERED = 4096  # pages whose latest request number is kept, to drop their older requests
+# Requests from one address: a page sends one at a time, a few a second while its person types; a hall of people
+# behind one address (a school, a conference) fits in the burst.
+REQUESTS_PER_SECOND, REQUESTS_BURST = 100.0, 1_000
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy holds the events back
 
 
@@ -91,12 +95,15 @@ class ViewRoutes:
         self.engine, self.rooms = engine, rooms
         self.limiter = anyio.CapacityLimiter(concurrency)  # requests waiting on the scheduler at once
         self.latest = Latest()
+        self.requests = RateLimit(REQUESTS_PER_SECOND, REQUESTS_BURST)
 
     def routes(self) -> list[Route]:
         return [Route("/view", self.view, methods=["POST"]), Route("/view/continue", self.go_on, methods=["POST"])]
 
     async def checked(self, request: Request) -> ViewRequest:
         """The page's request, read and checked; UserError for anything else."""
+        if not self.requests.allow(request_address(request)):
+            raise UserError(429, TOO_FAST)
         try:
             view_request = read_request(await read_body(request), self.engine)
         except ValueError as error:

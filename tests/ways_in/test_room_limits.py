@@ -1,0 +1,131 @@
+"""Rooms against scripts, on a real server through Gradio's own protocol (as a script sends the page's Share): rooms
+no page attends end, the presenter's presence keeps one, and each address's caps answer with one sentence."""
+
+import asyncio
+import json
+import re
+import time
+import uuid
+
+import httpx
+import pytest
+
+from benchmarks.follow import share_event
+from benchmarks.room import send
+from tests.conftest import serving
+from xlm_demo.page.clients import TOO_FAST, RateLimit, Slots
+from xlm_demo.page.follow.rooms import Rooms
+from xlm_demo.server import create_app
+
+EXPIRY = 2.0  # seconds a room no page attends lives on this server (55 by default)
+
+
+@pytest.fixture(scope="module")
+def limited(tiny_model):
+    rooms = Rooms(
+        per_client=2,
+        expiry=EXPIRY,
+        followers=Slots(per_client=2, total=4, what="followers' streams"),
+        requests=RateLimit(per_second=5, burst=30),
+    )
+    with serving(create_app(str(tiny_model[0]), device="cpu", rooms=rooms)) as url:
+        yield url
+
+
+async def share_from(base: str, event: tuple, address: str) -> tuple[str | None, str | None, str | None]:
+    """Share with the room from a session of its own and no page, as from `address`: the error, or the room's
+    code and presenter's key."""
+    async with httpx.AsyncClient(timeout=60, headers={"X-Forwarded-For": address}) as client:
+        error, outputs = await send(client, base, uuid.uuid4().hex, event, [])
+    if error:
+        return error, None, None
+    found = re.search(r'data-code=\\"([\w-]+)\\" data-key=\\"([\w-]+)\\"', json.dumps(outputs))
+    return None, found.group(1), found.group(2)
+
+
+def scripted_shares(base: str, addresses: list[str]) -> list[tuple[str | None, str | None, str | None]]:
+    """One Share per address in the list (an address may come again), all at once."""
+    event = share_event(httpx.get(f"{base}config", timeout=30).json())
+
+    async def every():
+        return await asyncio.gather(*(share_from(base, event, address) for address in addresses))
+
+    return asyncio.run(every())
+
+
+def is_open(base: str, code: str) -> bool:
+    with httpx.stream("GET", f"{base}room/{code}/events", timeout=10) as response:
+        return response.status_code == 200
+
+
+def test_one_address_opens_a_few_rooms_and_is_told_why_not_more(limited):
+    results = scripted_shares(limited, ["203.0.113.1"] * 10)
+    codes = [code for error, code, _ in results if code]
+    assert len(codes) == 2 and all(is_open(limited, code) for code in codes)
+    errors = {error for error, _, _ in results if error}
+    assert errors == {"Your address holds 2 rooms, the most one address may; close one of them first."}
+
+
+def test_a_room_no_page_attends_ends_within_its_expiry_and_its_followers_are_told(limited):
+    [(_, code, _)] = scripted_shares(limited, ["203.0.113.2"])
+    began = time.monotonic()
+    with httpx.stream("GET", f"{limited}room/{code}/events", timeout=30) as follower:
+        lines = follower.iter_lines()
+        assert next(lines).startswith("data: ")
+        assert "event: closed" in list(lines)  # and the stream ends
+    assert EXPIRY <= time.monotonic() - began < EXPIRY + 1.5
+    assert not is_open(limited, code)
+
+
+def test_the_presenters_presence_keeps_its_room_and_only_the_key_is_let_in(limited):
+    [(_, code, key), (_, other_code, _)] = scripted_shares(limited, ["203.0.113.3", "203.0.113.4"])
+    presence = f"{limited}room/{code}/presence"
+    for wrong in [f"{presence}?key={code}", f"{presence}?key=", f"{limited}room/{other_code}/presence?key={key}"]:
+        assert httpx.get(wrong, timeout=10).status_code == 404
+    with httpx.stream("GET", f"{presence}?key={key}", timeout=30) as held:
+        assert held.status_code == 200
+        time.sleep(2 * EXPIRY)
+        assert is_open(limited, code) and not is_open(limited, other_code)
+    left = time.monotonic()
+    while is_open(limited, code):
+        assert time.monotonic() - left < EXPIRY + 1.5, "the room outlived its page"
+        time.sleep(0.1)
+
+
+def test_followers_streams_are_capped_per_address_and_on_the_server_and_given_back(limited):
+    [(_, code, key)] = scripted_shares(limited, ["203.0.113.5"])
+    events = f"{limited}room/{code}/events"
+
+    def follow(address: str) -> httpx.Response:
+        client = httpx.Client(timeout=30, headers={"X-Forwarded-For": address})
+        return client.send(client.build_request("GET", events), stream=True)
+
+    with httpx.stream("GET", f"{limited}room/{code}/presence?key={key}", timeout=30):
+        first, second, other = follow("198.51.100.1"), follow("198.51.100.1"), follow("198.51.100.2")
+        assert [first.status_code, second.status_code, other.status_code] == [200, 200, 200]
+        too_many = follow("198.51.100.1")
+        assert (too_many.status_code, too_many.read().decode()) == (
+            429,
+            "Your address holds 2 followers' streams, the most one address may; close some.",
+        )
+        fourth, full = follow("198.51.100.3"), follow("198.51.100.4")
+        assert fourth.status_code == 200 and (full.status_code, full.read().decode()) == (
+            503,
+            "The server holds 4 followers' streams, its limit; try again later.",
+        )
+        first.close()
+        deadline = time.monotonic() + 5
+        while (again := follow("198.51.100.1")).status_code != 200:  # once the server saw the stream end
+            assert time.monotonic() < deadline, "a closed stream was never given back"
+            time.sleep(0.1)
+        for response in (second, other, fourth, again):
+            response.close()
+
+
+def test_too_many_requests_from_one_address_are_told_to_wait(limited):
+    with httpx.Client(timeout=10, headers={"X-Forwarded-For": "198.51.100.9"}) as client:
+        answers = [client.get(f"{limited}room/no-such-room/events") for _ in range(40)]
+    assert {answer.status_code for answer in answers[:30]} == {404}
+    assert answers[-1].status_code == 429 and answers[-1].text == TOO_FAST
+    with httpx.Client(timeout=10, headers={"X-Forwarded-For": "198.51.100.10"}) as client:
+        assert client.get(f"{limited}room/no-such-room/events").status_code == 404  # another address is not held up

@@ -1,0 +1,93 @@
+"""Who is asking, and how much one of them may ask: a client's address, its requests per second, and what it holds
+open at once. Any route or page event can use these; each cap is answered with one sentence."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Clients whose request rate is remembered at once; beyond this the least recently seen is forgotten (it starts
+# again with a full allowance), so that made-up addresses cannot grow the server's memory.
+REMEMBERED_CLIENTS = 10_000
+TOO_FAST = "Too many requests from your address; wait a few seconds and try again."
+
+
+def client_address(headers: Mapping[str, str], peer: str | None) -> str:
+    """The address a request came from: the first of X-Forwarded-For where a proxy sets it (a Hugging Face Space),
+    else the socket's peer."""
+    forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()
+    return forwarded or peer or "unknown"
+
+
+def request_address(request) -> str:
+    """client_address of a Starlette Request or a gr.Request."""
+    return client_address(request.headers, request.client.host if request.client else None)
+
+
+class RateLimit:
+    """At most `per_second` requests a second from one client, with bursts of up to `burst` (a token bucket per
+    client); thread-safe, and remembering at most `clients` of them."""
+
+    def __init__(self, per_second: float, burst: int, clients: int = REMEMBERED_CLIENTS):
+        self.per_second, self.burst, self.clients = per_second, burst, clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (allowance, when)
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        """Whether this client may make one more request now (and count it if so)."""
+        now = time.monotonic()
+        with self._lock:
+            allowance, when = self._buckets.pop(client, (float(self.burst), now))
+            allowance = min(float(self.burst), allowance + (now - when) * self.per_second)
+            allowed = allowance >= 1.0
+            self._buckets[client] = (allowance - 1.0 if allowed else allowance, now)
+            if len(self._buckets) > self.clients:
+                self._buckets.popitem(last=False)
+            return allowed
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a client may not take one more: the HTTP status and the sentence it is told."""
+
+    status: int
+    sentence: str
+
+
+class Slots:
+    """Things held open at once (a room's streams): at most `per_client` for one client and `total` for the
+    server; thread-safe."""
+
+    def __init__(self, per_client: int, total: int, what: str = "streams"):
+        self.per_client, self.total, self.what = per_client, total, what
+        self._held: dict[str, int] = {}
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> Refusal | None:
+        """Hold one more for this client, or say why not (503 for the server's cap, 429 for the client's)."""
+        with self._lock:
+            if self._count >= self.total:
+                return Refusal(503, f"The server holds {self.total:,} {self.what}, its limit; try again later.")
+            if self._held.get(client, 0) >= self.per_client:
+                return Refusal(
+                    429, f"Your address holds {self.per_client:,} {self.what}, the most one address may; close some."
+                )
+            self._held[client] = self._held.get(client, 0) + 1
+            self._count += 1
+            return None
+
+    def give_back(self, client: str) -> None:
+        """One this client held has ended."""
+        with self._lock:
+            left = self._held.pop(client) - 1
+            if left:
+                self._held[client] = left
+            self._count -= 1
+
+    def held(self, client: str | None = None) -> int:
+        """How many are held: by this client, or by all."""
+        return self._count if client is None else self._held.get(client, 0)
