@@ -37,18 +37,23 @@ PAGE_DEFAULTS = {
 }
 
 
-async def gradio_event(client, base: str, session: str, event: tuple[int, int]) -> list:
+async def gradio_event(client, base: str, session: str, event: tuple[int, int]) -> tuple[str | None, list | None]:
     """One of the page's Gradio events, without inputs, as the browser sends it: join the queue, then read the
-    session's stream to the event's end; its outputs."""
+    session's stream to the event's end; the error the page would show (None for none) and the event's outputs."""
     fn_index, trigger = event
     body = {"data": [], "event_data": None, "fn_index": fn_index, "trigger_id": trigger, "session_hash": session}
-    joined = (await client.post(f"{base}gradio_api/queue/join", json=body)).raise_for_status()
+    joined = await client.post(f"{base}gradio_api/queue/join", json=body)
+    if joined.status_code != 200:
+        return f"HTTP {joined.status_code}: {joined.text[:120]}", None
     async with client.stream("GET", f"{base}gradio_api/queue/data", params={"session_hash": session}) as stream:
         async for line in stream.aiter_lines():
             message = json.loads(line.removeprefix("data: ")) if line.startswith("data: ") else {}
-            if message.get("event_id") == joined.json()["event_id"] and message.get("msg") == "process_completed":
-                return message["output"]["data"]
-    raise RuntimeError("the stream ended before the event completed")
+            if message.get("event_id") != joined.json()["event_id"] or message.get("msg") != "process_completed":
+                continue
+            if not message.get("success"):
+                return str(message.get("output", {}).get("error") or message)[:120], None
+            return None, message["output"]["data"]
+    return "the stream ended before the event completed", None
 
 
 def share_event(config: dict) -> tuple[int, int]:
@@ -146,7 +151,9 @@ async def presenter_continues(client, base: str, presenter: Member) -> dict[str,
 async def phase(base: str, share: tuple, followers: int, seconds: float, server) -> dict:
     """One presenter, `followers` streams held open by another process: CPU, keystrokes and the followers' delay."""
     async with httpx.AsyncClient(timeout=120) as client:
-        outputs = await gradio_event(client, base, uuid.uuid4().hex, share)
+        error, outputs = await gradio_event(client, base, uuid.uuid4().hex, share)
+        if error:
+            raise RuntimeError(error)
         code, key = re.search(r'data-code=\\"([\w-]+)\\" data-key=\\"([\w-]+)', json.dumps(outputs)).groups()
         presence = asyncio.create_task(present(client, base, code, key))  # as the presenter's page does
         connected, done, results = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
