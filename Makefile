@@ -15,7 +15,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 
 .PHONY: setup setup-dev run test lint bench room loadtest bundled-model word-lists clean
 
-setup: $(VENV)/.runtime
+setup: $(VENV)/.package
 
 setup-dev: $(VENV)/.dev
 
@@ -28,7 +28,12 @@ $(VENV)/.runtime: requirements.txt
 	  || echo "fastBPE did not build: the tokenizer uses its pure-Python BPE (same output)."
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+# The package itself, editable: `xlm-demo` and `python -m xlm_demo` work from any folder and run this clone's code.
+$(VENV)/.package: $(VENV)/.runtime pyproject.toml
+	$(PIP) --no-build-isolation --no-deps --editable .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.package requirements-dev.txt
 	$(PIP) -r requirements-dev.txt
 	touch $@
 
