@@ -1,4 +1,4 @@
-"""python -m xlm_demo {tokenize,score,predict,fill,lens,generate,attention,attribute,serve}: the engine from a
+"""xlm-demo {tokenize,score,predict,fill,lens,generate,attention,attribute,serve}: the engine from a
 terminal."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,7 +49,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return help_text if "default" in help_text else super()._get_help_string(action)
 
 
-PROG = "python -m xlm_demo"
+PROG = "xlm-demo"  # the script `make setup` installs; `python -m xlm_demo` is the same
 # Two examples per command, shown under its --help; tests/ways_in/test_docs.py checks their flags too.
 EXAMPLES = {
     "tokenize": ['--lang de "Die Katze sitzt auf der Matte."', '--literal-specials "a <special1> b"'],
@@ -236,7 +237,8 @@ def run(args: argparse.Namespace) -> dict | str:
     continue_lang = engine.check_lang(args.continue_lang or lang)
     steps = list(engine.generate(encoded, args.max_new_tokens, sampling, lang=continue_lang))
     continued = engine.decode(encoded.input_ids + [s.id for s in steps], lang, literal=literal)
-    return generate_payload(encoded, steps, continued, sampling.seed, continue_lang)
+    payload = generate_payload(encoded, steps, continued, sampling.seed, continue_lang)
+    return payload if args.json else render_generate(payload, engine.decode(encoded.input_ids, lang, literal=literal))
 
 
 def render(command: str, payload: dict) -> str:
@@ -270,12 +272,24 @@ def render(command: str, payload: dict) -> str:
                 + " ".join(c["token"] for c in r["candidates"])
             )
         return "\n".join(rows)
-    if command == "score":
-        return "\n".join(
-            f"{t['token']:<20} " + ("-" if t["prob"] is None else f"{t['prob']:.4f}  rank {t['rank']}")
-            for t in payload["tokens"]
-        )
-    return payload["text"]
+    return "\n".join(
+        f"{t['token']:<20} " + ("-" if t["prob"] is None else f"{t['prob']:.4f}  rank {t['rank']}")
+        for t in payload["tokens"]
+    )
+
+
+def render_generate(payload: dict, prompt: str) -> str:
+    """The text with ▸ where the continuation starts, how its tokens were chosen, and each step's token."""
+    text, seed = payload["text"], payload["seed"]
+    start = len(os.path.commonprefix([prompt, text]))  # the whole prompt, unless detokenizing joined across it
+    chosen = "greedy" if seed is None else f"sampled with seed {seed} (--seed {seed} repeats it)"
+    rows = [
+        f"{text[:start].rstrip()} ▸ {text[start:].lstrip()}",
+        f"{chosen}; new tokens under the {payload['continue_lang']} id",
+        f"{'step':>4}  {'prob':>8}  {'rank':>5}  token",
+    ]
+    rows += [f"{i:>4}  {s['prob']:8.4f}  {s['rank']:>5}  {s['token']}" for i, s in enumerate(payload["steps"], 1)]
+    return "\n".join(rows)
 
 
 def render_attention(payload: dict, shown: int = 3) -> str:
@@ -321,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    if payload:
+    if isinstance(payload, dict):
         print(json.dumps(payload, ensure_ascii=False) if args.json else render(args.command, payload))
+    elif payload:
+        print(payload)
     return 0
