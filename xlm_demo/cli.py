@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -281,7 +280,7 @@ def render(command: str, payload: dict) -> str:
 def render_generate(payload: dict, prompt: str) -> str:
     """The text with ▸ where the continuation starts, how its tokens were chosen, and each step's token."""
     text, seed = payload["text"], payload["seed"]
-    start = len(os.path.commonprefix([prompt, text]))  # the whole prompt, unless detokenizing joined across it
+    start = shared_start(prompt, text)  # the whole prompt, unless detokenizing joined across its end
     chosen = "greedy" if seed is None else f"sampled with seed {seed} (--seed {seed} repeats it)"
     rows = [
         f"{text[:start].rstrip()} ▸ {text[start:].lstrip()}",
@@ -290,6 +289,11 @@ def render_generate(payload: dict, prompt: str) -> str:
     ]
     rows += [f"{i:>4}  {s['prob']:8.4f}  {s['rank']:>5}  {s['token']}" for i, s in enumerate(payload["steps"], 1)]
     return "\n".join(rows)
+
+
+def shared_start(a: str, b: str) -> int:
+    """How many leading characters two texts have in common."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
 def render_attention(payload: dict, shown: int = 3) -> str:
