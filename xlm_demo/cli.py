@@ -68,7 +68,7 @@ EXAMPLES = {
         '--lang en --target Berlin --contrast Paris "The capital of Germany is"',
         '--lang de --method integrated_gradients --steps 32 "Die Katze sitzt auf der"',
     ],
-    "serve": ["--port 8080", "--model assets/xlm-mini-ende --host 0.0.0.0"],
+    "serve": ["--port 8080", "--model bundled --host 0.0.0.0"],
 }
 
 
@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_options = argparse.ArgumentParser(add_help=False)
     model_options.add_argument(
         "--model",
-        help=f"hub id, hub-layout folder or original XLM .pth (default: {DEFAULT_MODEL}, or the small bundled "
-        "model in assets/xlm-mini-ende when that cannot be loaded or downloaded)",
+        help=f"hub id, hub-layout folder, original XLM .pth, or bundled: the small model in assets/xlm-mini-ende "
+        f"(default: {DEFAULT_MODEL}, or the bundled one when that cannot be loaded or downloaded)",
     )
     model_options.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     model_options.add_argument(
