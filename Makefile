@@ -13,7 +13,7 @@ ARGS ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup setup-dev run test lint bench room loadtest bundled-model word-lists clean
+.PHONY: setup setup-dev run test lint bench room loadtest bundled-model word-lists screenshot clean
 
 setup: $(VENV)/.package
 
@@ -64,6 +64,10 @@ bundled-model: setup-dev
 
 word-lists: setup
 	$(PY) -m scripts.word_lists
+
+# docs/page.png, the README's picture, from the running page on the bundled model (Debian's chromium, Playwright).
+screenshot: setup-dev
+	$(PY) -m scripts.screenshot $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
