@@ -65,7 +65,7 @@ EXAMPLES = {
     ],
     "attention": ['--lang en --position 4 --json "The weather in Berlin is"', '--lang de "Die Katze sitzt auf der"'],
     "attribute": [
-        '--lang en --target Berlin --contrast Paris "The capital of Germany is"',
+        '--lang en --target good --contrast bad "The food was really"',
         '--lang de --method integrated_gradients --steps 32 "Die Katze sitzt auf der"',
     ],
     "serve": ["--port 8080", "--model bundled --host 0.0.0.0"],
