@@ -123,6 +123,15 @@ def test_long_text_says_truncated(capsys, checkpoint):
     assert "keeping its last" in err
 
 
+def test_a_text_over_the_pages_limit_is_read_and_keeps_its_last_tokens(capsys):
+    """The command line has no 20,000-character limit (the page's and the API's, docs/cli.md says why)."""
+    text = "Es war einmal ein König. " * 1200  # 30,000 characters
+    code, out, err = cli(capsys, "tokenize", "--model", BUNDLED, "--lang", "de", "--json", text)
+    payload = json.loads(out)
+    assert code == 0 and payload["truncated"] is True and len(payload["input_ids"]) == 512
+    assert "keeping its last 511" in err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
