@@ -13,9 +13,9 @@ ARGS ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup setup-dev run test lint bench room loadtest bundled-model word-lists clean
+.PHONY: setup setup-dev run test lint bench room loadtest bundled-model word-lists screenshot clean
 
-setup: $(VENV)/.runtime
+setup: $(VENV)/.package
 
 setup-dev: $(VENV)/.dev
 
@@ -28,7 +28,12 @@ $(VENV)/.runtime: requirements.txt
 	  || echo "fastBPE did not build: the tokenizer uses its pure-Python BPE (same output)."
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+# The package itself, editable: `xlm-demo` and `python -m xlm_demo` work from any folder and run this clone's code.
+$(VENV)/.package: $(VENV)/.runtime pyproject.toml
+	$(PIP) --no-build-isolation --no-deps --editable .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.package requirements-dev.txt
 	$(PIP) -r requirements-dev.txt
 	touch $@
 
@@ -59,6 +64,10 @@ bundled-model: setup-dev
 
 word-lists: setup
 	$(PY) -m scripts.word_lists
+
+# docs/page.png, the README's picture, from the running page on the bundled model (Debian's chromium, Playwright).
+screenshot: setup-dev
+	$(PY) -m scripts.screenshot $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,12 +2,14 @@
 
 `hf_hub_download` sends HEAD and GET to /{repo}/resolve/{revision}/{file} and needs X-Repo-Commit, an ETag and
 Content-Length; it resumes with a Range header, and reads the hub's errors from X-Error-Code (RepoNotFound,
-EntryNotFound). Files are served from folders written in the test; every request is recorded.
+EntryNotFound). `hf download REPO FILE...` first reads the repository's commit and file list under /api/models/.
+Files are served from folders written in the test; every request is recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import socket
 import threading
@@ -16,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<file>.+)$")
+# What `hf download REPO FILE FILE...` (snapshot_download) asks first: the repository's commit, then its files.
+API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<what>revision|tree)/(?P<revision>[^/]+)$")
 
 
 @dataclass
@@ -33,11 +37,11 @@ class Hub:
 
     def gets(self) -> list[str]:
         """The file names fetched with GET so far."""
-        return [path.rsplit("/", 1)[1] for method, path in self.requests if method == "GET"]
+        return [path.rsplit("/", 1)[1] for method, path in self.requests if method == "GET" and RESOLVE.match(path)]
 
 
 class Handler(BaseHTTPRequestHandler):
-    """HEAD and GET of /{repo}/resolve/{revision}/{file}, as the hub answers them."""
+    """HEAD and GET of /{repo}/resolve/{revision}/{file}, and the listings under /api/models/, as the hub answers."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as the hub; every answer carries Content-Length
     hub: Hub
@@ -57,6 +61,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer(self, send_body: bool) -> None:
         self.hub.requests.append((self.command, self.path))
+        if api := API.match(self.path.split("?")[0]):
+            return self.listing(api["repo"], api["what"])
         match = RESOLVE.match(self.path.split("?")[0])
         if match is None:
             return self.error(404, "RepoNotFound", "Repository not found")
@@ -90,6 +96,23 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body[start:])
         return None
 
+    def listing(self, repo: str, what: str) -> None:
+        """The repository's commit and file names (revision), or each file's path, size and git blob id (tree)."""
+        if repo not in self.hub.repos:
+            return self.error(404, "RepoNotFound", "Repository not found")
+        files = sorted(path for path in self.hub.repos[repo].iterdir() if path.is_file())
+        if what == "revision":
+            info = {"id": repo, "sha": self.hub.commit(repo), "siblings": [{"rfilename": f.name} for f in files]}
+        else:
+            info = [{"type": "file", "path": f.name, "size": f.stat().st_size, "oid": blob_id(f)} for f in files]
+        body = json.dumps(info).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return None
+
     def error(self, status: int, code: str, message: str, commit: str | None = None) -> None:
         body = message.encode()
         self.send_response(status)
@@ -104,6 +127,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # the requests are recorded in Hub.requests instead
         pass
+
+
+def blob_id(path: Path) -> str:
+    """A file's git blob id, as the hub's tree lists it."""
+    body = path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()
 
 
 class HubServer:

@@ -1,4 +1,4 @@
-"""python -m xlm_demo {tokenize,score,predict,fill,lens,generate,attention,attribute,serve}: the engine from a
+"""xlm-demo {tokenize,score,predict,fill,lens,generate,attention,attribute,serve}: the engine from a
 terminal."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return help_text if "default" in help_text else super()._get_help_string(action)
 
 
-PROG = "python -m xlm_demo"
+PROG = "xlm-demo"  # the script `make setup` installs; `python -m xlm_demo` is the same
 # Two examples per command, shown under its --help; tests/ways_in/test_docs.py checks their flags too.
 EXAMPLES = {
     "tokenize": ['--lang de "Die Katze sitzt auf der Matte."', '--literal-specials "a <special1> b"'],
@@ -65,10 +65,10 @@ EXAMPLES = {
     ],
     "attention": ['--lang en --position 4 --json "The weather in Berlin is"', '--lang de "Die Katze sitzt auf der"'],
     "attribute": [
-        '--lang en --target Berlin --contrast Paris "The capital of Germany is"',
+        '--lang en --target good --contrast bad "The food was really"',
         '--lang de --method integrated_gradients --steps 32 "Die Katze sitzt auf der"',
     ],
-    "serve": ["--port 8080", "--model assets/xlm-mini-ende --host 0.0.0.0"],
+    "serve": ["--port 8080", "--model bundled --host 0.0.0.0"],
 }
 
 
@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_options = argparse.ArgumentParser(add_help=False)
     model_options.add_argument(
         "--model",
-        help=f"hub id, hub-layout folder or original XLM .pth (default: {DEFAULT_MODEL}, or the small bundled "
-        "model in assets/xlm-mini-ende when that cannot be loaded or downloaded)",
+        help=f"hub id, hub-layout folder, original XLM .pth, or bundled: the small model in assets/xlm-mini-ende "
+        f"(default: {DEFAULT_MODEL}, or the bundled one when that cannot be loaded or downloaded)",
     )
     model_options.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     model_options.add_argument(
@@ -236,7 +236,8 @@ def run(args: argparse.Namespace) -> dict | str:
     continue_lang = engine.check_lang(args.continue_lang or lang)
     steps = list(engine.generate(encoded, args.max_new_tokens, sampling, lang=continue_lang))
     continued = engine.decode(encoded.input_ids + [s.id for s in steps], lang, literal=literal)
-    return generate_payload(encoded, steps, continued, sampling.seed, continue_lang)
+    payload = generate_payload(encoded, steps, continued, sampling.seed, continue_lang)
+    return payload if args.json else render_generate(payload, engine.decode(encoded.input_ids, lang, literal=literal))
 
 
 def render(command: str, payload: dict) -> str:
@@ -270,12 +271,29 @@ def render(command: str, payload: dict) -> str:
                 + " ".join(c["token"] for c in r["candidates"])
             )
         return "\n".join(rows)
-    if command == "score":
-        return "\n".join(
-            f"{t['token']:<20} " + ("-" if t["prob"] is None else f"{t['prob']:.4f}  rank {t['rank']}")
-            for t in payload["tokens"]
-        )
-    return payload["text"]
+    return "\n".join(
+        f"{t['token']:<20} " + ("-" if t["prob"] is None else f"{t['prob']:.4f}  rank {t['rank']}")
+        for t in payload["tokens"]
+    )
+
+
+def render_generate(payload: dict, prompt: str) -> str:
+    """The text with ▸ where the continuation starts, how its tokens were chosen, and each step's token."""
+    text, seed = payload["text"], payload["seed"]
+    start = shared_start(prompt, text)  # the whole prompt, unless detokenizing joined across its end
+    chosen = "greedy" if seed is None else f"sampled with seed {seed} (--seed {seed} repeats it)"
+    rows = [
+        f"{text[:start].rstrip()} ▸ {text[start:].lstrip()}",
+        f"{chosen}; new tokens under the {payload['continue_lang']} id",
+        f"{'step':>4}  {'prob':>8}  {'rank':>5}  token",
+    ]
+    rows += [f"{i:>4}  {s['prob']:8.4f}  {s['rank']:>5}  {s['token']}" for i, s in enumerate(payload["steps"], 1)]
+    return "\n".join(rows)
+
+
+def shared_start(a: str, b: str) -> int:
+    """How many leading characters two texts have in common."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
 def render_attention(payload: dict, shown: int = 3) -> str:
@@ -321,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    if payload:
+    if isinstance(payload, dict):
         print(json.dumps(payload, ensure_ascii=False) if args.json else render(args.command, payload))
+    elif payload:
+        print(payload)
     return 0

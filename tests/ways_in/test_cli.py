@@ -81,6 +81,19 @@ def test_generate_sampled_reports_its_seed(capsys, checkpoint):
     assert isinstance(unseeded["seed"], int)
 
 
+def test_generate_table_marks_the_continuation_and_prints_the_seed(capsys, checkpoint):
+    args = ["generate", "--model", str(checkpoint[0]), "--lang", "de", "--max-new-tokens", "4"]
+    greedy = json.loads(cli(capsys, *args, "--json", "Die Katze")[1])
+    text, chosen, header, *steps = cli(capsys, *args, "Die Katze")[1].splitlines()
+    assert text == "Die Katze ▸ " + greedy["text"].removeprefix("Die Katze").lstrip()
+    assert chosen == "greedy; new tokens under the de id" and header.split() == ["step", "prob", "rank", "token"]
+    assert [row.split()[3] for row in steps] == [s["token"] for s in greedy["steps"]]
+    table = cli(capsys, *args, "--temperature", "1", "Die Katze")[1]
+    seed = int(table.splitlines()[1].removeprefix("sampled with seed ").split()[0])
+    assert f"(--seed {seed} repeats it)" in table
+    assert cli(capsys, *args, "--temperature", "1", "--seed", str(seed), "Die Katze")[1] == table
+
+
 def test_fill_json_matches_reference(capsys, checkpoint):
     folder, reference = checkpoint
     text = "Die Katze schläft auf dem <special1> , weil es kalt ist ."
@@ -108,6 +121,15 @@ def test_long_text_says_truncated(capsys, checkpoint):
     assert code == 0
     assert json.loads(out)["truncated"] is True
     assert "keeping its last" in err
+
+
+def test_a_text_over_the_pages_limit_is_read_and_keeps_its_last_tokens(capsys):
+    """The command line has no 20,000-character limit (the page's and the API's, docs/cli.md says why)."""
+    text = "Es war einmal ein König. " * 1200  # 30,000 characters
+    code, out, err = cli(capsys, "tokenize", "--model", BUNDLED, "--lang", "de", "--json", text)
+    payload = json.loads(out)
+    assert code == 0 and payload["truncated"] is True and len(payload["input_ids"]) == 512
+    assert "keeping its last 511" in err
 
 
 @pytest.mark.parametrize(

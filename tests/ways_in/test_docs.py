@@ -1,23 +1,53 @@
-"""The README and docs/ against the code: every command line in them has flags its command takes, every link
-between them resolves, the CLI's options and JSON tables match the parser and the output, and the README stays
-short."""
+"""The README and docs/ against the code: every command line and Python example in them runs as printed, from
+another folder, offline; every link between them resolves; the CLI's options and JSON tables match the parser and
+the output; and the README stays short."""
 
 import argparse
 import json
+import os
 import re
 import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from benchmarks.server_process import free_port
+from tests.checkpoints import write_hub_checkpoint
+from tests.hub_server import Hub, HubServer
 from xlm_demo.cli import EXAMPLES, HelpFormatter, build_parser, main
+from xlm_demo.model.checkpoint import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+CONTRIBUTING = ROOT / "CONTRIBUTING.md"  # for those building the demo: its links are checked, its commands not run
+VENV_BIN = Path(sys.executable).parent  # the environment the tests run in, the one the README activates
 MAX_README_LINES = 250
-COMMAND_START = re.compile(r"python3? (?:-m xlm_demo|app\.py)\b|make run\b")
+# A command line: a program the docs tell people to run, with at least one argument (`xlm-demo` alone is a name).
+COMMAND = re.compile(
+    r"^(?:echo [^|]*\| )?(?:xlm-demo|python3? -m [\w.]+|python3? app\.py|make|hf|source|\.venv/bin/[\w-]+) \S"
+)
 SHELL_STOPS = {"|", "||", "&&", ";", ">", "<", "2>", ">>"}
+# Printed commands the tests do not run, and why; any other command line must run.
+NOT_RUN = {
+    "make test": "the test suite itself",
+    "make clean": "it removes the environment the tests run in",
+    "make bench": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",
+    "make room": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",
+    "make loadtest": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",
+    "python -m benchmarks.": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",
+}
+PAGE_TITLE = "XLM English/German explorer"
+SERVER_START_SECONDS = 240  # imports, the model and its products timing, on a busy 2-core machine
+COMMAND_SECONDS = 300
 # Words that mean something only to those who built the demo, not to those who use it.
 INSIDER_WORDS = re.compile(r"\bissues? \d+|\.\./shared|\bCI machines?\b|\bthis (?:session|task)\b", re.IGNORECASE)
 
@@ -39,30 +69,42 @@ def fenced_blocks_and_prose(markdown: str) -> tuple[list[str], list[str]]:
     return code, prose
 
 
+def python_examples(markdown: str) -> list[str]:
+    """The code of every ```python fence."""
+    return re.findall(r"^```python\n(.*?)^```", markdown, flags=re.MULTILINE | re.DOTALL)
+
+
 def command_lines(markdown: str) -> list[tuple[str, bool]]:
-    """Each `python -m xlm_demo`, `python app.py` and `make run` command, and whether it is a whole line of code."""
+    """Each command line, and whether it is a whole line of code (else a span in the prose)."""
     code, prose = fenced_blocks_and_prose(markdown)
-    found = [(line[match.start() :], True) for line in code if (match := COMMAND_START.search(line))]
-    for span in re.findall(r"`([^`\n]+)`", "\n".join(prose)):
-        if match := COMMAND_START.search(span):
-            found.append((span[match.start() :], False))
-    return found
+    found = [(line.strip(), True) for line in code if COMMAND.match(line.strip())]
+    spans = re.findall(r"`([^`\n]+)`", "\n".join(prose))
+    return found + [(span, False) for span in spans if COMMAND.match(span)]
 
 
-def arguments(command: str) -> list[str]:
-    """The arguments the command line passes to xlm_demo's parser (app.py and make run start `serve`)."""
+def words_of(command: str) -> list[str]:
+    """The words of a command line's demo command: comments dropped, an `echo ... |` before it left out."""
     words = shlex.split(command, comments=True)
-    words = words[: next((i for i, w in enumerate(words) if w in SHELL_STOPS), len(words))]
+    if "|" in words:
+        words = words[words.index("|") + 1 :]
+    return words[: next((i for i, w in enumerate(words) if w in SHELL_STOPS), len(words))]
+
+
+def arguments(command: str) -> list[str] | None:
+    """The arguments a command line passes to xlm_demo's parser (`make run` and app.py start `serve`); None when
+    it is no command of the demo's."""
+    words = words_of(command)
     if words[:2] == ["make", "run"]:
         given = dict(w.split("=", 1) for w in words[2:] if "=" in w)
-        return [
-            "serve",
-            *(["--model", given["MODEL"]] if "MODEL" in given else []),
-            *shlex.split(given.get("ARGS", "")),
-        ]
-    if words[1] == "app.py":
+        model = ["--model", given["MODEL"]] if "MODEL" in given else []
+        return ["serve", *model, *shlex.split(given.get("ARGS", ""))]
+    if words[0].endswith("xlm-demo"):
+        return words[1:]
+    if words[:3] == ["python", "-m", "xlm_demo"]:
+        return words[3:]
+    if words[:2] == ["python", "app.py"]:
         return ["serve", *words[2:]]
-    return words[3:]
+    return None
 
 
 def commands_parsers() -> dict[str, argparse.ArgumentParser]:
@@ -72,8 +114,8 @@ def commands_parsers() -> dict[str, argparse.ArgumentParser]:
 
 
 def placeholder(word: str) -> bool:
-    """A word that stands for others in a synopsis: COMMAND, TEXT, [options]."""
-    return bool(re.fullmatch(r"[A-Z_]+|\[.*\]", word))
+    """A word that stands for others in a synopsis: COMMAND, TEXT, [options], MODEL=…."""
+    return bool(re.fullmatch(r"[A-Z_]+|\[.*\]", word)) or "…" in word
 
 
 def unknown_flags(argv: list[str]) -> list[str]:
@@ -108,29 +150,243 @@ def documented_commands() -> list[tuple[str, str, bool]]:
     ]
 
 
+def runnable_commands() -> list[tuple[str, list[str]]]:
+    """Each distinct complete command line the pages print, as first printed, with the pages that print it."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for page, command, _ in documented_commands():
+        words = shlex.split(command, comments=True)
+        if not any(placeholder(word) for word in words):
+            found.setdefault(shlex.join(words), (command, []))[1].append(page)
+    return sorted(found.values())
+
+
+def not_run_because(command: str) -> str | None:
+    """Why a printed command is not run here, or None: it runs."""
+    return next((why for start, why in NOT_RUN.items() if command.startswith(start)), None)
+
+
 def test_the_documentation_shows_command_lines_of_every_kind():
     found = documented_commands()
     assert len(found) >= 20
     assert {"README.md", "docs/cli.md"} <= {page for page, _, _ in found}
-    shown = {arguments(command)[0] for _, command, whole in found if whole}
+    shown = {argv[0] for _, command, whole in found if whole and (argv := arguments(command))}
     assert set(commands_parsers()) <= shown
 
 
 @pytest.mark.parametrize("page, command, whole", documented_commands(), ids=lambda v: str(v)[:60])
 def test_every_documented_command_takes_the_flags_it_is_shown_with(page, command, whole):
     argv = arguments(command)
+    if argv is None:
+        return  # make setup, hf download ...: run below, not the demo's parser
     assert unknown_flags(argv) == [], f"{page}: {command}"
-    if whole and not any(placeholder(word) for word in argv) and "--help" not in argv:
+    if not any(placeholder(word) for word in argv) and "--help" not in argv:
         assert parses(argv), f"{page}: the parser refuses {command}"
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_each_command_help_shows_two_examples_that_parse(name):
     epilog = commands_parsers()[name].epilog
-    lines = [line.strip() for line in epilog.splitlines() if line.strip().startswith("python -m xlm_demo")]
+    lines = [line.strip() for line in epilog.splitlines() if line.strip().startswith("xlm-demo ")]
     assert len(lines) == 2
     for line in lines:
         assert unknown_flags(arguments(line)) == [] and parses(arguments(line)), line
+
+
+def user_env(home: Path, activated: bool = True) -> dict[str, str]:
+    """A user's shell, offline, with an empty Hugging Face cache of its own; with .venv active, or with no
+    environment active at all."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "VIRTUAL_ENV", "GRADIO_"))}
+    path = [folder for folder in env["PATH"].split(os.pathsep) if Path(folder) != VENV_BIN]
+    env |= {
+        "PATH": os.pathsep.join([str(VENV_BIN), *path] if activated else path),
+        "HF_HOME": str(home / "hf-home"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    return env | ({"VIRTUAL_ENV": str(VENV_BIN.parent)} if activated else {})
+
+
+def shell(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The command line run by bash, as a person pastes it."""
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=COMMAND_SECONDS
+    )
+
+
+def in_the_clone(words: list[str]) -> bool:
+    """Whether a command is one the docs say to type in the clone: make, activating .venv, .venv/bin/... ."""
+    return words[0] in ("make", "source") or words[0].startswith(".venv/")
+
+
+def on_port(command: str, port: int) -> str:
+    """The server command with its port moved to a free one: the one change made to a printed command."""
+    words = shlex.split(command, comments=True)
+    if words[:2] != ["make", "run"]:
+        return shlex.join([*words, "--port", str(port)])
+    given = next((w for w in words if w.startswith("ARGS=")), "ARGS=")
+    return shlex.join([*(w for w in words if w != given), f"{given} --port {port}"])
+
+
+@contextmanager
+def served(command: str, cwd: Path, env: dict[str, str], log: Path) -> Iterator[str]:
+    """The server a command line starts, on a free port, until it answers its page; yields its URL, stops it after."""
+    port = free_port()
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            ["bash", "-c", on_port(command, port)],
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # make, bash and the demo stop together
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        assert answers(url, server), f"{command}: no page at {url}\n{log.read_text()[-3000:]}"
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def answers(url: str, server: subprocess.Popen) -> bool:
+    """Whether the demo's page comes from the URL before the server exits or its time is up."""
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return PAGE_TITLE in response.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+@pytest.fixture(scope="module")
+def examples_page(tmp_path_factory) -> Iterator[str]:
+    """The page the API examples talk to, started as the docs start it (`xlm-demo serve`), from another folder."""
+    home = tmp_path_factory.mktemp("examples-page")
+    with served(EXAMPLES_SERVER, home, user_env(home), home / "server.log") as url:
+        yield url
+
+
+EXAMPLES_SERVER = "xlm-demo serve"
+LOCAL_PAGE = "http://127.0.0.1:7860/"  # where the examples find the page; the one address changed when they run
+
+
+def kind(command: str) -> str:
+    """How a printed command is checked: not run, a download, a server, or run to its end."""
+    words, argv = shlex.split(command, comments=True), arguments(command)
+    if not_run_because(command):
+        return "not run"
+    if words[0] == "hf":
+        return "download"
+    return "server" if argv and argv[0] == "serve" and "--help" not in argv else "to its end"
+
+
+def run_to_its_end(command: str, home: Path) -> subprocess.CompletedProcess:
+    """The command line from an empty folder (in the clone for make and .venv) in a user's offline shell."""
+    words = shlex.split(command, comments=True)
+    if words[0] == "source":  # then the demo's command is the environment's, wherever one is
+        command += "\ncommand -v xlm-demo"
+    return shell(command, ROOT if in_the_clone(words) else home, user_env(home, activated=not in_the_clone(words)))
+
+
+@pytest.fixture(scope="module")
+def finished(request, tmp_path_factory) -> dict[str, Future]:
+    """The selected commands that run to their end, started two at a time when the first is asked for: each is its
+    own process, as printed, and the suite waits for two at once (a process spends seconds importing torch)."""
+    selected = [
+        item.callspec.params["command"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_every_command_line_runs_as_printed"
+    ]
+    pool = ThreadPoolExecutor(max_workers=2)
+    yield {
+        command: pool.submit(run_to_its_end, command, tmp_path_factory.mktemp("printed"))
+        for command in selected
+        if kind(command) == "to its end"
+    }
+    pool.shutdown(cancel_futures=True)  # after a failure with -x, the rest need not run
+
+
+@pytest.mark.parametrize("command, pages", runnable_commands(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_command_line_runs_as_printed(command, pages, tmp_path, request):
+    """Each in its own process, from an empty folder (in the clone for make and .venv), offline, on the bundled
+    model: it exits 0 and prints what it promises; a server answers its page; a download fetches what it names."""
+    how, words, argv = kind(command), shlex.split(command, comments=True), arguments(command)
+    if how == "not run":
+        pytest.skip(not_run_because(command))
+    if how == "download":
+        return check_download(command, tmp_path, user_env(tmp_path))
+    if how == "server" and shlex.join(words) == EXAMPLES_SERVER:
+        return assert_page(request.getfixturevalue("examples_page"))
+    if how == "server":
+        cwd = ROOT if in_the_clone(words) else tmp_path
+        env = user_env(tmp_path, activated=not in_the_clone(words))
+        with served(command, cwd, env, tmp_path / "server.log") as url:
+            return assert_page(url)
+    result = request.getfixturevalue("finished")[command].result()
+    assert result.returncode == 0, f"{pages}: {command}\n{result.stderr[-3000:]}"
+    assert "Traceback" not in result.stderr and "error:" not in result.stderr
+    if words[0] == "source":
+        assert result.stdout.strip() == str(ROOT / ".venv" / "bin" / "xlm-demo")
+    if argv:
+        assert result.stdout.strip(), f"{command} printed nothing"
+    if "--json" in words:
+        json.loads(result.stdout)
+    if "--help" in words:
+        assert result.stdout.startswith("usage: xlm-demo")
+
+
+def assert_page(url: str) -> None:
+    """The demo's page, a second time: the server kept answering."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200 and PAGE_TITLE in response.read().decode()
+
+
+def check_download(command: str, home: Path, env: dict[str, str]) -> None:
+    """A download command, run against a local server holding a stand-in for the hub's repository: it fetches
+    exactly the files it names, into the Hugging Face cache, and the demo then loads them offline."""
+    repo = home / "repo"
+    repo.mkdir()
+    write_hub_checkpoint(repo)
+    (repo / "tf_model.h5").write_bytes(b"\0" * 1024)  # a file the hub holds that the demo never reads
+    hub = Hub(repos={DEFAULT_MODEL: repo})
+    with HubServer(hub) as url:
+        online = {k: v for k, v in env.items() if k != "HF_HUB_OFFLINE"} | {"HF_ENDPOINT": url}
+        result = shell(command, home, online)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(hub.gets()) == sorted(shlex.split(command)[3:])
+    loaded = shell(f"xlm-demo tokenize -v --model {DEFAULT_MODEL} x", home, env)
+    assert loaded.returncode == 0 and "bundled" not in loaded.stderr, loaded.stderr[-3000:]
+
+
+def documented_examples() -> list[tuple[str, str]]:
+    """(page, code) for every Python example in the README and docs/."""
+    return [
+        (page.relative_to(ROOT).as_posix(), code)
+        for page in PAGES
+        for code in python_examples(page.read_text(encoding="utf-8"))
+    ]
+
+
+@pytest.mark.parametrize("page, code", documented_examples(), ids=lambda v: v if v.endswith(".md") else "")
+def test_every_python_example_runs_as_printed(page, code, tmp_path, request):
+    """Each as a script of its own, from an empty folder, offline; the API's examples against a running page."""
+    if LOCAL_PAGE in code:
+        code = code.replace(LOCAL_PAGE, request.getfixturevalue("examples_page"))
+    (tmp_path / "example.py").write_text(code, encoding="utf-8")
+    result = shell("python example.py", tmp_path, user_env(tmp_path))
+    assert result.returncode == 0, f"{page}\n{result.stderr[-3000:]}"
+    assert result.stdout.strip()
+
+
+def test_the_examples_show_how_to_choose_the_model():
+    examples = "\n".join(code for _, code in documented_examples())
+    assert "Engine.load()" in examples  # the real model where it can be had, else the bundled one
+    for page in (README, ROOT / "docs" / "api.md"):
+        assert 'Engine.load("bundled")' in page.read_text(encoding="utf-8")
 
 
 def test_every_option_has_help_that_gives_its_default():
@@ -237,7 +493,7 @@ def test_the_readme_links_into_docs_and_docs_link_to_each_other():
     assert any("#" in target for target in readme_links)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+@pytest.mark.parametrize("page", [*PAGES, CONTRIBUTING], ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_link_resolves(page):
     assert broken_links(page) == []
 

@@ -176,3 +176,22 @@ def test_the_default_model_missing_gives_the_bundled_one_with_its_banner(hub, tm
     assert result.stdout.startswith(f"⚠️ {notice} {hub.url}")  # the page's banner
     assert notice in result.stderr and "serving bundled: xlm-mini-ende" in result.stderr  # and the log
     assert hub.gets() == []  # the HEAD for its config said it is not there; nothing was fetched
+
+
+def test_the_notice_command_run_as_printed_fetches_the_five_files_and_the_real_model_answers(hub, repos, tmp_path):
+    hub.repos[DEFAULT_MODEL] = repos[REPO]  # a stand-in for the real one, with files the demo never reads
+    stand_in = run(hub, tmp_path, offline=True)  # no --model, offline, nothing cached: the bundled model, and why
+    notice = next(line for line in stand_in.stderr.splitlines() if "Running the small bundled model" in line)
+    command = notice.split("For the real one, run once with network access, or: ", 1)[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "VIRTUAL_ENV"))}
+    env |= {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}  # no venv on the PATH
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    fetched = subprocess.run(command, shell=True, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert fetched.returncode == 0, fetched.stderr
+    assert sorted(hub.gets()) == sorted({*NEEDED, "model.safetensors"})  # not the .bin, .h5 or README
+
+    real = run(hub, tmp_path, offline=True)
+    assert "bundled" not in real.stderr
+    expected = Engine.load(str(repos[REPO]), device="cpu").predict(TEXT, "en", top_k=5)
+    assert [c["id"] for c in prediction(real)["candidates"]] == [c.id for c in expected.candidates]

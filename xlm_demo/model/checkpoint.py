@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import shlex
 import socket
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ log = logging.getLogger("xlm_demo")
 
 DEFAULT_MODEL = "FacebookAI/xlm-clm-ende-1024"
 BUNDLED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "xlm-mini-ende"
+BUNDLED_NAME = "bundled"  # --model bundled, from any folder
 HUB_FILES = ("config.json", "vocab.json", "merges.txt", "tokenizer_config.json")  # and the weights:
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # the first the repository has
 N_SPECIAL_TOKENS = 14  # <s> </s> <pad> <unk> <special0..9>, ids 0-13 in every XLM dictionary
@@ -53,6 +56,8 @@ def load_checkpoint(ref: str = DEFAULT_MODEL) -> Checkpoint:
         if len(releases) == 1:
             return load_release(releases[0])
         raise CheckpointError(f"{path} holds neither config.json nor a single .pth checkpoint")
+    if ref == BUNDLED_NAME:
+        return load_hub_layout(BUNDLED_MODEL, source=f"bundled: {BUNDLED_MODEL.name}")
     if path.exists() or ref.startswith((".", "/", "~")) or ref.count("/") > 1:
         raise CheckpointError(f"{ref} is not a checkpoint folder or .pth file")
     return load_hub_layout(download(ref), source=ref)
@@ -67,10 +72,17 @@ def load_default_checkpoint() -> tuple[Checkpoint, str | None]:
             raise
         notice = (
             f"Running the small bundled model, not {DEFAULT_MODEL}: {error}. "
-            f"For the real one, run once with network access (or: hf download {DEFAULT_MODEL})."
+            f"For the real one, run once with network access, or: {download_command(DEFAULT_MODEL)}"
         )
         log.warning(notice)
-        return load_hub_layout(BUNDLED_MODEL, source=f"bundled: {BUNDLED_MODEL.name}"), notice
+        return load_checkpoint(BUNDLED_NAME), notice
+
+
+def download_command(repo_id: str) -> str:
+    """The shell command that puts the files this demo reads into the Hugging Face cache, as printed runnable."""
+    beside = Path(sys.executable).parent / "hf"  # the venv's own client, whether or not the venv is activated
+    hf = shlex.quote(str(beside)) if beside.is_file() else "hf"
+    return " ".join([hf, "download", repo_id, *HUB_FILES, WEIGHTS[0]])
 
 
 def download(repo_id: str) -> Path:
