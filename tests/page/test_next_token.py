@@ -15,7 +15,7 @@ from xlm_demo.model.tokenizer import SPECIAL_ROLES
 from xlm_demo.page.header import model_panel
 from xlm_demo.page.next_token import actions, export, side_by_side
 from xlm_demo.page.next_token.requests import read_request
-from xlm_demo.page.state import PageSettings, from_url, new_state, share_query, with_literal
+from xlm_demo.page.state import PageSettings, from_url, new_state, share_query
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +249,7 @@ def test_literal_setting_reads_the_characters_and_travels_with_the_link(engine):
 def test_compare_fidelity_and_export_follow_the_literal_setting(engine):
     prompt = "Die Katze </s> schläft"
     for literal in (False, True):
-        state = with_literal(literal, new_state(prompt))
+        state = new_state(prompt, literal)
         _, summary = side_by_side.compare(prompt, 5, state, engine=engine)
         assert "KL(de ‖ en)" in summary
         _, _, fidelity, _ = side_by_side.fidelity(prompt, "de", 5, state, engine=engine)

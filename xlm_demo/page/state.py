@@ -7,10 +7,10 @@ from urllib.parse import urlencode
 
 import gradio as gr
 
-from ..engine import Distribution, Encoded, Engine, Step
+from ..engine import Encoded, Engine
 from ..engine.sampling import GREEDY, SamplingParams
 from ..model import languages
-from .guards import MAX_PROMPT_CHARS, checked_prompt, user_error, user_errors
+from .guards import MAX_PROMPT_CHARS, checked_prompt, user_errors
 
 DEFAULT_PROMPT = "The weather in Berlin is"
 
@@ -34,7 +34,7 @@ class PageSettings:
     def read(
         cls, prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, continue_lang=""
     ) -> PageSettings:
-        """The settings from the controls' values (PAGE_CONTROLS of them, in this order), checked."""
+        """The settings from the controls' values, in this order, checked."""
         sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
         return cls(prompt or "", lang, int(top_k), sampling, continue_lang or "")
 
@@ -44,18 +44,10 @@ class PageSettings:
         return self.continue_lang or self.lang
 
 
-PAGE_CONTROLS = 9  # the values PageSettings.read takes, first among every page event's inputs
-
-
 def for_prompt(state: dict | None, prompt: str) -> dict:
     """The state if it belongs to this text; a continuation of another text starts again."""
     state = state or {}
     return state if state.get("prompt") == prompt else new_state(prompt, state.get("literal", False))
-
-
-def with_literal(literal: bool, state: dict) -> dict:
-    """The state with the page's setting for specials: literal, `</s>` typed is four characters, not id 1."""
-    return {**state, "literal": bool(literal)}
 
 
 def from_url(request: gr.Request, *, engine: Engine) -> tuple:
@@ -107,17 +99,6 @@ def current(engine: Engine, prompt: str, lang: str, state: dict, reserve: int = 
         return engine.append(encoded, state["appended"], reserve=reserve, id_langs=state["appended_langs"])
 
 
-def append(state: dict, distribution: Distribution, token_id: int, lang: str) -> dict:
-    """The state with one more chosen token, fed with `lang`, recorded as a step of the distribution it came from."""
-    chosen = next((c for c in distribution.candidates if c.id == token_id), None)
-    if chosen is None:
-        raise user_error("That candidate is no longer on the chart; pick one of those shown.", "a pick")
-    return with_token(
-        state, Step(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank, distribution), lang
-    )
-
-
-def with_token(state: dict, step: Step, lang: str) -> dict:
+def with_chosen(state: dict, token_id: int, lang: str) -> dict:
     """The state with one more chosen token, fed with the language id `lang`."""
-    appended, appended_langs = [*state["appended"], step.id], [*state["appended_langs"], lang]
-    return {**state, "appended": appended, "appended_langs": appended_langs, "steps": [*state["steps"], step]}
+    return {**state, "appended": [*state["appended"], token_id], "appended_langs": [*state["appended_langs"], lang]}

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from ...engine import Analysis, Engine, TokenScore
 from .. import guards
-from ..state import current, for_prompt, new_state
+from ..state import current, for_prompt, new_state, with_chosen
 from .record import ViewRecord, record_of, view_record
 from .requests import ViewRequest
 
@@ -34,11 +34,7 @@ def with_choice(engine: Engine, request: ViewRequest, session: dict) -> dict:
     chosen = candidates[0].id if request.action == "step" else request.choice
     if chosen not in {c.id for c in candidates}:
         raise ValueError("That candidate is no longer on the chart; pick one of those shown.")
-    return {
-        **session,
-        "appended": [*session["appended"], chosen],
-        "appended_langs": [*session["appended_langs"], settings.fed_lang],
-    }
+    return with_chosen(session, chosen, settings.fed_lang)
 
 
 def continuation(engine: Engine, request: ViewRequest) -> Iterator[ViewRecord]:
@@ -59,8 +55,7 @@ def streamed(engine: Engine, request: ViewRequest, session: dict, encoded, steps
     deadline, limited = time.monotonic() + guards.CONTINUATION_TIME_LIMIT, False
     for chosen in steps:
         new_ids.append(chosen.id)
-        session = {**session, "appended": [*session["appended"], chosen.id],
-                   "appended_langs": [*session["appended_langs"], settings.fed_lang]}  # fmt: skip
+        session = with_chosen(session, chosen.id, settings.fed_lang)
         entropy = chosen.distribution.entropy
         scores.append(TokenScore(chosen.id, chosen.token, chosen.prob, chosen.logprob, chosen.rank, (), entropy))
         now = engine.append(encoded, new_ids, id_langs=[settings.fed_lang] * len(new_ids))
