@@ -193,16 +193,19 @@
       + record.table.map((row) => `<tr role="row">${row.map(cell).join("")}</tr>`).join("") + "</tbody></table>";
   };
 
-  // Everything a record shows; while a continuation streams, its text at once and the rest at most every 0.5 s
-  // (drawing the chart costs the browser 20-40 ms, on the same cores as the decoding). False when the text needs
-  // drawing whole.
+  // Everything a record shows. While a continuation streams: its text and count of positions at once, the chart
+  // it was drawn from and the status line at most every second, the timeline and the rest when it ends (drawing a
+  // chart costs the browser 20-40 ms, on the same cores as the decoding). False when the text needs drawing whole.
   let drawnAt = 0;
   const show = (record) => {
     const text = place("output");
     if (text && !drawText(record, text)) return false;
-    if (record.streaming && performance.now() - drawnAt < 500) return true;
+    const positions = place("status")?.querySelector(".positions");
+    if (positions) positions.textContent = `${record.ids.length} positions`;
+    if (record.streaming && performance.now() - drawnAt < 1000) return true;
     drawnAt = record.streaming ? performance.now() : 0;
     draw(chartOf("candidates-plot"), candidatesFigure(record));
+    if (record.streaming) return true;
     draw(chartOf("timeline-plot"), record.steps.length ? timelineFigure(record.steps) : null);
     for (const [id, drawPart] of [["candidate-list", drawCandidates], ["status", drawStatus], ["inspector", drawTable]]) {
       const root = place(id);
@@ -252,7 +255,8 @@
     if (!show(record)) { send({action: "show", whole: true}); return; }
     shown = record;
     if (failed) say("");
-    document.getElementById("view-changed")?.click();  // the sections read the text and its chosen tokens
+    // The sections read the text and its chosen tokens: told once a view has settled, after it is drawn.
+    if (!record.streaming) setTimeout(() => document.getElementById("view-changed")?.click());
   };
 
   const post = (path, job, signal) => fetch(path, {

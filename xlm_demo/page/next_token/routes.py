@@ -4,6 +4,7 @@ of its own work around the model's share; a request here costs a fraction of one
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import OrderedDict
@@ -153,18 +154,34 @@ class ViewRoutes:
             raise UserError(400, sentence(error)) from error
 
     async def events(self, started: tuple[ViewRecord, Iterator[ViewRecord]], room: Room | None):
-        """Each record as a server-sent event as it comes, the same bytes to the room; closing the stream (Stop, or
-        the page leaving) ends the continuation."""
-        record, records = started
+        """Each record as a server-sent event as it comes, the same bytes to the room. A worker thread continues
+        without waiting for the page to read each token; closing the stream (Stop, or the page leaving) ends the
+        continuation at its next token."""
+        first, records = started
+        loop, arrived, stop = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
+
+        def produce() -> None:
+            try:
+                for record in records:
+                    loop.call_soon_threadsafe(arrived.put_nowait, record)
+                    if stop.is_set():
+                        break
+            finally:
+                records.close()
+                loop.call_soon_threadsafe(arrived.put_nowait, None)
+
+        producing = asyncio.ensure_future(anyio.to_thread.run_sync(produce, limiter=self.limiter))
         try:
+            record = first
             while record is not None:
                 message = record.to_json()
                 if room is not None:
                     room.show(message, whole=False)
                 yield b"data: " + message + b"\n\n"
-                record = await anyio.to_thread.run_sync(next, records, None, limiter=self.limiter)
+                record = await arrived.get()
         finally:
-            records.close()
+            stop.set()
+            await asyncio.shield(producing)
 
     def room(self, view_request: ViewRequest) -> Room | None:
         """The room the presenter's key opens, if the request carries one."""
