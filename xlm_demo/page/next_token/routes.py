@@ -9,6 +9,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import anyio
 import orjson
@@ -64,6 +65,15 @@ class Latest:
         return bool(page) and self._seq.get(page, seq) > seq
 
 
+@contextmanager
+def mistakes_refused() -> Iterator[None]:
+    """An engine's or a request's ValueError as the UserError the page is answered with (400, one sentence)."""
+    try:
+        yield
+    except ValueError as error:
+        raise UserError(400, sentence(error)) from error
+
+
 def sentence(error: Exception) -> str:
     """An engine's message as a sentence: capitalised, with its full stop."""
     text = str(error).strip()
@@ -105,10 +115,9 @@ class ViewRoutes:
         """The page's request, read and checked; UserError for anything else."""
         if not self.requests.allow(request_address(request)):
             raise UserError(429, TOO_FAST)
-        try:
-            view_request = read_request(await read_body(request), self.engine)
-        except ValueError as error:
-            raise UserError(400, sentence(error)) from error
+        body = await read_body(request)
+        with mistakes_refused():
+            view_request = read_request(body, self.engine)
         self.latest.arrived(view_request.page, view_request.seq)
         return view_request
 
@@ -126,10 +135,8 @@ class ViewRoutes:
         """The record for a request, shown to the presenter's room too; None when a newer one has come."""
         if self.latest.superseded(view_request.page, view_request.seq):
             return None
-        try:
+        with mistakes_refused():
             record = answer(self.engine, view_request)
-        except ValueError as error:
-            raise UserError(400, sentence(error)) from error
         room = self.room(view_request)
         if room is not None:
             room.show(record.with_every_span(self.engine).to_json(), whole=True)
@@ -147,11 +154,9 @@ class ViewRoutes:
 
     def started(self, view_request: ViewRequest) -> tuple[ViewRecord, Iterator[ViewRecord]]:
         """A continuation's first record and the rest to come; UserError if it cannot start."""
-        try:
+        with mistakes_refused():
             records = continuation(self.engine, view_request)
             return next(records), records
-        except ValueError as error:
-            raise UserError(400, sentence(error)) from error
 
     async def events(self, started: tuple[ViewRecord, Iterator[ViewRecord]], room: Room | None):
         """Each record as a server-sent event as it comes, the same bytes to the room. A worker thread continues
