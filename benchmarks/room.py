@@ -63,9 +63,14 @@ def record_requests(base: str) -> dict[str, dict]:
     sent: dict[str, dict] = {}
 
     def keep(request) -> None:
+        """The last keystroke's request (each key sends one, or one for the keys typed while another ran), then the
+        first of each button's."""
         if request.method == "POST" and request.url.endswith(("/view", "/view/continue")):
             body = json.loads(request.post_data)
-            sent.setdefault("keystroke" if body["action"] == "show" else body["action"], body)
+            if body["action"] == "show" and "step" not in sent:
+                sent["keystroke"] = body
+            else:
+                sent.setdefault(body["action"], body)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
