@@ -10,7 +10,7 @@ from dataclasses import replace
 from ...engine import Analysis, Engine, TokenScore
 from .. import guards
 from ..state import current, for_prompt, new_state, with_chosen
-from .record import ViewRecord, record_of, view_record
+from .record import Drawn, ViewRecord, record_of, view_record
 from .requests import ViewRequest
 
 
@@ -52,6 +52,8 @@ def streamed(engine: Engine, request: ViewRequest, session: dict, encoded, steps
     settings = request.settings
     scores = list(engine.analyse(encoded, settings.top_k, settings.sampling).scores)
     start, new_ids = len(scores), []
+    # What the page drew before the continuation: the settled view sends the spans from its end on.
+    before = Drawn(tuple(encoded.input_ids), tuple(encoded.position_langs), start - len(session["appended"]))
     deadline, limited = time.monotonic() + guards.CONTINUATION_TIME_LIMIT, False
     for chosen in steps:
         new_ids.append(chosen.id)
@@ -64,6 +66,6 @@ def streamed(engine: Engine, request: ViewRequest, session: dict, encoded, steps
         limited = time.monotonic() > deadline
         if limited:
             break
-    settled = view_record(engine, settings, session, seq=request.seq, table=request.table)
+    settled = view_record(engine, settings, session, seq=request.seq, drawn=before, table=request.table)
     notes = [f"Stopped after {guards.CONTINUATION_TIME_LIMIT:g} seconds, the limit for one continuation."]
-    yield replace(settled, spans_from=start, spans=settled.spans[start - 1 :], notes=settled.notes + notes * limited)
+    yield replace(settled, notes=settled.notes + notes * limited)
