@@ -340,7 +340,6 @@
       return {prompt: shown.prompt, lang: shown.lang, appended: shown.appended, appended_langs: shown.appended_langs,
         literal: shown.literal};
     },
-    shown: () => shown,
   };
   document.addEventListener("change", (event) => {  // a candidate picked from the list
     const input = event.target.closest?.("#candidate-list input[type=radio]");
@@ -348,5 +347,5 @@
   });
 
   window.xlmCharts = {draw};
-  window.xlmView = {show, ...presenter, candidatesFigure, timelineFigure, percentAxis};
+  window.xlmView = {show, ...presenter};
 })();
