@@ -39,10 +39,15 @@ def checked_prompt(prompt: str | None, on_page: bool = True) -> str:
     return prompt
 
 
+def log_user_error(sentence: str, where: str) -> None:
+    """A user's mistake in the server's log: one line, what and where."""
+    log.info("user error in %s: %s", where, sentence)
+
+
 def user_error(sentence: str, where: str, on_page: bool = False) -> gr.Error:
     """The gr.Error that tells a caller of their mistake (escaped `on_page`, where the page reads it as HTML): the
     server logs one line, what and where, and no traceback; a real fault, any other exception, keeps its traceback."""
-    log.info("user error in %s: %s", where, sentence)
+    log_user_error(sentence, where)
     return gr.Error(html.escape(sentence) if on_page else sentence, print_exception=False)
 
 

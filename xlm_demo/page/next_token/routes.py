@@ -5,7 +5,6 @@ of its own work around the model's share; a request here costs a fraction of one
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -20,11 +19,10 @@ from starlette.routing import Route
 from ...engine import Engine
 from ..clients import TOO_FAST, RateLimit, request_address
 from ..follow.rooms import Room, Rooms
+from ..guards import log_user_error
 from .actions import answer, continuation
 from .record import ViewRecord
 from .requests import ViewRequest, read_request
-
-log = logging.getLogger("xlm_demo")
 
 MAX_BODY = 64 * 1024  # bytes: a 20,000-character text and 512 positions' ids fit several times over
 PAGES_REMEMBERED = 4096  # pages whose latest request number is kept, to drop their older requests
@@ -195,5 +193,5 @@ class ViewRoutes:
 
 def refused(request: Request, error: UserError) -> Response:
     """A user's mistake: one log line, and one sentence to the page."""
-    log.info("%s %s refused (%d): %s", request.method, request.url.path, error.status, error)
+    log_user_error(str(error), f"{request.method} {request.url.path} ({error.status})")
     return PlainTextResponse(str(error), status_code=error.status)
