@@ -186,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: 127.0.0.1; 0.0.0.0 on a Hugging Face Space)")
     serve.add_argument("--port", type=int, default=7860, help="port to listen on")
     serve.add_argument("--share", action="store_true", help="ask Gradio for a public share link (default: off)")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        help="proxies whose X-Forwarded-For names the client, comma-separated addresses or networks, * for every "
+        "peer (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1; every peer on a Hugging Face Space)",
+    )
     return parser
 
 
@@ -203,7 +208,8 @@ def run(args: argparse.Namespace) -> dict | str:
     if args.command == "serve":
         from .server import serve
 
-        serve(args.model, args.device, args.dtype, args.quantize, host=args.host, port=args.port, share=args.share)
+        proxies = args.forwarded_allow_ips
+        serve(args.model, args.device, args.dtype, args.quantize, args.host, args.port, args.share, proxies)
         return ""
     text = sys.stdin.read() if args.text == "-" else args.text
     sampling = sampling_from(args) if args.command == "generate" else None

@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from .page.clients import TrustedProxies
 from .page.follow.rooms import Rooms
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -73,9 +74,10 @@ def create_app(
     queue_size: int = QUEUE_SIZE,
     room_size: int = ROOM_SIZE,
     rooms: Rooms | None = None,
+    proxies: TrustedProxies | None = None,
 ):
     """The queued Blocks for a model: what `serve` launches and tests start; `rooms` with limits of its own, or
-    the defaults."""
+    the defaults; `proxies` whose X-Forwarded-For is believed, or the served machine's (TrustedProxies)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -86,7 +88,7 @@ def create_app(
 
     engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
-    with BlocksWithRooms(rooms, title=title(engine), analytics_enabled=False) as demo:
+    with BlocksWithRooms(rooms, proxies, title=title(engine), analytics_enabled=False) as demo:
         build_page(demo, engine, room_size)
         register_api(engine, room_size)
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)
@@ -102,7 +104,19 @@ def return_freed_memory() -> None:
     libc.mallopt(M_ARENA_MAX, 2)  # not a heap per worker thread, each keeping what it once held
 
 
-def serve(model: str | None, device: str, dtype: str, quantize: str, host: str | None, port: int, share: bool) -> None:
-    """Load the model once and serve the page until interrupted."""
+def serve(
+    model: str | None,
+    device: str,
+    dtype: str,
+    quantize: str,
+    host: str | None,
+    port: int,
+    share: bool,
+    forwarded_allow_ips: str | None = None,
+) -> None:
+    """Load the model once and serve the page until interrupted, believing X-Forwarded-For from the proxies named
+    (TrustedProxies.where_served)."""
+    proxies = TrustedProxies.where_served(forwarded_allow_ips)  # a mistake in them is told before the model loads
+    os.environ["FORWARDED_ALLOW_IPS"] = proxies.for_uvicorn()
     return_freed_memory()
-    create_app(model, device, dtype, quantize).launch(**launch_options(host, port, share))
+    create_app(model, device, dtype, quantize, proxies=proxies).launch(**launch_options(host, port, share))

@@ -11,6 +11,7 @@ from tests.page.test_browser import (  # noqa: F401 (the module's marks)
     shot,
     shows_prediction,
 )
+from tests.page.waiting import wait_in_page
 
 FOLLOWER_SCREENS = [{"width": 400, "height": 800}, {"width": 1280, "height": 800}, {"width": 800, "height": 1000}]
 
@@ -24,7 +25,8 @@ def new_page(browser, viewport):
 
 
 def shows_text(page, text):
-    page.wait_for_function(
+    wait_in_page(
+        page,
         "text => document.querySelector('#prompt textarea').value === text"
         " && document.querySelector('#output .tokens')?.innerText.includes(text.split(' ').at(-1))",
         arg=text,
@@ -63,18 +65,16 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
         shows_prediction(follower, expected)  # the same candidates, probabilities and entropy
     presenter.locator("#header").click()
     presenter.keyboard.press("ArrowRight")
-    presenter.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    wait_in_page(presenter, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     first = presenter.locator("#output .tokens .tok.new").inner_text()
     for follower in followers:
-        follower.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+        wait_in_page(follower, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
         assert follower.locator("#output .tokens .tok.new").inner_text() == first
     presenter.locator("#continue").click()  # 12 tokens, streamed
-    presenter.wait_for_function(
-        "() => document.querySelectorAll('#output .tokens .tok.new').length === 13", timeout=60_000
-    )
+    wait_in_page(presenter, "() => document.querySelectorAll('#output .tokens .tok.new').length === 13", timeout=60_000)
     continued = presenter.locator("#output .tokens").inner_text()
     for follower in followers:
-        follower.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
+        wait_in_page(follower, "() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
         assert follower.locator("#output .tokens").inner_text() == continued
     presenter.locator("#compare").click()  # the open section's view
     presenter.wait_for_selector("#compare-plot .bars path", timeout=30_000)
@@ -92,10 +92,10 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
     explorer.wait_for_selector("#step", state="visible", timeout=30_000)
     shows_text(explorer, text)  # its own session, from the presenter's text and chosen token
     assert "follow=" not in explorer.url
-    explorer.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
+    wait_in_page(explorer, "() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
     for count in (14, 15):
         explorer.locator("#step").click()
-        explorer.wait_for_function(f"() => document.querySelectorAll('#output .tokens .tok.new').length === {count}")
+        wait_in_page(explorer, f"() => document.querySelectorAll('#output .tokens .tok.new').length === {count}")
     explorer.locator("#prompt textarea").fill("Der Hund")
     shows_prediction(explorer, api.predict(prompt="Der Hund", lang="de", top_k=10, api_name="/predict"))
     shot(explorer, "follow-04-explores")
@@ -106,7 +106,7 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
 
     presenter.locator("#close-room").click()
     for follower in followers[:2]:
-        follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=10_000)
+        wait_in_page(follower, "() => document.body.classList.contains('room-ended')", timeout=10_000)
         assert "closed" in follower.locator("#room-banner").inner_text()
     assert httpx.get(f"{server}room/{code}/events").status_code == 404
     no_error_toasts(presenter)
@@ -124,7 +124,7 @@ def test_a_room_ends_when_its_presenter_leaves(browser, server):
     follower.goto(address)
     follower.wait_for_selector("#candidates-plot .bars path", timeout=30_000)
     presenter.context.close()  # the tab closed: the session ends
-    follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=30_000)
+    wait_in_page(follower, "() => document.body.classList.contains('room-ended')", timeout=30_000)
     assert "closed" in follower.locator("#room-banner").inner_text()
     assert httpx.get(address.replace("?follow=", "room/") + "/events", timeout=10).status_code == 404
     follower.context.close()
@@ -133,7 +133,7 @@ def test_a_room_ends_when_its_presenter_leaves(browser, server):
 def test_a_wrong_follow_code_says_so(browser, server):
     follower = new_page(browser, {"width": 400, "height": 800})
     follower.goto(server + "?follow=not-a-room")
-    follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=30_000)
+    wait_in_page(follower, "() => document.body.classList.contains('room-ended')", timeout=30_000)
     assert "No open room" in follower.locator("#room-banner").inner_text()
     follower.context.close()
 
@@ -154,12 +154,12 @@ def test_presenter_mode_fits_a_projector(browser, server):
         assert not page.locator(hidden).is_visible(), hidden
     page.locator("#header").click()
     page.keyboard.press("c")
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length >= 1", timeout=30_000)
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length >= 1", timeout=30_000)
     page.keyboard.press("s")
     shot(page, "presenter-1280x720")
     page.keyboard.press("p")  # back to the page's own size
-    page.wait_for_function(
-        "() => parseFloat(getComputedStyle(document.querySelector('#candidates-plot .ytick text')).fontSize) < 20"
+    wait_in_page(
+        page, "() => parseFloat(getComputedStyle(document.querySelector('#candidates-plot .ytick text')).fontSize) < 20"
     )
     assert not page.errors, page.errors
     page.context.close()
@@ -177,7 +177,7 @@ def test_charts_save_svg_and_export_gives_html_that_opens_offline(browser, serve
     assert svg.read_text().startswith("<svg") and "Next token" in svg.read_text()
 
     page.locator("#step").click()
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     chosen_token = page.locator("#output .tokens .tok.new").inner_text()
     page.locator("#export").click()
     link = page.locator("#export-html a").first

@@ -70,7 +70,7 @@ class Controls:
 def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
     """The whole page for one loaded engine, inside the Blocks being built; `room_size` of its requests wait on
     the engine's scheduler at once. Nothing is loaded or fetched here."""
-    demo.routes.extend(ViewRoutes(engine, demo.rooms, room_size).routes())
+    demo.routes.extend(ViewRoutes(engine, demo.rooms, demo.proxies, room_size).routes())
     # The text and its chosen tokens as the renderer last showed them, for the sections' events to read; the
     # renderer sets it through this button's browser-only event.
     session = gr.JSON(visible=False)

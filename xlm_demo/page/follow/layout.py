@@ -7,7 +7,7 @@ from collections.abc import Callable
 import gradio as gr
 from starlette.routing import Route
 
-from ..clients import TOO_FAST, request_address
+from ..clients import TOO_FAST, TrustedProxies, request_address
 from ..guards import user_error
 from .rooms import Rooms
 from .share import follow_link, link_html
@@ -15,13 +15,14 @@ from .stream import follow_routes
 
 
 class BlocksWithRooms(gr.Blocks):
-    """The page's Blocks: its rooms, and the routes served beside Gradio's own (the rooms' streams, the page's hot
-    path)."""
+    """The page's Blocks: its rooms, the proxies whose word on a client's address it takes, and the routes served
+    beside Gradio's own (the rooms' streams, the page's hot path)."""
 
-    def __init__(self, rooms: Rooms | None = None, **options):
+    def __init__(self, rooms: Rooms | None = None, proxies: TrustedProxies | None = None, **options):
         super().__init__(**options)
         self.rooms = rooms or Rooms()
-        self.routes: list[Route] = follow_routes(self.rooms)
+        self.proxies = proxies or TrustedProxies.where_served()
+        self.routes: list[Route] = follow_routes(self.rooms, self.proxies)
 
     def launch(self, *args, **options):
         """Blocks.launch, the app created with the page's routes first among its routes."""
@@ -54,7 +55,7 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
     link = gr.HTML(elem_id="room-link", visible=False)
 
     def open_room(request: gr.Request) -> tuple:
-        client = request_address(request)
+        client = request_address(request, demo.proxies)
         if not rooms.requests.allow(client):
             raise user_error(TOO_FAST, "Share")
         try:
