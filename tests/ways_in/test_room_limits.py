@@ -199,3 +199,18 @@ def test_a_hall_behind_one_address_follows_the_talk(server):
     opened, seen, said = asyncio.run(talk())
     assert said == 200 and opened == [200] * HALL
     assert seen == ["Welcome to the hall"] * HALL
+
+
+def test_the_page_routes_request_rate_is_counted_per_address_behind_the_proxy(proxied):
+    transport = httpx.HTTPTransport(local_address=PROXY)
+    bad_json = {"Content-Type": "application/json"}
+    with httpx.Client(timeout=30, transport=transport) as client:
+        for _ in range(5_000):  # the burst, then what refills while these are sent
+            answer = client.post(
+                f"{proxied}view", content=b"{", headers={**bad_json, "X-Forwarded-For": "198.51.100.41"}
+            )
+            if answer.status_code == 429:
+                break
+        assert answer.status_code == 429 and answer.text == TOO_FAST
+        other = client.post(f"{proxied}view", content=b"{", headers={**bad_json, "X-Forwarded-For": "198.51.100.42"})
+        assert other.status_code == 400  # another address behind the same proxy is not held up
