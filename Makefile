@@ -13,7 +13,7 @@ ARGS ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup setup-dev run test lint bench room loadtest bundled-model word-lists screenshot clean
+.PHONY: setup setup-dev run talk test lint bench room loadtest bundled-model word-lists screenshot clean
 
 setup: $(VENV)/.package
 
@@ -39,6 +39,10 @@ $(VENV)/.dev: $(VENV)/.package requirements-dev.txt
 
 run: setup
 	$(PY) app.py $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+# A talk from a laptop: the page on the network, its address and QR code in the terminal for the room's phones.
+talk: setup
+	$(PY) -m xlm_demo talk $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 test: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(ARGS)

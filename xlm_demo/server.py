@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import io
 import logging
 import os
+import socket
 from pathlib import Path
 
 from .page.clients import TrustedProxies
@@ -104,6 +106,19 @@ def return_freed_memory() -> None:
     libc.mallopt(M_ARENA_MAX, 2)  # not a heap per worker thread, each keeping what it once held
 
 
+def check_port(host: str, port: int) -> None:
+    """ValueError naming --port when another program listens there: told before the model loads."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closed port is free
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ValueError(
+                f"Port {port} on {host} is taken ({error.strerror}); choose another with --port, e.g. --port {port + 1}"
+            ) from None
+
+
 def serve(
     model: str | None,
     device: str,
@@ -113,10 +128,35 @@ def serve(
     port: int,
     share: bool,
     forwarded_allow_ips: str | None = None,
+    announce: str = "",
 ) -> None:
     """Load the model once and serve the page until interrupted, believing X-Forwarded-For from the proxies named
-    (TrustedProxies.where_served)."""
-    proxies = TrustedProxies.where_served(forwarded_allow_ips)  # a mistake in them is told before the model loads
+    (TrustedProxies.where_served); `announce` is printed once the model is loaded."""
+    proxies = TrustedProxies.where_served(forwarded_allow_ips)  # mistakes in these are told before the model loads
+    check_port(host or default_host(), port)
     os.environ["FORWARDED_ALLOW_IPS"] = proxies.for_uvicorn()
     return_freed_memory()
-    create_app(model, device, dtype, quantize, proxies=proxies).launch(**launch_options(host, port, share))
+    demo = create_app(model, device, dtype, quantize, proxies=proxies)
+    if announce:
+        print(announce, flush=True)
+    demo.launch(**launch_options(host, port, share))
+
+
+def talk(model: str | None, device: str, dtype: str, quantize: str, port: int, forwarded_allow_ips: str | None) -> None:
+    """Serve the page on every interface, for a talk from a laptop, announcing the address phones open."""
+    from .page.follow.share import network_address
+
+    address = network_address()
+    if address is None:
+        log.warning("this computer has no network address: phones cannot reach it until it joins a network")
+    url = f"http://{address or '127.0.0.1'}:{port}/"
+    serve(model, device, dtype, quantize, "0.0.0.0", port, False, forwarded_allow_ips, announce=announcement(url))
+
+
+def announcement(url: str) -> str:
+    """What the terminal shows before a talk: the page's address on the network and its QR code."""
+    import segno
+
+    code = io.StringIO()
+    segno.make(url, error="m").terminal(out=code, compact=True, border=2)
+    return f"{code.getvalue()}The page, for the room's phones and laptops: {url}\nShare with the room there to follow."

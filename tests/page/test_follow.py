@@ -44,7 +44,7 @@ def test_only_the_presenter_knows_the_key_and_the_link_carries_both():
     assert len(room.key) >= 22 and room.key != room.code
     assert rooms.presented(room.key) is room
     assert rooms.presented(room.code) is None and rooms.presented("") is None and rooms.presented("schlüssel") is None
-    shown = link_html(f"http://host/?follow={room.code}", "hint", room.code, room.key)
+    shown = link_html(f"http://host/?follow={room.code}", "", "hint", room.code, room.key)
     assert shown.startswith(f'<div class="room-link" data-code="{room.code}" data-key="{room.key}">')
     rooms.close_owned_by("presenter")
     assert rooms.presented(room.key) is None

@@ -22,10 +22,12 @@ class BlocksWithRooms(gr.Blocks):
         super().__init__(**options)
         self.rooms = rooms or Rooms()
         self.proxies = proxies or TrustedProxies.where_served()
+        self.listening = "127.0.0.1"  # the address the server listens on, once launched
         self.routes: list[Route] = follow_routes(self.rooms, self.proxies)
 
     def launch(self, *args, **options):
         """Blocks.launch, the app created with the page's routes first among its routes."""
+        self.listening = options.get("server_name") or "127.0.0.1"
         app_kwargs = dict(options.pop("app_kwargs", None) or {})
         app_kwargs["routes"] = [*self.routes, *app_kwargs.get("routes", [])]
         return super().launch(*args, app_kwargs=app_kwargs, **options)
@@ -63,7 +65,8 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
         except ValueError as error:
             raise user_error(str(error), "Share") from None
         hint = "They see your text, chart and chosen tokens as you type, step and continue, and cannot change them."
-        shown = link_html(follow_link(request, room.code), hint, room.code, room.key)
+        link, unreachable = follow_link(request, room.code, demo.listening)
+        shown = link_html(link, unreachable, hint, room.code, room.key)
         return room.code, gr.update(value=shown, visible=True), gr.update(visible=True), gr.update(visible=False)
 
     def close_room(request: gr.Request) -> tuple:
