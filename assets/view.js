@@ -44,7 +44,7 @@
       data: record.reshaped ? [bars, sampled] : [bars],
       layout: {
         ...look.layout, height: 90 + 34 * candidates.length,
-        margin: {...look.layout.margin, l: labelMargin(tokens)},
+        margin: {...look.layout.margin, l: labelMargin(tokens), r: look.value_label_px},
         title: {text: `Next token · entropy ${record.entropy.toFixed(2)} nats`},
         barmode: "overlay", showlegend: record.reshaped, legend: {orientation: "h", y: -0.08},
         xaxis: {...percentAxis(Math.min(1, longest * 1.25 + 0.02)), fixedrange: true, ...look.free_labels},
@@ -74,22 +74,56 @@
     };
   };
 
-  // Plotly's own image export, for slides: the camera saves a PNG, the button beside it an SVG.
+  // Plotly's own image export, for slides: the camera saves a PNG, the button beside it an SVG; no toolbar on a
+  // phone's screen, where it would cover the title.
+  const PHONE = 640;  // px of screen
   const config = (name) => ({
-    displaylogo: false,
+    displaylogo: false, displayModeBar: window.innerWidth >= PHONE ? "hover" : false,
     toImageButtonOptions: {format: "png", scale: 2, filename: `xlm-${name}`},
     modeBarButtonsToAdd: [{
       name: "Download plot as SVG", icon: window.Plotly.Icons.disk,
       click: (div) => window.Plotly.downloadImage(div, {format: "svg", filename: `xlm-${name}`}),
     }],
   });
+  // A chart as narrow as a phone: its title smaller, from the left and wrapped; its x labels thinned until they
+  // fit side by side; a mirrored axis (Compare) wide enough that the value labels beside its bars stay inside, its
+  // tick labels left to those.
+  const NARROW = 520;  // px
+  const isNarrow = (chart) => chart.clientWidth > 0 && chart.clientWidth < NARROW;
+  const wrapped = (text, chars) => String(text).split(" ").reduce((lines, word) => {
+    const last = lines.at(-1);
+    if (last && (last + " " + word).length <= chars) lines[lines.length - 1] = last + " " + word;
+    else lines.push(word);
+    return lines;
+  }, []);
+  const thinned = (axis, width) => {
+    if (!Array.isArray(axis.ticktext)) return axis;
+    const label = 16 + 10 * Math.max(...axis.ticktext.map((text) => String(text).length));  // px, at 16 px type
+    const every = Math.ceil(axis.ticktext.length / Math.max(2, Math.floor(width / label)));
+    if (every <= 1) return axis;
+    return {...axis, tickangle: 0, ticktext: axis.ticktext.map((text, i) => (i % every ? "" : text))};
+  };
+  const roomier = (axis, half) => {
+    if (!Array.isArray(axis.range) || axis.range[0] !== -axis.range[1]) return axis;
+    const scale = half / Math.max(half - look.value_label_px, half / 2);  // the bars' own labels tell the values:
+    return {...axis, range: [axis.range[0] * scale, axis.range[1] * scale], showticklabels: false};  // no ticks
+  };
+  const narrowed = (chart, layout) => {
+    const width = chart.clientWidth;
+    const lines = wrapped(layout.title?.text ?? "", Math.max(16, Math.floor((width - 24) / 8)));
+    const legendRows = layout.showlegend !== false && layout.legend?.orientation === "h" ? 1 : 0;  // it wraps
+    const margin = {...layout.margin, t: (layout.margin?.t ?? 40) + 18 * (lines.length - 1),
+      b: (layout.margin?.b ?? 40) + 28 * legendRows};
+    const plot = width - Math.max(60, margin.l ?? 80) - (margin.r ?? 20);  // px between the margins
+    const axes = Object.fromEntries(Object.keys(layout).filter((key) => /^xaxis\d*$/.test(key))
+      .map((key) => [key, roomier(thinned(layout[key], plot), plot / 2)]));
+    const title = {...layout.title, text: lines.join("<br>"), x: 0, xanchor: "left", font: {size: 14}};
+    return {...layout, ...axes, margin, title};
+  };
   // Presenter mode: the candidates' type 1.75 times as large (labels of 28 px) and as high as the screen allows;
-  // the other charts' 1.3 times. Elsewhere, a chart as narrow as a phone: its title smaller, from the left.
+  // the other charts' 1.3 times.
   const fitted = (chart, name, layout) => {
-    if (!document.body.classList.contains("presenter")) {
-      if (!chart.clientWidth || chart.clientWidth >= 520) return layout;
-      return {...layout, title: {...layout.title, x: 0, xanchor: "left", font: {size: 14}}};
-    }
+    if (!document.body.classList.contains("presenter")) return isNarrow(chart) ? narrowed(chart, layout) : layout;
     const scale = name === "candidates-plot" ? 1.75 : 1.3;
     const size = (font) => ({...font, size: Math.round((font?.size ?? 16) * scale)});
     const widened = (side) => Math.round((layout.margin?.[side] ?? 80) * scale);
@@ -104,7 +138,7 @@
     const width = Math.round(contentRect.width);
     if (width === 0 || width === target.xlmWidth || target.classList.contains("no-figure")) return;
     target.xlmWidth = width;
-    if (window.Plotly && target.xlmFigure) window.Plotly.Plots.resize(target);
+    if (window.Plotly && target.xlmFigure) draw(target, target.xlmFigure);  // fitted again: narrow or not
   }));
   // Every chart of the page is drawn here: Plotly.react on a div that stays, so Plotly draws only what changed.
   // Until Plotly has loaded (the charts' components load it), the latest figure waits for it.

@@ -70,11 +70,14 @@ def load_default_checkpoint() -> tuple[Checkpoint, str | None]:
     except CheckpointError as error:
         if not BUNDLED_MODEL.is_dir():
             raise
-        notice = (
+        log.warning(
             f"Running the small bundled model, not {DEFAULT_MODEL}: {error}. "
             f"For the real one, run once with network access, or: {download_command(DEFAULT_MODEL)}"
         )
-        log.warning(notice)
+        notice = (  # on the page, and so on every follower's phone: short, and no path of this computer
+            f"Running the small bundled model: {DEFAULT_MODEL} could not be loaded here. The server's log says why "
+            "and how to get it."
+        )
         return load_checkpoint(BUNDLED_NAME), notice
 
 

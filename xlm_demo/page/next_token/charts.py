@@ -11,6 +11,7 @@ from ..look import (
     FONT,
     FREE_LABELS,
     LOOK,
+    VALUE_LABEL_PX,
     label_margin,
     lean_figure,
     mirrored_percent_axis,
@@ -59,7 +60,7 @@ def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
     return lean_figure(
         [bars, sampled] if reshaped else [bars],
         height=90 + 34 * len(candidates),
-        margin={**LOOK["margin"], "l": label_margin(labels)},
+        margin={**LOOK["margin"], "l": label_margin(labels), "r": VALUE_LABEL_PX},
         title={"text": title or f"Next token · entropy {distribution.entropy:.2f} nats"},
         barmode="overlay",
         showlegend=reshaped,
