@@ -7,6 +7,7 @@
   const look = window.xlmLook;  // the charts' shared look, from the server (look.py)
   const esc = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const percent = (p, digits = 1) => `${(p * 100).toFixed(digits)}%`;
+  const counted = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;  // "1 position", "35 positions"
 
   // --- Charts ---------------------------------------------------------------------------------------------------
   // A percent axis from 0 to `top` (look.py's percent_axis): a tick every 1, 2 or 5 times a power of ten, at most
@@ -215,7 +216,7 @@
     const positions = record.ids.length;
     const notes = record.notes.map(esc);
     root.innerHTML = [`Entropy <strong>${record.entropy.toFixed(2)}</strong> nats`,
-      `<span class="positions">${positions} positions</span>`, ...notes,
+      `<span class="positions">${counted(positions, "position")}</span>`, ...notes,
       `<a href="${esc(record.explore).replace(/"/g, "&quot;")}">Link to this view</a>`].join(" · ");
   };
 
@@ -235,7 +236,7 @@
     const text = place("output");
     if (text && !drawText(record, text)) return false;
     const positions = place("status")?.querySelector(".positions");
-    if (positions) positions.textContent = `${record.ids.length} positions`;
+    if (positions) positions.textContent = counted(record.ids.length, "position");
     if (record.streaming && performance.now() - drawnAt < 1000) return true;
     drawnAt = record.streaming ? performance.now() : 0;
     draw(chartOf("candidates-plot"), candidatesFigure(record));
@@ -306,6 +307,7 @@
   const stream = async (job) => {
     const stopping = new AbortController();
     running = {abort: () => stopping.abort()};
+    document.body.classList.add("continuing");  // Stop looks active while there is something to stop
     try {
       const response = await post("view/continue", job, stopping.signal);
       if (!response.ok) { say(await refusal(response)); return; }
@@ -325,6 +327,7 @@
       if (shown?.streaming) send({action: "show"});  // stopped: the whole view of what came
     } finally {
       running = null;
+      document.body.classList.remove("continuing");
     }
   };
   const pump = async () => {

@@ -185,6 +185,10 @@ def test_charts_save_svg_and_export_gives_html_that_opens_offline(browser, serve
     page.locator("#export").click()
     link = page.locator("#export-html a").first
     link.wait_for(timeout=30_000)
+    for box, name in (("#export-file", "xlm-exploration.json"), ("#export-html", "xlm-view.html")):
+        shown = page.locator(f"{box} .filename")
+        assert shown.inner_text().replace("\n", "").strip() == name  # the file's own name, whole
+        assert shown.evaluate("cell => [...cell.children].every(part => part.scrollWidth <= part.clientWidth + 1)")
     view = tmp_path / "view.html"
     view.write_bytes(httpx.get(httpx.URL(page.url).join(link.get_attribute("href")), timeout=30).content)
     page.context.close()

@@ -133,7 +133,7 @@ def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.Sta
         buttons = {
             "step": gr.Button("Step →", elem_id="step", variant="primary", min_width=90),
             "continue": gr.Button("Continue", elem_id="continue", min_width=90),
-            "stop": gr.Button("Stop", elem_id="stop", variant="stop", min_width=70),
+            "stop": gr.Button("Stop", elem_id="stop", variant="secondary", min_width=70),  # red while one runs
             "undo": gr.Button("Undo", elem_id="undo", min_width=70),
             "reset": gr.Button("Reset", elem_id="reset", min_width=70),
         }
