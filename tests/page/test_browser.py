@@ -507,3 +507,15 @@ def test_fill_with_two_blanks_says_so_in_a_sentence(page, server):
     toast = page.locator(".toast-body.error")
     toast.wait_for(timeout=30_000)
     assert "The text has 2 blanks (<special1>); write only one, the word to fill." in toast.inner_text()
+
+
+def test_blank_a_word_on_an_empty_text_says_what_to_do_once(page, server):
+    open_demo(page, server)
+    page.locator("#prompt textarea").fill("")
+    page.locator("#blank-word").click()
+    toast = page.locator(".toast-body.error")
+    toast.first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)  # a second toast, if one came, would be drawn by now
+    assert toast.count() == 1
+    assert "There is no word to blank yet: type a text, then Blank a word blanks its last word" in toast.inner_text()
+    assert "write <special1>" not in toast.inner_text()
