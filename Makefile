@@ -13,15 +13,23 @@ ARGS ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup setup-dev run talk test lint bench room loadtest bundled-model word-lists screenshot clean
+.PHONY: FORCE setup setup-dev run talk test lint bench room loadtest bundled-model word-lists screenshot clean
 
 setup: $(VENV)/.package
 
 setup-dev: $(VENV)/.dev
 
-$(VENV)/.runtime: requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+# The torch asked for, remembered: asking for another (TORCH_INDEX=... after a first setup) installs it in place.
+$(VENV)/.torch-choice: FORCE
+	@mkdir -p $(VENV)
+	@echo '$(TORCH) $(TORCH_INDEX)' | cmp -s - $@ || echo '$(TORCH) $(TORCH_INDEX)' > $@
+
+$(VENV)/.torch: $(VENV)/.torch-choice
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) $(if $(wildcard $@),--force-reinstall --no-deps) $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	touch $@
+
+$(VENV)/.runtime: requirements.txt $(VENV)/.torch
 	$(PIP) -r requirements.txt cython setuptools wheel
 	@# fastBPE 0.1.0's shipped C++ does not compile on Python >= 3.11; built from its .pyx it does.
 	$(PIP) --no-build-isolation fastBPE==0.1.0 \
