@@ -1,5 +1,6 @@
 """The header line and the Model panel say which precision runs."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,15 @@ def test_the_model_panel_says_what_the_loaded_model_learned_from(tiny_model):
     assert bundled.startswith("- **Known limitations:** trained on Debian 12's package documentation and fortunes")
     other = model_panel(Engine.load(str(tiny_model[0]), device="cpu")).splitlines()[-1]
     assert other.startswith("- **Known limitations:** trained on the data its model card describes;")
+
+
+def test_every_key_the_page_takes_is_listed_under_its_buttons():
+    from xlm_demo.page.layout import KEYS
+
+    script = (Path(__file__).resolve().parents[2] / "assets" / "shortcuts.js").read_text()
+    keys = re.findall(r'key === "(\w+)"', script)
+    assert {"arrowright", "backspace", "c", "s", "p", "l"} <= set(keys)
+    written = {"arrowright": "→", "backspace": "Backspace"}
+    for key in keys:
+        assert f"<kbd>{written.get(key, key.upper())}</kbd>" in KEYS, key
+    assert "<kbd>1</kbd>–<kbd>9</kbd> pick a candidate" in KEYS

@@ -33,6 +33,13 @@ CONTROLLED = """(prompt, lang, top_k, literal, sample, temperature, sample_top_k
   else window.xlmView.controlled(controls);
 }"""
 
+# The keys of assets/shortcuts.js, where the buttons they press are.
+KEYS = (
+    '<p class="keys">Keys, outside the text box: <kbd>→</kbd> Step · <kbd>1</kbd>–<kbd>9</kbd> pick a candidate · '
+    "<kbd>C</kbd> Continue · <kbd>S</kbd> Stop · <kbd>Backspace</kbd> Undo · <kbd>L</kbd> the other language id · "
+    "<kbd>P</kbd> presenter mode</p>"
+)
+
 
 def title(engine: Engine) -> str:
     """The page's title, naming the checkpoint's languages."""
@@ -137,6 +144,7 @@ def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.Sta
             "undo": gr.Button("Undo", elem_id="undo", min_width=70),
             "reset": gr.Button("Reset", elem_id="reset", min_width=70),
         }
+    gr.HTML(KEYS, elem_id="keys")
     with gr.Row():
         buttons["export"] = gr.Button("Export JSON and HTML", elem_id="export", size="sm")
         buttons["exported"] = gr.File(elem_id="export-file", show_label=False, visible=False, height=60)
