@@ -4,7 +4,6 @@ import pytest
 import torch
 from transformers import XLMTokenizer
 
-from tests.checkpoints import write_hub_checkpoint
 from tests.reference import folder_tokenizer, reference_logits, trained_ids
 from tests.reference import reference_ids as reference_ids_with_specials
 from xlm_demo.engine import Engine
@@ -19,24 +18,8 @@ TEXTS = {
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("hub")
-    return path, write_hub_checkpoint(path)
-
-
-@pytest.fixture(scope="module")
-def engine(folder):
-    return Engine.load(str(folder[0]), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def reference(folder):
-    return folder[1]
-
-
-@pytest.fixture(scope="module")
-def reference_tokenizer(folder):
-    return folder_tokenizer(folder[0], {"de": 0, "en": 1})
+def reference_tokenizer(tiny_model):
+    return folder_tokenizer(tiny_model[0], {"de": 0, "en": 1})
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
@@ -151,15 +134,15 @@ def test_bad_requests_are_one_sentence(engine, call, message):
         call(engine)
 
 
-def test_float16_on_cpu_is_refused(folder):
+def test_float16_on_cpu_is_refused(tiny_model):
     with pytest.raises(ValueError, match="float16 is for GPUs"):
-        Engine.load(str(folder[0]), device="cpu", dtype="float16")
+        Engine.load(str(tiny_model[0]), device="cpu", dtype="float16")
 
 
 @pytest.mark.parametrize("options", [{"dtype": "bfloat16"}, {"quantize": "int8-weights"}])
-def test_fewer_bytes_per_weight_stay_close_to_the_reference(folder, reference, reference_tokenizer, options):
+def test_fewer_bytes_per_weight_stay_close_to_the_reference(tiny_model, reference, reference_tokenizer, options):
     """bfloat16 weights, or int8 weights per channel, on bfloat16 products, float32 activations between them."""
-    fewer = Engine.load(str(folder[0]), device="cpu", **options)
+    fewer = Engine.load(str(tiny_model[0]), device="cpu", **options)
     assert fewer.dtype == torch.float32 and fewer.products == "torch"
     assert fewer.weights_dtypes == {torch.bfloat16} or fewer.quantized
     for lang, text in TEXTS.items():
@@ -173,11 +156,11 @@ def test_fewer_bytes_per_weight_stay_close_to_the_reference(folder, reference, r
 
 
 @pytest.mark.parametrize("text", [TEXTS["de"], "Die Katze </s> schläft <special1>, weil<s>es kalt ist"])
-def test_transformers_defaults_match_the_reference_run_as_the_card_says(folder, engine, text):
+def test_transformers_defaults_match_the_reference_run_as_the_card_says(tiny_model, engine, text):
     """The fidelity view's "wrong" run equals transformers' defaults: causal=false, encode(), lowercasing."""
     from tests.reference import random_reference
 
-    path, reference = folder
+    path, reference = tiny_model
     tokenizer = XLMTokenizer(
         vocab_file=str(path / "vocab.json"),
         merges_file=str(path / "merges.txt"),
@@ -223,8 +206,8 @@ def test_comparison_reports_subword_mass(engine):
         assert set(mass) == {"de", "en", "shared"} and 0 <= sum(mass.values()) <= 1 + 1e-6, lang
 
 
-def test_int8_stays_close_to_float32(folder, engine):
-    quantized = Engine.load(str(folder[0]), device="cpu", quantize="int8")
+def test_int8_stays_close_to_float32(tiny_model, engine):
+    quantized = Engine.load(str(tiny_model[0]), device="cpu", quantize="int8")
     assert quantized.quantized and not engine.quantized
     for lang, text in TEXTS.items():
         exact = {c.id: c.prob for c in engine.predict(text, lang, top_k=50).candidates}
@@ -236,9 +219,9 @@ def test_int8_stays_close_to_float32(folder, engine):
     assert quantized.transformers_defaults(TEXTS["de"], "de", top_k=3).candidates
 
 
-def test_int8_is_refused_off_the_cpu_path(folder):
+def test_int8_is_refused_off_the_cpu_path(tiny_model):
     with pytest.raises(ValueError, match="quantize must be none or int8"):
-        Engine.load(str(folder[0]), device="cpu", quantize="int4")
+        Engine.load(str(tiny_model[0]), device="cpu", quantize="int4")
 
 
 def test_predict_many_equals_one_by_one_across_lengths(engine):

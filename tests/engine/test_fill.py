@@ -15,7 +15,7 @@ from tests.reference import (
     reference_logits,
     reference_text_logprob,
 )
-from xlm_demo.engine import Encoded, Engine
+from xlm_demo.engine import Encoded
 from xlm_demo.engine import fill as blanks
 from xlm_demo.engine.forward import continuation_logprobs
 from xlm_demo.engine.results import START_ID
@@ -24,17 +24,6 @@ TEXTS = {
     "en": "The weather in <special1> was cold that winter , and the trains ran late .",
     "de": "Die Katze schläft auf dem <special1> , weil es kalt ist .",
 }
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
-
-
-@pytest.fixture
-def reference(tiny_model):
-    """transformers' model on the same weights."""
-    return tiny_model[1]
 
 
 @pytest.fixture(scope="module")

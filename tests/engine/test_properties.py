@@ -1,11 +1,9 @@
 """Property tests: no string breaks the tokenizer or the engine, and their outputs keep their invariants."""
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.bpe_files import BILINGUAL_CORPUS
-from xlm_demo.engine import Engine
 from xlm_demo.engine.sampling import SamplingParams
 
 PROPERTY_SETTINGS = settings(
@@ -15,11 +13,6 @@ LANGS = st.sampled_from(["en", "de"])
 ANY_TEXT = st.text(max_size=80)  # every code point: controls, zero-width, emoji, surrogates, combining marks
 LETTERS = "".join(sorted({char for char in BILINGUAL_CORPUS if char.isalpha()}))  # all in the test vocabulary
 WORDS = st.lists(st.text(alphabet=LETTERS, min_size=1, max_size=12), min_size=1, max_size=8)
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
 
 
 @PROPERTY_SETTINGS

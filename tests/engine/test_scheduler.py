@@ -22,11 +22,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
-
-
 def batched(engine: Engine, calls: list) -> list:
     """Every call started while the model is held, so that those that need it all wait and then run as one batch
     (a call whose text the prefix cache holds whole needs no model at all)."""
@@ -60,8 +55,8 @@ def batched(engine: Engine, calls: list) -> list:
     return results
 
 
-def test_packed_sequences_equal_each_run_alone(engine):
-    model = engine.model
+def test_packed_sequences_equal_each_run_alone(fresh_engine):
+    model = fresh_engine.model
     sequences, past, langs = [[1, 5, 7, 9], [1, 3], [1, 8, 8, 8, 8, 8, 2]], [2, 0, 1], [0, 1, 1]
     with torch.inference_mode():
         alone = [model(torch.tensor([s]), torch.tensor([[lang]]))[0] for s, lang in zip(sequences, langs, strict=True)]
@@ -77,12 +72,12 @@ def test_packed_sequences_equal_each_run_alone(engine):
         assert torch.allclose(rows, one[p:], atol=1e-5)
 
 
-def test_keystrokes_batched_equal_one_at_a_time_and_the_reference(tiny_model, engine):
+def test_keystrokes_batched_equal_one_at_a_time_and_the_reference(tiny_model, fresh_engine):
     alone = Engine.load(str(tiny_model[0]), device="cpu")
-    encodings = [engine.encode(text, lang) for text, lang in TEXTS]
-    engine.analyse(encodings[0])  # held by the prefix cache: later texts start from it
-    engine.analyse(encodings[2])
-    together = batched(engine, [lambda e=e: engine.analyse(e) for e in encodings])
+    encodings = [fresh_engine.encode(text, lang) for text, lang in TEXTS]
+    fresh_engine.analyse(encodings[0])  # held by the prefix cache: later texts start from it
+    fresh_engine.analyse(encodings[2])
+    together = batched(fresh_engine, [lambda e=e: fresh_engine.analyse(e) for e in encodings])
     for encoded, analysis in zip(encodings, together, strict=True):
         expected = alone.analyse(encoded)
         assert [c.id for c in analysis.next_token.candidates] == [c.id for c in expected.next_token.candidates]
@@ -93,51 +88,51 @@ def test_keystrokes_batched_equal_one_at_a_time_and_the_reference(tiny_model, en
             a.logprob == pytest.approx(b.logprob, abs=1e-5)
             for a, b in zip(analysis.scores[1:], expected.scores[1:], strict=True)
         )
-        lang_id = engine.lang2id[encoded.lang]
+        lang_id = fresh_engine.lang2id[encoded.lang]
         probs = reference_logits(tiny_model[1], encoded.input_ids, lang_id)[-1].softmax(-1)
         assert torch.allclose(got, probs.topk(len(got)).values, atol=1e-5)
 
 
-def test_a_continuation_among_keystrokes_continues_as_it_would_alone(tiny_model, engine):
+def test_a_continuation_among_keystrokes_continues_as_it_would_alone(tiny_model, fresh_engine):
     alone = Engine.load(str(tiny_model[0]), device="cpu")
-    prompt = engine.encode("Es war einmal", "de", reserve=6)
+    prompt = fresh_engine.encode("Es war einmal", "de", reserve=6)
     expected = [step.id for step in alone.generate(prompt, 6, GREEDY, lang="en")]  # fed under the other id
-    keystrokes = [engine.encode(text, lang) for text, lang in TEXTS[:4]]
+    keystrokes = [fresh_engine.encode(text, lang) for text, lang in TEXTS[:4]]
     results = batched(
-        engine,
-        [lambda: [step.id for step in engine.generate(prompt, 6, GREEDY, lang="en")]]
-        + [lambda e=e: engine.analyse(e).next_token.candidates[0].id for e in keystrokes],
+        fresh_engine,
+        [lambda: [step.id for step in fresh_engine.generate(prompt, 6, GREEDY, lang="en")]]
+        + [lambda e=e: fresh_engine.analyse(e).next_token.candidates[0].id for e in keystrokes],
     )
     assert results[0] == expected
     assert results[1:] == [alone.analyse(e).next_token.candidates[0].id for e in keystrokes]
 
 
-def test_one_callers_error_is_its_own(engine):
-    full = engine.encode("The house is", "en")
+def test_one_callers_error_is_its_own(fresh_engine):
+    full = fresh_engine.encode("The house is", "en")
 
     def overflow():
-        with engine.session(full) as session:  # room for its own tokens only, then one more than that
-            engine.extend(session, [7, 8])
-            return engine.next_logits(session)
+        with fresh_engine.session(full) as session:  # room for its own tokens only, then one more than that
+            fresh_engine.extend(session, [7, 8])
+            return fresh_engine.next_logits(session)
 
-    fine = engine.encode("Die Katze", "de")
+    fine = fresh_engine.encode("Die Katze", "de")
 
     def failing():
         with pytest.raises(ValueError, match="positions") as raised:
             overflow()
         return raised
 
-    results = batched(engine, [failing, lambda: engine.analyse(fine)])
+    results = batched(fresh_engine, [failing, lambda: fresh_engine.analyse(fine)])
     assert results[0] is not None
     assert results[1].next_token.candidates
 
 
-def test_one_callers_sessions_run_in_one_batch(tiny_model, engine):
-    sizes, forward = [], engine.scheduler._forward
-    engine.scheduler._forward = lambda batch: (sizes.append(len(batch)), forward(batch))
+def test_one_callers_sessions_run_in_one_batch(tiny_model, fresh_engine):
+    sizes, forward = [], fresh_engine.scheduler._forward
+    fresh_engine.scheduler._forward = lambda batch: (sizes.append(len(batch)), forward(batch))
     text = "The house is on the hill"
-    encodings = [engine.encode(text, lang) for lang in engine.lang2id]
-    comparison = engine.compare_encoded(encodings, cached=True)  # the page's Compare: every id's text at once
+    encodings = [fresh_engine.encode(text, lang) for lang in fresh_engine.lang2id]
+    comparison = fresh_engine.compare_encoded(encodings, cached=True)  # the page's Compare: every id's text at once
     assert sizes == [len(encodings)]
     alone = Engine.load(str(tiny_model[0]), device="cpu").compare_encoded(encodings)
     for lang, distribution in comparison.distributions.items():
@@ -172,28 +167,31 @@ def waiting_then_released(engine: Engine, calls: list) -> tuple[list, list[int]]
 
 
 @pytest.mark.parametrize("spare, sizes", [(0, [2]), (-1, [1, 1])])
-def test_a_batch_takes_jobs_up_to_its_token_budget_and_no_further(tiny_model, engine, spare, sizes):
-    first, second = engine.encode("The house is on the hill", "en"), engine.encode("Die Katze schläft", "de")
-    engine.scheduler.batch_tokens = len(first.input_ids) + len(second.input_ids) + spare  # nothing cached yet
-    analyses, ran = waiting_then_released(engine, [lambda e=e: engine.analyse(e) for e in (first, second)])
+def test_a_batch_takes_jobs_up_to_its_token_budget_and_no_further(tiny_model, fresh_engine, spare, sizes):
+    first, second = (
+        fresh_engine.encode("The house is on the hill", "en"),
+        fresh_engine.encode("Die Katze schläft", "de"),
+    )
+    fresh_engine.scheduler.batch_tokens = len(first.input_ids) + len(second.input_ids) + spare  # nothing cached yet
+    analyses, ran = waiting_then_released(fresh_engine, [lambda e=e: fresh_engine.analyse(e) for e in (first, second)])
     assert ran == sizes
     for encoded, analysis in zip((first, second), analyses, strict=True):
-        probs = reference_logits(tiny_model[1], encoded.input_ids, engine.lang2id[encoded.lang])[-1].softmax(-1)
+        probs = reference_logits(tiny_model[1], encoded.input_ids, fresh_engine.lang2id[encoded.lang])[-1].softmax(-1)
         assert analysis.next_token.candidates[0].prob == pytest.approx(float(probs.max()), abs=1e-5)
 
 
-def test_a_batch_that_fails_fails_every_caller_in_it(engine):
+def test_a_batch_that_fails_fails_every_caller_in_it(fresh_engine):
     """A fault of the whole batch (here the model's memory running out) reaches each caller, not the first alone."""
-    forward = engine.scheduler._forward
+    forward = fresh_engine.scheduler._forward
 
     def out_of_memory(batch):
         if len(batch) > 1:
             raise RuntimeError("out of memory")
         forward(batch)
 
-    engine.scheduler._forward = out_of_memory
-    texts = [engine.encode(text, lang) for text, lang in TEXTS[:3]]
-    outcomes, sizes = waiting_then_released(engine, [lambda e=e: engine.analyse(e) for e in texts])
+    fresh_engine.scheduler._forward = out_of_memory
+    texts = [fresh_engine.encode(text, lang) for text, lang in TEXTS[:3]]
+    outcomes, sizes = waiting_then_released(fresh_engine, [lambda e=e: fresh_engine.analyse(e) for e in texts])
     assert sizes == [3]
     assert [str(outcome) for outcome in outcomes] == ["out of memory"] * 3
-    assert engine.analyse(texts[0]).next_token.candidates  # alone, each runs again
+    assert fresh_engine.analyse(texts[0]).next_token.candidates  # alone, each runs again

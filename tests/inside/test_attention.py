@@ -3,15 +3,9 @@
 import pytest
 import torch
 
-from xlm_demo.engine import Engine
 from xlm_demo.inside.attention import attention, attention_by_lang
 
 TEXT = "Die Katze schläft, weil es kalt ist und der Ofen aus ist."
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
 
 
 def reference_attentions(reference, ids: list[int], lang_ids: int | list[int]) -> torch.Tensor:

@@ -13,16 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from xlm_demo.engine import Engine
 from xlm_demo.inside import attribution
 from xlm_demo.inside.attribution import attribute, token_id
 
 TEXT = "Die Katze schläft, weil es kalt ist und der Ofen aus ist."
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
 
 
 class FrozenScaleNorm(nn.Module):

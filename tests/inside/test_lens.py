@@ -18,18 +18,14 @@ TEXT = "Die Katze schläft auf dem Sofa, weil es"
 
 
 @pytest.fixture(scope="module")
-def reference():
+def deep_reference():
+    """transformers' model on random DEEP weights (four layers), without checkpoint files."""
     return random_reference(DEEP, seed=3)
 
 
 @pytest.fixture(scope="module")
-def model(reference):
-    return build_model(DEEP, hub_state_dict(reference))
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
+def model(deep_reference):
+    return build_model(DEEP, hub_state_dict(deep_reference))
 
 
 def reference_states(reference, ids, langs) -> tuple[torch.Tensor, ...]:
@@ -59,23 +55,23 @@ def reference_layers(reference, hidden: torch.Tensor, first: int) -> torch.Tenso
 
 
 @pytest.mark.parametrize("lang_id", [0, 1])
-def test_every_layer_reads_as_the_reference_hidden_state(model, reference, lang_id):
+def test_every_layer_reads_as_the_reference_hidden_state(model, deep_reference, lang_id):
     with torch.no_grad():
         states = lens.layer_states(model, torch.tensor([IDS]), torch.tensor([[lang_id]]))
         got = lens.read(model, states[0]).exp()  # (L + 1, V)
-    hidden = reference_states(reference, IDS, [lang_id] * len(IDS))
+    hidden = reference_states(deep_reference, IDS, [lang_id] * len(IDS))
     assert len(hidden) == DEEP.n_layers + 1 == got.shape[0]
     for layer, h in enumerate(hidden):
-        torch.testing.assert_close(got[layer], reference_probs(reference, h[0, -1]), atol=1e-5, rtol=0)
+        torch.testing.assert_close(got[layer], reference_probs(deep_reference, h[0, -1]), atol=1e-5, rtol=0)
 
 
-def test_mixed_ids_read_as_the_reference_fed_the_same_langs(model, reference):
+def test_mixed_ids_read_as_the_reference_fed_the_same_langs(model, deep_reference):
     langs = [1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0]
     with torch.no_grad():
         states = lens.layer_states(model, torch.tensor([IDS]), torch.tensor([langs]))
         got = lens.read(model, states[0]).exp()
-    for layer, h in enumerate(reference_states(reference, IDS, langs)):
-        torch.testing.assert_close(got[layer], reference_probs(reference, h[0, -1]), atol=1e-5, rtol=0)
+    for layer, h in enumerate(reference_states(deep_reference, IDS, langs)):
+        torch.testing.assert_close(got[layer], reference_probs(deep_reference, h[0, -1]), atol=1e-5, rtol=0)
 
 
 def patched(model, ids=IDS) -> torch.Tensor:
@@ -88,27 +84,27 @@ def patched(model, ids=IDS) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("own", [0, 1])
-def test_patching_at_every_k_matches_the_reference_layers(model, reference, own):
+def test_patching_at_every_k_matches_the_reference_layers(model, deep_reference, own):
     """From layer k on the last position attends over the other id's earlier positions: the reference's own layers
     run from layer k on a hidden state whose earlier positions are the other id's and whose last is its own."""
     other = 1 - own
     got = patched(model)[own]
-    mine = reference_states(reference, IDS, [own] * len(IDS))
-    theirs = reference_states(reference, IDS, [other] * len(IDS))
+    mine = reference_states(deep_reference, IDS, [own] * len(IDS))
+    theirs = reference_states(deep_reference, IDS, [other] * len(IDS))
     for k in range(DEEP.n_layers + 1):
         spliced = theirs[k].clone()
         spliced[0, -1] = mine[k][0, -1]
-        expected = reference_probs(reference, reference_layers(reference, spliced, k)[0, -1])
+        expected = reference_probs(deep_reference, reference_layers(deep_reference, spliced, k)[0, -1])
         torch.testing.assert_close(got[k], expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("own", [0, 1])
-def test_patching_ends_unchanged_and_starts_as_the_other_id_on_the_earlier_positions(model, reference, own):
+def test_patching_ends_unchanged_and_starts_as_the_other_id_on_the_earlier_positions(model, deep_reference, own):
     got = patched(model)[own]
-    alone = reference_states(reference, IDS, [own] * len(IDS))[-1][0, -1]
-    torch.testing.assert_close(got[-1], reference_probs(reference, alone), atol=1e-5, rtol=0)  # k = L: unchanged
+    alone = reference_states(deep_reference, IDS, [own] * len(IDS))[-1][0, -1]
+    torch.testing.assert_close(got[-1], reference_probs(deep_reference, alone), atol=1e-5, rtol=0)  # k = L: unchanged
     mixed = [1 - own] * (len(IDS) - 1) + [own]  # k = 0: every earlier position under the other id from the start
-    expected = reference_probs(reference, reference_states(reference, IDS, mixed)[-1][0, -1])
+    expected = reference_probs(deep_reference, reference_states(deep_reference, IDS, mixed)[-1][0, -1])
     torch.testing.assert_close(got[0], expected, atol=1e-5, rtol=0)
     assert (got[0] - got[-1]).abs().max() > 1e-4  # the earlier positions' id does move the prediction
 
@@ -328,15 +324,6 @@ def test_parting_layer(de, en, expected):
 
 
 # The bundled model: what the lens shows of a model that knows English from German (pinned behaviour).
-
-
-@pytest.fixture(scope="module")
-def bundled_engine():
-    from tests.model.test_bundled import BUNDLED
-
-    if not (BUNDLED / "config.json").is_file():
-        pytest.skip("assets/xlm-mini-ende is not built yet (make bundled-model)")
-    return Engine.load(str(BUNDLED), device="cpu")
 
 
 def texts_and_halves(sentences):

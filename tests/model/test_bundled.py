@@ -168,13 +168,6 @@ def test_transformers_reads_the_folder_and_agrees(bundled):
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def engine():
-    from xlm_demo.engine import Engine
-
-    return Engine.load(str(BUNDLED), device="cpu")
-
-
 # Prompts with typed specials; their greedy continuations on the bundled model end sentences with </s>.
 ROUND_TRIP = [
     ("Das Wetter ist heute", "en"),
@@ -187,23 +180,23 @@ ROUND_TRIP = [
 
 @needs_bundled
 @pytest.mark.parametrize(("prompt", "lang"), ROUND_TRIP)
-def test_a_continuation_typed_back_gives_the_same_ids(engine, prompt, lang):
+def test_a_continuation_typed_back_gives_the_same_ids(bundled_engine, prompt, lang):
     """What the CLI, the API and the export write as the continued text encodes back to what the model was fed."""
-    encoded = engine.encode(prompt, lang, reserve=40)
-    ids = encoded.input_ids + [step.id for step in engine.generate(encoded, 40)]
-    text = engine.decode(ids, lang)
+    encoded = bundled_engine.encode(prompt, lang, reserve=40)
+    ids = encoded.input_ids + [step.id for step in bundled_engine.generate(encoded, 40)]
+    text = bundled_engine.decode(ids, lang)
     assert EOS in ids[len(encoded.input_ids) :] and "</s>" in text.removeprefix(prompt)
-    assert engine.encode(text, lang).input_ids == ids, text
+    assert bundled_engine.encode(text, lang).input_ids == ids, text
 
 
 @needs_bundled
-def test_literal_text_loses_the_specials_on_the_way_back(engine):
+def test_literal_text_loses_the_specials_on_the_way_back(bundled_engine):
     """The literal setting cannot name a special: decoded, </s> is a space, and the ids differ."""
-    encoded = engine.encode("Das Wetter ist heute", "en", reserve=10)
-    ids = encoded.input_ids + [step.id for step in engine.generate(encoded, 10)]
-    text = engine.decode(ids, "en", literal=True)
+    encoded = bundled_engine.encode("Das Wetter ist heute", "en", reserve=10)
+    ids = encoded.input_ids + [step.id for step in bundled_engine.generate(encoded, 10)]
+    text = bundled_engine.decode(ids, "en", literal=True)
     assert EOS in ids[1:] and "</s>" not in text
-    assert engine.encode(text, "en", literal=True).input_ids == [EOS, *(i for i in ids[1:] if i != EOS)]
+    assert bundled_engine.encode(text, "en", literal=True).input_ids == [EOS, *(i for i in ids[1:] if i != EOS)]
 
 
 def test_export_round_trips_through_the_demo_loader(tmp_path):

@@ -29,76 +29,70 @@ TEXTS = {"en": "The weather in Paris is cold and grey in November.", "fr": FRENC
 
 
 @pytest.fixture(scope="module")
-def enfr(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("enfr")
-    return folder, write_hub_checkpoint(folder, lang2id=ENFR)
+def enfr_engine(enfr_model):
+    return Engine.load(str(enfr_model[0]), device="cpu")
 
 
 @pytest.fixture(scope="module")
-def engine(enfr):
-    return Engine.load(str(enfr[0]), device="cpu")
+def reference_tokenizer(enfr_model):
+    return folder_tokenizer(enfr_model[0], ENFR)
 
 
-@pytest.fixture(scope="module")
-def reference_tokenizer(enfr):
-    return folder_tokenizer(enfr[0], ENFR)
-
-
-def test_languages_come_from_the_checkpoint(engine):
-    assert engine.lang2id == {"en": 0, "fr": 1}
-    assert engine.tokenizer.langs == ("en", "fr")
-    assert languages.choices(engine.lang2id) == [("English", "en"), ("French", "fr")]
+def test_languages_come_from_the_checkpoint(enfr_engine):
+    assert enfr_engine.lang2id == {"en": 0, "fr": 1}
+    assert enfr_engine.tokenizer.langs == ("en", "fr")
+    assert languages.choices(enfr_engine.lang2id) == [("English", "en"), ("French", "fr")]
 
 
 @pytest.mark.parametrize("text", FRENCH)
-def test_french_tokenization_matches_reference(engine, reference_tokenizer, text):
+def test_french_tokenization_matches_reference(enfr_engine, reference_tokenizer, text):
     pieces = reference_tokenizer._tokenize(text, lang="fr")
-    assert engine.tokenizer.tokenize(text, "fr") == pieces
-    assert engine.encode(text, "fr").input_ids == trained_ids(reference_tokenizer, text, "fr")
+    assert enfr_engine.tokenizer.tokenize(text, "fr") == pieces
+    assert enfr_engine.encode(text, "fr").input_ids == trained_ids(reference_tokenizer, text, "fr")
 
 
-def test_french_rules_are_not_english_rules(engine):
+def test_french_rules_are_not_english_rules(enfr_engine):
     # Moses splits French élisions after the apostrophe and English ones before it.
-    assert "l'@@" not in engine.tokenizer.moses_tokens("l'homme", "en")
-    assert engine.tokenizer.moses_tokens("l'homme aujourd'hui", "fr")[:2] == ["l'", "homme"]
-    assert engine.tokenizer.moses_tokens("l'homme", "en") == ["l", "'homme"]
+    assert "l'@@" not in enfr_engine.tokenizer.moses_tokens("l'homme", "en")
+    assert enfr_engine.tokenizer.moses_tokens("l'homme aujourd'hui", "fr")[:2] == ["l'", "homme"]
+    assert enfr_engine.tokenizer.moses_tokens("l'homme", "en") == ["l", "'homme"]
 
 
 @pytest.mark.parametrize("text_lang", ["en", "fr"])
 @pytest.mark.parametrize("lang", ["en", "fr"])
-def test_probabilities_match_reference_under_both_ids(engine, enfr, reference_tokenizer, text_lang, lang):
+def test_probabilities_match_reference_under_both_ids(enfr_engine, enfr_model, reference_tokenizer, text_lang, lang):
     text = TEXTS[text_lang]
     ids = trained_ids(reference_tokenizer, text, lang)
-    expected = reference_logits(enfr[1], ids, ENFR[lang])[-1].softmax(-1)  # (V,)
-    distribution = engine.predict(text, lang, top_k=20)
+    expected = reference_logits(enfr_model[1], ids, ENFR[lang])[-1].softmax(-1)  # (V,)
+    distribution = enfr_engine.predict(text, lang, top_k=20)
     top = expected.topk(20)
     assert distribution.input_ids == ids
     assert [c.id for c in distribution.candidates] == top.indices.tolist()
     assert max(abs(c.prob - p) for c, p in zip(distribution.candidates, top.values.tolist(), strict=True)) < 1e-5
 
 
-def test_scores_match_reference_in_french(engine, enfr, reference_tokenizer):
+def test_scores_match_reference_in_french(enfr_engine, enfr_model, reference_tokenizer):
     ids = trained_ids(reference_tokenizer, FRENCH[1], "fr")
-    logprobs = reference_logits(enfr[1], ids, ENFR["fr"]).log_softmax(-1)  # (T, V)
-    encoded, scores = engine.score(FRENCH[1], "fr")
+    logprobs = reference_logits(enfr_model[1], ids, ENFR["fr"]).log_softmax(-1)  # (T, V)
+    encoded, scores = enfr_engine.score(FRENCH[1], "fr")
     assert encoded.input_ids == ids
     for position in range(1, len(ids)):
         assert scores[position].logprob == pytest.approx(float(logprobs[position - 1, ids[position]]), abs=1e-5)
 
 
-def test_compare_reports_english_and_french(engine):
-    comparison = engine.compare(FRENCH[0], top_k=5)
+def test_compare_reports_english_and_french(enfr_engine):
+    comparison = enfr_engine.compare(FRENCH[0], top_k=5)
     assert set(comparison.distributions) == {"en", "fr"} and set(comparison.kl) == {"en||fr", "fr||en"}
     for mass in comparison.subword_mass.values():
         assert set(mass) == {"en", "fr", "shared"} and 0 < sum(mass.values()) <= 1 + 1e-6
-    figure, summary = side_by_side.compare(FRENCH[0], 5, new_state(FRENCH[0]), engine=engine)
+    figure, summary = side_by_side.compare(FRENCH[0], 5, new_state(FRENCH[0]), engine=enfr_engine)
     assert "French id: " in summary and "on English-only subwords" in summary and "on French-only," in summary
     legend = [trace.name for trace in figure.data]
     assert legend == ["English id", "French id"]
 
 
-def test_word_lists_sort_english_and_french_subwords(engine, reference_tokenizer):
-    masks = subword_masks(engine.tokenizer, ("en", "fr"))
+def test_word_lists_sort_english_and_french_subwords(enfr_engine, reference_tokenizer):
+    masks = subword_masks(enfr_engine.tokenizer, ("en", "fr"))
     used = {
         lang: {
             i
@@ -113,31 +107,31 @@ def test_word_lists_sort_english_and_french_subwords(engine, reference_tokenizer
         assert ids and set(masks[kind].nonzero()[:, 0].tolist()) == ids, kind
 
 
-def test_page_text_names_the_checkpoints_languages(engine):
-    panel = model_panel(engine)
+def test_page_text_names_the_checkpoints_languages(enfr_engine):
+    panel = model_panel(enfr_engine)
     assert "English (`en`) = 0, French (`fr`) = 1" in panel and "English and French" in panel
     assert "German" not in panel
 
 
-def test_fidelity_view_runs_french_text_both_ways(engine, reference_tokenizer):
-    faithful, defaults, summary, _ = side_by_side.fidelity(FRENCH[0], "fr", 5, new_state(FRENCH[0]), engine=engine)
+def test_fidelity_view_runs_french_text_both_ways(enfr_engine, reference_tokenizer):
+    faithful, defaults, summary, _ = side_by_side.fidelity(FRENCH[0], "fr", 5, new_state(FRENCH[0]), engine=enfr_engine)
     ids = trained_ids(reference_tokenizer, FRENCH[0], "fr")
-    assert f"`{' '.join(engine.tokenizer.display(i) for i in ids)}`" in summary  # French rules, the French id
+    assert f"`{' '.join(enfr_engine.tokenizer.display(i) for i in ids)}`" in summary  # French rules, the French id
     assert faithful.data[0].marker.color == languages.colour("fr")
     assert "**transformers' defaults:** `<s>" in summary and len(defaults.data[0].y) == 5
 
 
-def test_share_link_and_url_follow_lang2id(engine):
+def test_share_link_and_url_follow_lang2id(enfr_engine):
     french = SimpleNamespace(query_params={"prompt": "Bonjour", "lang": "fr"})
-    assert from_url(french, engine=engine)[1] == "fr"
+    assert from_url(french, engine=enfr_engine)[1] == "fr"
     german = SimpleNamespace(query_params={"prompt": "Hallo", "lang": "de"})  # not a language of this checkpoint
-    assert from_url(german, engine=engine)[1] == "en"
+    assert from_url(german, engine=enfr_engine)[1] == "en"
 
 
-def test_cli_lang_follows_the_checkpoint(enfr, capsys):
-    assert main(["tokenize", "--model", str(enfr[0]), "--lang", "fr", "--json", "l'homme"]) == 0
+def test_cli_lang_follows_the_checkpoint(enfr_model, capsys):
+    assert main(["tokenize", "--model", str(enfr_model[0]), "--lang", "fr", "--json", "l'homme"]) == 0
     assert json.loads(capsys.readouterr().out)["lang"] == "fr"
-    assert main(["predict", "--model", str(enfr[0]), "--lang", "de", "Hallo"]) == 2
+    assert main(["predict", "--model", str(enfr_model[0]), "--lang", "de", "Hallo"]) == 2
     assert "language must be one of en (English), fr (French), got 'de'" in capsys.readouterr().err
 
 

@@ -12,13 +12,14 @@ IDS = [1, 17, 42, 99, 5, 63, 7, 118, 30, 12, 11]  # no <pad> (2): the reference 
 
 
 @pytest.fixture(scope="module")
-def reference():
+def bare_reference():
+    """transformers' model on random TINY weights, without checkpoint files."""
     return random_reference()
 
 
 @pytest.fixture(scope="module")
-def model(reference):
-    return build_model(TINY, hub_state_dict(reference))
+def model(bare_reference):
+    return build_model(TINY, hub_state_dict(bare_reference))
 
 
 def ours(model, ids, lang_id):
@@ -28,13 +29,13 @@ def ours(model, ids, lang_id):
 
 
 @pytest.mark.parametrize("lang_id", [0, 1])
-def test_logits_match_reference_at_every_position(model, reference, lang_id):
-    expected = reference_logits(reference, IDS, lang_id)
+def test_logits_match_reference_at_every_position(model, bare_reference, lang_id):
+    expected = reference_logits(bare_reference, IDS, lang_id)
     torch.testing.assert_close(ours(model, IDS, lang_id), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_probabilities_match_reference(model, reference):
-    expected = reference_logits(reference, IDS, 1).softmax(-1)
+def test_probabilities_match_reference(model, bare_reference):
+    expected = reference_logits(bare_reference, IDS, 1).softmax(-1)
     got = ours(model, IDS, 1).softmax(-1)
     assert (got - expected).abs().max() < 1e-5
 
@@ -99,28 +100,28 @@ def test_right_padding_leaves_real_positions_alone(model):
     torch.testing.assert_close(logits[1, :6], ours(model, IDS[:6], 1), atol=1e-5, rtol=1e-5)
 
 
-def test_projection_shares_memory_with_equal_embeddings(reference):
-    model = build_model(TINY, hub_state_dict(reference))
+def test_projection_shares_memory_with_equal_embeddings(bare_reference):
+    model = build_model(TINY, hub_state_dict(bare_reference))
     assert model.proj.weight.data_ptr() == model.tokens.weight.data_ptr()
 
 
-def test_missing_projection_is_tied_to_embeddings(reference):
-    state = hub_state_dict(reference)
+def test_missing_projection_is_tied_to_embeddings(bare_reference):
+    state = hub_state_dict(bare_reference)
     del state["pred_layer.proj.weight"]  # transformers 5's save_pretrained layout
     model = build_model(TINY, state)
-    torch.testing.assert_close(ours(model, IDS, 1), reference_logits(reference, IDS, 1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours(model, IDS, 1), reference_logits(bare_reference, IDS, 1), atol=1e-5, rtol=1e-5)
 
 
-def test_differing_projection_is_used_as_stored(reference):
-    state = hub_state_dict(reference)
+def test_differing_projection_is_used_as_stored(bare_reference):
+    state = hub_state_dict(bare_reference)
     state["pred_layer.proj.weight"] = state["pred_layer.proj.weight"] + 0.1
     model = build_model(TINY, state)
     assert model.proj.weight.data_ptr() != model.tokens.weight.data_ptr()
     torch.testing.assert_close(model.proj.weight, state["pred_layer.proj.weight"])
 
 
-def test_every_missing_and_unexpected_key_is_named(reference):
-    state = hub_state_dict(reference)
+def test_every_missing_and_unexpected_key_is_named(bare_reference):
+    state = hub_state_dict(bare_reference)
     del state["transformer.ffns.1.lin2.bias"]
     del state["transformer.layer_norm_emb.weight"]
     state["transformer.extra.weight"] = torch.zeros(1)
@@ -131,14 +132,14 @@ def test_every_missing_and_unexpected_key_is_named(reference):
         assert key in message
 
 
-def test_wrong_shape_is_named(reference):
-    state = hub_state_dict(reference)
+def test_wrong_shape_is_named(bare_reference):
+    state = hub_state_dict(bare_reference)
     state["transformer.attentions.0.q_lin.weight"] = torch.zeros(64, 32)
     with pytest.raises(WeightError, match=r"attentions\.0\.q_lin\.weight has shape \(64, 32\)"):
         build_model(TINY, state)
 
 
-def test_bidirectional_mode_matches_the_hub_configs_reference(reference):
+def test_bidirectional_mode_matches_the_hub_configs_reference(bare_reference):
     """causal=False reproduces transformers with the hub config's causal: false (the fidelity view uses it)."""
     bidirectional = random_reference(causal=False)
     model = build_model(TINY, hub_state_dict(bidirectional))

@@ -8,7 +8,8 @@ from urllib.parse import quote
 import pytest
 from gradio_client import Client
 
-from tests.page.conftest import CHROMIUM
+from tests.conftest import CHROMIUM
+from tests.page.conftest import new_page
 from tests.page.waiting import wait_in_page
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
@@ -19,20 +20,6 @@ pytestmark = [
         not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)"
     ),
 ]
-
-
-@pytest.fixture
-def page(browser, server):
-    """A fresh page on the demo that records console errors; fails the test if any appear."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.errors = errors
-    yield page
-    context.close()
-    assert not errors, f"console errors: {errors}"
 
 
 def shot(page, name):
@@ -201,8 +188,7 @@ def test_model_panel_names_the_fidelity_choices(page, server):
 
 
 def test_too_long_text_is_one_sentence_and_stays_in_the_box(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
+    page = new_page(browser)  # the refusal, a 400, is a console error here
     page.goto(server)
     page.wait_for_selector("#candidates-plot .bars path", timeout=60_000)
     text = "Wort " * 4001
@@ -213,7 +199,7 @@ def test_too_long_text_is_one_sentence_and_stays_in_the_box(browser, server):
     assert "Traceback" not in page.content()
     assert page.locator("#prompt textarea").input_value() == text
     shot(page, "07-too-long")
-    context.close()
+    page.context.close()
 
 
 def test_fidelity_view_shows_both_runs(page, server):
@@ -300,22 +286,8 @@ def test_model_panel_lists_the_special_tokens(page, server):
     assert "<special1> = 5, the mask token" in panel and "</s> = 1, starts every sequence" in panel
 
 
-@pytest.fixture(scope="module")
-def enfr_server(tmp_path_factory):
-    """The demo on an English/French checkpoint (en = 0, fr = 1, as xlm-clm-enfr-1024 numbers them)."""
-    from tests.checkpoints import ENFR, write_hub_checkpoint
-    from tests.conftest import serving
-    from xlm_demo.server import create_app
-
-    folder = tmp_path_factory.mktemp("enfr")
-    write_hub_checkpoint(folder, lang2id=ENFR)
-    with serving(create_app(str(folder), device="cpu")) as url:
-        yield url
-
-
 def test_an_english_french_checkpoint_offers_and_compares_english_and_french(browser, enfr_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
+    page = new_page(browser)
     open_demo(page, enfr_server)
     assert page.locator("#lang label").all_inner_texts() == ["English", "French"]
     assert "XLM English/French explorer" in page.locator("#header").inner_text()
@@ -342,6 +314,7 @@ def test_an_english_french_checkpoint_offers_and_compares_english_and_french(bro
     assert "English (en) = 0, French (fr) = 1" in page.locator("#model-panel").inner_text()
     shot(page, "09-english-french")
     no_error_toasts(page)
+    page.context.close()
 
 
 def shot_of(locator, name):
@@ -407,8 +380,7 @@ def test_inside_the_model_heads_contrast_and_colouring(page, server, api):
 
 
 def test_inside_the_model_bad_position_is_one_sentence(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
+    page = new_page(browser)  # the refusal is a console error here
     open_inside(page, server)
     box = page.locator("#position textarea, #position input").first
     box.fill("99")
@@ -418,7 +390,7 @@ def test_inside_the_model_bad_position_is_one_sentence(browser, server):
     assert re.search(r"position must be between 0 and \d+ \(the text has \d+ positions", toast.inner_text())
     assert "Traceback" not in page.content()
     shot(page, "25-inside-bad-position")
-    context.close()
+    page.context.close()
 
 
 def test_layer_by_layer_shows_both_charts_follows_a_chosen_target_and_patches(page, server, api):

@@ -8,18 +8,12 @@ import pytest
 
 from tests.checkpoints import LANG2ID
 from tests.reference import reference_fill_mask, reference_logits, reference_text_logprob
-from xlm_demo.engine import Engine
 from xlm_demo.page.fill import events
 from xlm_demo.page.next_token import side_by_side
 from xlm_demo.page.state import new_state
 
 TEXT = "The weather in <special1> was cold that winter ."
 WORDS = ["Berlin", "Regenschirm"]
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -5,30 +5,16 @@ past the time the script's rooms end in."""
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from tests.conftest import serving
+from tests.conftest import HOSTILE_EXPIRY
+from tests.page.conftest import new_page
 from tests.page.test_browser import pytestmark  # noqa: F401 (the module's marks)
 from tests.page.test_follow import wait_until
-from tests.page.test_talks_browser import new_page, open_demo, shows_text
+from tests.page.test_talks_browser import open_demo, shows_text
 from tests.page.waiting import wait_in_page
 from tests.ways_in.test_room_limits import is_open, scripted_shares
-from xlm_demo.page.follow.rooms import ROOMS_PER_CLIENT, Rooms
-from xlm_demo.server import create_app
+from xlm_demo.page.follow.rooms import ROOMS_PER_CLIENT
 
-EXPIRY = 5.0  # seconds a room no page attends lives on this server (55 by default); every cap as served
 ONE_ADDRESS = f"Your address holds {ROOMS_PER_CLIENT} rooms, the most one address may; close one of them first."
-
-
-@pytest.fixture(scope="module")
-def rooms():
-    return Rooms(expiry=EXPIRY)
-
-
-@pytest.fixture(scope="module")
-def hostile_server(tiny_model, rooms):
-    with serving(create_app(str(tiny_model[0]), device="cpu", rooms=rooms)) as url:
-        yield url
 
 
 def scripts(base: str, addresses: list[str]) -> list:
@@ -37,7 +23,7 @@ def scripts(base: str, addresses: list[str]) -> list:
         return thread.submit(scripted_shares, base, addresses).result()
 
 
-def test_a_scripts_rooms_leave_a_presenter_room_to_share_be_followed_and_stay(browser, hostile_server, rooms):
+def test_a_scripts_rooms_leave_a_presenter_room_to_share_be_followed_and_stay(browser, hostile_server, hostile_rooms):
     presenter = new_page(browser, {"width": 1280, "height": 800})
     open_demo(presenter, hostile_server)
     scripted = scripts(hostile_server, ["203.0.113.66"] * 70)
@@ -49,14 +35,14 @@ def test_a_scripts_rooms_leave_a_presenter_room_to_share_be_followed_and_stay(br
     presenter.locator("#share-room").click()  # from the script's machine too, but an address of its own
     link = presenter.locator("#room-link .room-link")
     address = link.locator("a").get_attribute("href", timeout=10_000)
-    room = rooms.presented(link.get_attribute("data-key"))
+    room = hostile_rooms.presented(link.get_attribute("data-key"))
     assert room is not None and link.get_attribute("data-code") == room.code and address.endswith(room.code)
     follower = new_page(browser, {"width": 400, "height": 800})
     follower.goto(address)
     follower.wait_for_selector("#candidates-plot .bars path", timeout=30_000)
     wait_until(lambda: room.present == 1, 5.0)  # presence.js holds the room's presence stream
 
-    time.sleep(max(2 * EXPIRY, scripts_done + EXPIRY + 1.5 - time.monotonic()))
+    time.sleep(max(2 * HOSTILE_EXPIRY, scripts_done + HOSTILE_EXPIRY + 1.5 - time.monotonic()))
     assert not [code for code in opened if is_open(hostile_server, code)]  # unattended, the script's rooms ended
     for text in ["Die Katze schläft", "Der Hund bellt laut"]:  # attended, the presenter's lives on
         presenter.locator("#prompt textarea").fill(text)

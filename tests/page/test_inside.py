@@ -8,17 +8,11 @@ import pytest
 import torch
 
 from tests.reference import reference_logits
-from xlm_demo.engine import Engine
 from xlm_demo.inside.attention import attention, attention_by_lang
 from xlm_demo.page.inside import charts, events
 from xlm_demo.page.state import new_state
 
 PROMPT = "Die Katze schläft, weil es kalt ist und der Ofen aus ist."
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
 
 
 def attend(engine, position="", difference=False, layer=None, head=None, state=None):

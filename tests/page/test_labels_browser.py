@@ -6,10 +6,9 @@ from pathlib import Path
 from urllib.parse import quote, urljoin
 
 import pytest
-from gradio_client import Client
 
-from tests.page.conftest import CHROMIUM
-from tests.page.quoting_model import SHOWN, write_quoting_checkpoint
+from tests.conftest import CHROMIUM
+from tests.page.quoting_model import SHOWN
 from tests.page.waiting import wait_in_page
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
@@ -22,35 +21,6 @@ pytestmark = [
         not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)"
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def quoting_server(tmp_path_factory):
-    """The demo on a checkpoint whose next tokens after a quote mark are known (tests/page/quoting_model.py)."""
-    from tests.conftest import serving
-    from xlm_demo.server import create_app
-
-    folder = tmp_path_factory.mktemp("quoting")
-    write_quoting_checkpoint(folder)
-    with serving(create_app(str(folder), device="cpu")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def api(quoting_server):
-    return Client(quoting_server, verbose=False)
-
-
-@pytest.fixture
-def context(browser):
-    """A browser context whose pages fail the test on a console error."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    errors = []
-    context.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    context.on("weberror", lambda error: errors.append(str(error.error)))
-    yield context
-    context.close()
-    assert not errors, f"console errors: {errors}"
 
 
 def shot(page, name):
@@ -134,13 +104,13 @@ def test_fill_reads_the_words_given_and_the_tokens_as_written(context, quoting_s
     shot(page, "04-fill")
 
 
-def test_inside_charts_read_the_text_s_tokens_as_written(context, quoting_server, api):
+def test_inside_charts_read_the_text_s_tokens_as_written(context, quoting_server, quoting_api):
     text = f"x<y & ' <special1> {PEAKED}"  # ends in a quote: the quote is the token attribution explains
     page = open_text(context, quoting_server, text)
     page.get_by_text("Inside the model: attention and attribution").click()
     page.locator("#look-inside").click()
     page.wait_for_selector("#attribution-plot .bars path", state="attached", timeout=60_000)  # zero: no mixing
-    tokens = api.predict(prompt=text, lang="en", api_name="/attention")["tokens"]
+    tokens = quoting_api.predict(prompt=text, lang="en", api_name="/attention")["tokens"]
     assert {'"', "&", "'", "<special1>", "</s>"} <= set(tokens)
     expected = [f"{token} ·{i}" for i, token in enumerate(tokens)]
     assert drawn(page, "#attention-plot .xtick text", across=True) == expected

@@ -6,22 +6,15 @@ import gradio as gr
 import plotly.graph_objects as go
 import pytest
 import torch
-from gradio_client import Client
 
 from tests.reference import reference_logits
 from xlm_demo.cli import main
-from xlm_demo.engine import Engine
 from xlm_demo.inside import lens
 from xlm_demo.page.lens import charts, events
 from xlm_demo.page.state import new_state
 
 TEXT = "Die Katze schläft, weil es"
 LAYER_KEYS = {"layer", "entropy", "kl_to_final", "target", "subword_mass", "candidates"}
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
 
 
 def reference_layer_probs(reference, ids, lang_id) -> list[torch.Tensor]:
@@ -83,28 +76,23 @@ def test_cli_lens_mistakes_are_one_line_and_exit_2(capsys, tiny_model, argv, mes
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    return Client(server, verbose=False)
-
-
-def test_api_lens_matches_reference(client, tiny_model):
-    payload = client.predict(prompt=TEXT, lang="en", top_k=3, api_name="/lens")
+def test_api_lens_matches_reference(api, tiny_model):
+    payload = api.predict(prompt=TEXT, lang="en", top_k=3, api_name="/lens")
     check_payload(payload, tiny_model[1], 1, 3)
-    chosen = client.predict(prompt=TEXT, lang="en", top_k=3, target=42, api_name="/lens")
+    chosen = api.predict(prompt=TEXT, lang="en", top_k=3, target=42, api_name="/lens")
     assert {layer["target"]["id"] for layer in chosen["layers"]} == {42}
 
 
-def test_api_lens_last_layer_equals_predict(client):
-    lensed = client.predict(prompt=TEXT, lang="de", top_k=5, api_name="/lens")["layers"][-1]
-    predicted = client.predict(prompt=TEXT, lang="de", top_k=5, api_name="/predict")
+def test_api_lens_last_layer_equals_predict(api):
+    lensed = api.predict(prompt=TEXT, lang="de", top_k=5, api_name="/lens")["layers"][-1]
+    predicted = api.predict(prompt=TEXT, lang="de", top_k=5, api_name="/predict")
     assert [c["id"] for c in lensed["candidates"]] == [c["id"] for c in predicted["candidates"]]
     assert lensed["entropy"] == pytest.approx(predicted["entropy"], abs=1e-5)
 
 
-def test_api_lens_bad_target_is_one_sentence(client):
+def test_api_lens_bad_target_is_one_sentence(api):
     with pytest.raises(Exception, match="the target must be a token id"):
-        client.predict(prompt=TEXT, lang="en", target=-3, api_name="/lens")
+        api.predict(prompt=TEXT, lang="en", target=-3, api_name="/lens")
 
 
 # The page's callbacks, without a browser.

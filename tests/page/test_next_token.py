@@ -10,17 +10,11 @@ import pytest
 import torch
 
 from tests.reference import reference_logits
-from xlm_demo.engine import Engine
 from xlm_demo.model.tokenizer import SPECIAL_ROLES
 from xlm_demo.page.header import model_panel
 from xlm_demo.page.next_token import actions, export, side_by_side
 from xlm_demo.page.next_token.requests import read_request
 from xlm_demo.page.state import PageSettings, from_url, new_state, share_query
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
 
 
 def ask(engine, prompt="The house is", lang="en", after=None, **body):
@@ -279,10 +273,10 @@ def test_chart_labels_show_specials_as_written():
     assert "<b>&lt;/s&gt;</b>" in figure.data[0].hovertext[0]
 
 
-def test_the_status_line_says_when_a_crowd_shares_the_model(engine):
-    engine.scheduler.last_batch = 1
+def test_the_status_line_says_when_a_crowd_shares_the_model(engine, monkeypatch):
+    monkeypatch.setattr(engine.scheduler, "last_batch", 1)
     assert not any("Busy" in note for note in ask(engine).notes)
-    engine.scheduler.last_batch = 12  # as after a batch of twelve people's requests (this text runs nothing new)
+    monkeypatch.setattr(engine.scheduler, "last_batch", 12)  # as after a batch of twelve people's requests
     assert any("Busy: 12 people typing at once" in note for note in ask(engine).notes)
 
 

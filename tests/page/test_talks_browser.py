@@ -5,6 +5,7 @@ import itertools
 
 import httpx
 
+from tests.page.conftest import new_page
 from tests.page.test_browser import (  # noqa: F401 (the module's marks)
     no_error_toasts,
     open_demo,
@@ -16,14 +17,6 @@ from tests.page.test_browser import (  # noqa: F401 (the module's marks)
 from tests.page.waiting import wait_in_page
 
 FOLLOWER_SCREENS = [{"width": 400, "height": 800}, {"width": 1280, "height": 800}, {"width": 800, "height": 1000}]
-
-
-def new_page(browser, viewport):
-    page = browser.new_context(viewport=viewport).new_page()
-    page.errors = []
-    page.on("console", lambda message: page.errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    return page
 
 
 def shows_text(page, text):
@@ -220,9 +213,7 @@ def test_a_followers_phone_reads_every_chart_whole(browser, server):
     open_demo(presenter, server)
     presenter.locator("#share-room").click()
     presenter.locator("#room-link a").wait_for(timeout=10_000)
-    phone = browser.new_context(**PHONE).new_page()
-    phone.errors = []
-    phone.on("pageerror", lambda error: phone.errors.append(str(error)))
+    phone = new_page(browser, **PHONE)
     phone.goto(presenter.locator("#room-link a").get_attribute("href"))
     phone.wait_for_selector("#candidates-plot .bars path", timeout=30_000)
     presenter.locator("#prompt textarea").fill("Die Katze schläft auf dem warmen Sofa und")

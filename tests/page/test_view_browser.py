@@ -4,8 +4,8 @@ while answers are slow loses nothing, and a follower's text grows token by token
 import json
 import time
 
+from tests.page.conftest import new_page
 from tests.page.test_browser import open_demo, pytestmark, shot  # noqa: F401 (the module's marks)
-from tests.page.test_talks_browser import new_page
 from tests.page.waiting import wait_in_page
 from xlm_demo.engine import scheduler as scheduler_module
 

@@ -11,33 +11,28 @@ from benchmarks.server_process import free_port, start_server, stop, wait_until_
 from tests.reference import reference_logits, reference_text_logprob
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    return Client(server, verbose=False)
-
-
-def test_endpoints_are_named(client):
-    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+def test_endpoints_are_named(api):
+    names = set(api.view_api(print_info=False, return_format="dict")["named_endpoints"])
     names_expected = {"/predict", "/score", "/generate", "/compare", "/fill", "/attention", "/attribute", "/lens"}
     assert names == names_expected  # the page's own events stay private
 
 
-def test_predict_matches_reference(client, tiny_model):
-    payload = client.predict(prompt="Die Katze schläft", lang="de", top_k=5, api_name="/predict")
+def test_predict_matches_reference(api, tiny_model):
+    payload = api.predict(prompt="Die Katze schläft", lang="de", top_k=5, api_name="/predict")
     probs = reference_logits(tiny_model[1], payload["input_ids"], 0)[-1].softmax(-1)
     assert payload["input_ids"][0] == 1
     assert [c["id"] for c in payload["candidates"]] == probs.topk(5).indices.tolist()
     assert payload["candidates"][0]["prob"] == pytest.approx(float(probs.max()), abs=1e-5)
 
 
-def test_score(client):
-    payload = client.predict(prompt="The house is old.", lang="en", api_name="/score")
+def test_score(api):
+    payload = api.predict(prompt="The house is old.", lang="en", api_name="/score")
     assert payload["tokens"][0]["prob"] is None
     assert [t["id"] for t in payload["tokens"]] == payload["input_ids"]
 
 
-def test_generate_streams_and_matches_reference_greedy(client, tiny_model):
-    job = client.submit(prompt="The house", lang="en", max_new_tokens=4, api_name="/generate")
+def test_generate_streams_and_matches_reference_greedy(api, tiny_model):
+    job = api.submit(prompt="The house", lang="en", max_new_tokens=4, api_name="/generate")
     updates = list(job)
     assert [len(u["new_ids"]) for u in updates] == [1, 2, 3, 4]
     final = updates[-1]
@@ -47,24 +42,24 @@ def test_generate_streams_and_matches_reference_greedy(client, tiny_model):
     assert final["new_ids"] == ids[len(final["input_ids"]) :]
 
 
-def test_generate_with_seed_is_repeatable(client):
+def test_generate_with_seed_is_repeatable(api):
     args = {"prompt": "Es war", "lang": "de", "max_new_tokens": 5, "temperature": 1.0, "seed": 11}
-    first = client.predict(**args, api_name="/generate")
-    second = client.predict(**args, api_name="/generate")
+    first = api.predict(**args, api_name="/generate")
+    second = api.predict(**args, api_name="/generate")
     assert first["new_ids"] == second["new_ids"] and first["seed"] == 11
 
 
-def test_compare(client):
-    payload = client.predict(prompt="Guten Morgen", top_k=5, api_name="/compare")
+def test_compare(api):
+    payload = api.predict(prompt="Guten Morgen", top_k=5, api_name="/compare")
     assert set(payload["distributions"]) == {"de", "en"}
     assert payload["kl"]["de||en"] >= 0 and payload["kl"]["en||de"] >= 0
 
 
-def test_fill_matches_reference_and_the_cli(client, tiny_model, capsys):
+def test_fill_matches_reference_and_the_cli(api, tiny_model, capsys):
     from xlm_demo.cli import main
 
     text, words = "The weather in <special1> was cold .", "Berlin, Regenschirm"
-    payload = client.predict(prompt=text, lang="en", top_k=3, candidates=words, api_name="/fill")
+    payload = api.predict(prompt=text, lang="en", top_k=3, candidates=words, api_name="/fill")
     ids, blank = payload["input_ids"], payload["blank"]
     assert len(payload["candidates"]) == 5 and {"Berlin", "Regenschirm"} <= {c["text"] for c in payload["candidates"]}
     for candidate in payload["candidates"]:
@@ -78,8 +73,8 @@ def test_fill_matches_reference_and_the_cli(client, tiny_model, capsys):
         assert ours["logprob"] == pytest.approx(theirs["logprob"], abs=1e-5)
 
 
-def test_attention_matches_reference(client, tiny_model):
-    payload = client.predict(prompt="Die Katze schläft", lang="de", position=3, api_name="/attention")
+def test_attention_matches_reference(api, tiny_model):
+    payload = api.predict(prompt="Die Katze schläft", lang="de", position=3, api_name="/attention")
     assert set(payload) >= {"input_ids", "lang", "position", "weights"} and payload["position"] == 3
     ids = torch.tensor([payload["input_ids"]])
     with torch.no_grad():
@@ -88,8 +83,8 @@ def test_attention_matches_reference(client, tiny_model):
     torch.testing.assert_close(torch.tensor(payload["weights"]), expected, atol=1e-5, rtol=0)
 
 
-def test_attribute_shape(client, tiny_model):
-    payload = client.predict(
+def test_attribute_shape(api, tiny_model):
+    payload = api.predict(
         prompt="The house is", lang="en", method="integrated_gradients", steps=32, api_name="/attribute"
     )
     ids = payload["input_ids"]
@@ -102,10 +97,10 @@ def test_attribute_shape(client, tiny_model):
     assert payload["completeness_error"] < 0.05
 
 
-def test_attribute_contrast_by_token(client):
-    plain = client.predict(prompt="The house is", lang="en", api_name="/attribute")
+def test_attribute_contrast_by_token(api):
+    plain = api.predict(prompt="The house is", lang="en", api_name="/attribute")
     target = plain["target"]["token"]
-    payload = client.predict(prompt="The house is", lang="en", target=target, contrast="the", api_name="/attribute")
+    payload = api.predict(prompt="The house is", lang="en", target=target, contrast="the", api_name="/attribute")
     assert payload["target"] == plain["target"] and payload["contrast"]["token"] == "the"
     assert payload["completeness_error"] is None  # gradient × input: no baseline is run
 
@@ -126,9 +121,9 @@ def test_attribute_contrast_by_token(client):
         ({"prompt": "<special1> <special1>", "api_name": "/fill"}, "The text has 2 blanks"),
     ],
 )
-def test_bad_requests_get_one_sentence(client, args, message):
+def test_bad_requests_get_one_sentence(api, args, message):
     with pytest.raises(Exception, match=message):
-        client.predict(**args)
+        api.predict(**args)
 
 
 def test_user_errors_are_their_sentences_and_one_log_line_each_not_a_traceback(tiny_model, tmp_path):
@@ -155,23 +150,23 @@ def test_user_errors_are_their_sentences_and_one_log_line_each_not_a_traceback(t
         assert [line for line in log.splitlines() if sentence in line] == [f"note: user error in /predict: {sentence}"]
 
 
-def test_typed_specials_are_their_ids_unless_literal_specials(client, tiny_model):
+def test_typed_specials_are_their_ids_unless_literal_specials(api, tiny_model):
     prompt = "Die Katze </s> schläft <special1>"
-    payload = client.predict(prompt=prompt, lang="de", top_k=5, api_name="/predict")
+    payload = api.predict(prompt=prompt, lang="de", top_k=5, api_name="/predict")
     assert payload["input_ids"].count(1) == 2 and 5 in payload["input_ids"]
     probs = reference_logits(tiny_model[1], payload["input_ids"], 0)[-1].softmax(-1)
     assert [c["prob"] for c in payload["candidates"]] == pytest.approx(probs.topk(5).values.tolist(), abs=1e-5)
-    literal = client.predict(prompt=prompt, lang="de", top_k=5, literal_specials=True, api_name="/predict")
+    literal = api.predict(prompt=prompt, lang="de", top_k=5, literal_specials=True, api_name="/predict")
     assert literal["input_ids"].count(1) == 1 and 5 not in literal["input_ids"]
-    scored = client.predict(prompt=prompt, lang="de", literal_specials=True, api_name="/score")
+    scored = api.predict(prompt=prompt, lang="de", literal_specials=True, api_name="/score")
     assert scored["input_ids"] == literal["input_ids"]
-    compared = client.predict(prompt=prompt, top_k=5, literal_specials=False, api_name="/compare")
+    compared = api.predict(prompt=prompt, top_k=5, literal_specials=False, api_name="/compare")
     assert compared["distributions"]["de"]["input_ids"] == payload["input_ids"]
 
 
-def test_generate_shows_specials_in_its_text_unless_literal(client):
+def test_generate_shows_specials_in_its_text_unless_literal(api):
     prompt = "The house </s> is"
-    shown = client.predict(prompt=prompt, lang="en", max_new_tokens=2, api_name="/generate")
-    literal = client.predict(prompt=prompt, lang="en", max_new_tokens=2, literal_specials=True, api_name="/generate")
+    shown = api.predict(prompt=prompt, lang="en", max_new_tokens=2, api_name="/generate")
+    literal = api.predict(prompt=prompt, lang="en", max_new_tokens=2, literal_specials=True, api_name="/generate")
     assert shown["text"].startswith("The house </s> is") and shown["input_ids"].count(1) == 2
     assert literal["input_ids"].count(1) == 1

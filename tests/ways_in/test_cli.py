@@ -16,28 +16,22 @@ from xlm_demo.cli import main
 TEXT = "Die Katze schläft, weil es kalt ist."
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cli-model")
-    return path, write_hub_checkpoint(path)
-
-
 def cli(capsys, *argv) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
-def test_tokenize_json(capsys, checkpoint):
-    code, out, _ = cli(capsys, "tokenize", "--model", str(checkpoint[0]), "--lang", "de", "--json", TEXT)
+def test_tokenize_json(capsys, tiny_model):
+    code, out, _ = cli(capsys, "tokenize", "--model", str(tiny_model[0]), "--lang", "de", "--json", TEXT)
     payload = json.loads(out)
     assert code == 0
     assert payload["input_ids"][0] == 1 and payload["tokens"][0] == "</s>"
     assert len(payload["input_ids"]) == len(payload["tokens"])
 
 
-def test_predict_json_matches_reference(capsys, checkpoint):
-    folder, reference = checkpoint
+def test_predict_json_matches_reference(capsys, tiny_model):
+    folder, reference = tiny_model
     code, out, _ = cli(capsys, "predict", "--model", str(folder), "--lang", "de", "--top-k", "4", "--json", TEXT)
     payload = json.loads(out)
     assert code == 0
@@ -49,8 +43,8 @@ def test_predict_json_matches_reference(capsys, checkpoint):
     assert payload["lang"] == "de" and payload["entropy"] > 0
 
 
-def test_score_json(capsys, checkpoint):
-    code, out, _ = cli(capsys, "score", "--model", str(checkpoint[0]), "--json", "The house is old.")
+def test_score_json(capsys, tiny_model):
+    code, out, _ = cli(capsys, "score", "--model", str(tiny_model[0]), "--json", "The house is old.")
     payload = json.loads(out)
     assert code == 0
     assert payload["vocab_size"] > 14
@@ -59,8 +53,8 @@ def test_score_json(capsys, checkpoint):
     assert [t["id"] for t in payload["tokens"]] == payload["input_ids"]
 
 
-def test_generate_json_greedy_matches_reference(capsys, checkpoint):
-    folder, reference = checkpoint
+def test_generate_json_greedy_matches_reference(capsys, tiny_model):
+    folder, reference = tiny_model
     code, out, _ = cli(capsys, "generate", "--model", str(folder), "--max-new-tokens", "5", "--json", "The house")
     payload = json.loads(out)
     assert code == 0
@@ -72,8 +66,8 @@ def test_generate_json_greedy_matches_reference(capsys, checkpoint):
     assert isinstance(payload["text"], str) and payload["text"]
 
 
-def test_generate_sampled_reports_its_seed(capsys, checkpoint):
-    args = ["generate", "--model", str(checkpoint[0]), "--max-new-tokens", "6", "--temperature", "1", "--json", "Es"]
+def test_generate_sampled_reports_its_seed(capsys, tiny_model):
+    args = ["generate", "--model", str(tiny_model[0]), "--max-new-tokens", "6", "--temperature", "1", "--json", "Es"]
     first = json.loads(cli(capsys, *args, "--seed", "3")[1])
     again = json.loads(cli(capsys, *args, "--seed", str(first["seed"]))[1])
     assert first["new_ids"] == again["new_ids"]
@@ -81,8 +75,8 @@ def test_generate_sampled_reports_its_seed(capsys, checkpoint):
     assert isinstance(unseeded["seed"], int)
 
 
-def test_generate_table_marks_the_continuation_and_prints_the_seed(capsys, checkpoint):
-    args = ["generate", "--model", str(checkpoint[0]), "--lang", "de", "--max-new-tokens", "4"]
+def test_generate_table_marks_the_continuation_and_prints_the_seed(capsys, tiny_model):
+    args = ["generate", "--model", str(tiny_model[0]), "--lang", "de", "--max-new-tokens", "4"]
     greedy = json.loads(cli(capsys, *args, "--json", "Die Katze")[1])
     text, chosen, header, *steps = cli(capsys, *args, "Die Katze")[1].splitlines()
     assert text == "Die Katze ▸ " + greedy["text"].removeprefix("Die Katze").lstrip()
@@ -94,8 +88,8 @@ def test_generate_table_marks_the_continuation_and_prints_the_seed(capsys, check
     assert cli(capsys, *args, "--temperature", "1", "--seed", str(seed), "Die Katze")[1] == table
 
 
-def test_fill_json_matches_reference(capsys, checkpoint):
-    folder, reference = checkpoint
+def test_fill_json_matches_reference(capsys, tiny_model):
+    folder, reference = tiny_model
     text = "Die Katze schläft auf dem <special1> , weil es kalt ist ."
     argv = ["fill", "--model", str(folder), "--lang", "de", "--top-k", "4", "--candidates", "Ofen,Regenschirm"]
     code, out, _ = cli(capsys, *argv, "--json", text)
@@ -116,8 +110,8 @@ def test_fill_json_matches_reference(capsys, checkpoint):
     assert table.splitlines()[1].endswith(payload["candidates"][0]["text"])
 
 
-def test_long_text_says_truncated(capsys, checkpoint):
-    code, out, err = cli(capsys, "tokenize", "--model", str(checkpoint[0]), "--json", "word " * 200)
+def test_long_text_says_truncated(capsys, tiny_model):
+    code, out, err = cli(capsys, "tokenize", "--model", str(tiny_model[0]), "--json", "word " * 200)
     assert code == 0
     assert json.loads(out)["truncated"] is True
     assert "keeping its last" in err
@@ -157,8 +151,8 @@ def test_a_text_over_the_pages_limit_is_read_and_keeps_its_last_tokens(capsys):
         (["fill", "--top-k", "51", "a <special1>"], "top-k must be between 1 and 50"),
     ],
 )
-def test_mistakes_are_one_line_and_exit_2(capsys, checkpoint, argv, message):
-    with_model = [argv[0], "--model", str(checkpoint[0]), *argv[1:]] if argv[0] != "fly" else argv
+def test_mistakes_are_one_line_and_exit_2(capsys, tiny_model, argv, message):
+    with_model = [argv[0], "--model", str(tiny_model[0]), *argv[1:]] if argv[0] != "fly" else argv
     try:
         code = main(with_model)
     except SystemExit as exit_:
@@ -207,7 +201,7 @@ def test_missing_checkpoint_in_a_real_process(tmp_path):
     assert result.stderr.strip().startswith("error:") and "Traceback" not in result.stderr
 
 
-def test_app_py_serves_the_page_in_a_real_process(checkpoint):
+def test_app_py_serves_the_page_in_a_real_process(tiny_model):
     """What `make run` starts: app.py loads the model once and answers on the port it was given."""
     import time
     import urllib.request
@@ -216,7 +210,7 @@ def test_app_py_serves_the_page_in_a_real_process(checkpoint):
 
     port = free_port()
     app = subprocess.Popen(
-        [sys.executable, "app.py", "--model", str(checkpoint[0]), "--port", str(port)],
+        [sys.executable, "app.py", "--model", str(tiny_model[0]), "--port", str(port)],
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -249,8 +243,8 @@ def test_without_a_model_offline_the_bundled_one_answers(capsys):
         assert cli(capsys, command, "--lang", "en", "--json", "The weather")[0] == 0
 
 
-def test_generate_continues_under_another_language_id(capsys, checkpoint):
-    folder, reference = checkpoint
+def test_generate_continues_under_another_language_id(capsys, tiny_model):
+    folder, reference = tiny_model
     argv = ["generate", "--model", str(folder), "--max-new-tokens", "4", "--continue-lang", "de", "--json", "The house"]
     code, out, _ = cli(capsys, *argv)
     payload = json.loads(out)
@@ -303,8 +297,8 @@ def test_generated_text_tokenizes_back_to_the_same_ids(capsys):
     assert json.loads(out)["input_ids"] == generated["input_ids"] + generated["new_ids"]
 
 
-def test_attention_json_matches_reference(capsys, checkpoint):
-    folder, reference = checkpoint
+def test_attention_json_matches_reference(capsys, tiny_model):
+    folder, reference = tiny_model
     code, out, _ = cli(capsys, "attention", "--model", str(folder), "--lang", "en", "--position", "4", "--json", TEXT)
     payload = json.loads(out)
     assert code == 0 and payload["position"] == 4 and payload["lang"] == "en"
@@ -315,13 +309,13 @@ def test_attention_json_matches_reference(capsys, checkpoint):
     torch.testing.assert_close(torch.tensor(payload["weights"]), expected, atol=1e-5, rtol=0)
 
 
-def test_attention_table_names_each_head(capsys, checkpoint):
-    code, out, _ = cli(capsys, "attention", "--model", str(checkpoint[0]), "--lang", "de", TEXT)
+def test_attention_table_names_each_head(capsys, tiny_model):
+    code, out, _ = cli(capsys, "attention", "--model", str(tiny_model[0]), "--lang", "de", TEXT)
     assert code == 0 and out.startswith("query: position") and "layer 2 head 4:" in out
 
 
-def test_attribute_json_and_table(capsys, checkpoint):
-    folder = str(checkpoint[0])
+def test_attribute_json_and_table(capsys, tiny_model):
+    folder = str(tiny_model[0])
     args = ["attribute", "--model", folder, "--method", "integrated_gradients", "--steps", "32"]
     code, out, _ = cli(capsys, *args, "--json", TEXT)
     payload = json.loads(out)

@@ -7,30 +7,13 @@ import pytest
 from gradio_client import Client
 from gradio_client.utils import QueueError
 
-from tests.conftest import serving
-from xlm_demo.engine import Engine
+from tests.conftest import BUSY_ROOM, BUSY_WAITING_ROOM
 from xlm_demo.engine.engine import MAX_NEW_TOKENS
-from xlm_demo.model.checkpoint import BUNDLED_MODEL
 from xlm_demo.page import guards
 from xlm_demo.page.next_token import actions
 from xlm_demo.page.next_token.requests import read_request
-from xlm_demo.server import create_app
 
 LONG = {"prompt": "Once upon a time", "lang": "en", "max_new_tokens": MAX_NEW_TOKENS, "api_name": "/generate"}
-ROOM = 2  # the test server's room: events running sessions at once
-WAITING_ROOM = 1  # the test server's queue size: one request may wait while ROOM run
-
-
-@pytest.fixture(scope="module")
-def busy_server():
-    """The demo on the bundled model, whose 256-token continuations take seconds, with room for one waiting."""
-    with serving(create_app(str(BUNDLED_MODEL), device="cpu", queue_size=WAITING_ROOM, room_size=ROOM)) as url:
-        yield url
-
-
-@pytest.fixture
-def client(busy_server):
-    return Client(busy_server, verbose=False)
 
 
 def wait_until(condition, seconds: float = 20.0) -> None:
@@ -46,9 +29,9 @@ def waiting(url: str) -> int:
     return httpx.get(url + "gradio_api/queue/status").json()["queue_size"]
 
 
-def start_streaming(client: Client):
+def start_streaming(busy_api: Client):
     """A long continuation that has begun streaming tokens, so it holds a worker."""
-    job = client.submit(**LONG)
+    job = busy_api.submit(**LONG)
 
     def streaming():
         return len(job.outputs()) > 0
@@ -64,11 +47,6 @@ def cpu_seconds_over(seconds: float) -> float:
     return time.process_time() - start
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model):
-    return Engine.load(str(tiny_model[0]), device="cpu")
-
-
 def test_continue_on_the_page_stops_at_the_time_limit_and_keeps_what_came(engine, monkeypatch):
     monkeypatch.setattr(guards, "CONTINUATION_TIME_LIMIT", 0.0)
     request = read_request({"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}, engine)
@@ -77,19 +55,19 @@ def test_continue_on_the_page_stops_at_the_time_limit_and_keeps_what_came(engine
     assert "Stopped after 0 seconds, the limit for one continuation." in records[-1].notes
 
 
-def test_generate_stops_at_the_time_limit_with_the_tokens_so_far(client, monkeypatch):
+def test_generate_stops_at_the_time_limit_with_the_tokens_so_far(busy_api, monkeypatch):
     monkeypatch.setattr(guards, "CONTINUATION_TIME_LIMIT", 0.5)
-    payload = client.submit(**LONG).result(timeout=60)
+    payload = busy_api.submit(**LONG).result(timeout=60)
     assert 1 <= len(payload["new_ids"]) < MAX_NEW_TOKENS
 
 
-def test_a_full_queue_answers_busy_at_once(busy_server, client):
-    jobs = [start_streaming(client) for _ in range(ROOM)]  # the room full
+def test_a_full_queue_answers_busy_at_once(busy_server, busy_api):
+    jobs = [start_streaming(busy_api) for _ in range(BUSY_ROOM)]  # the room full
     try:
-        jobs.append(client.submit(**LONG))
+        jobs.append(busy_api.submit(**LONG))
 
         def queue_full():
-            return waiting(busy_server) == WAITING_ROOM
+            return waiting(busy_server) == BUSY_WAITING_ROOM
 
         wait_until(queue_full)
         answer = httpx.post(busy_server + "gradio_api/call/generate", json={"data": ["Hallo", "de", 5]}, timeout=5)
@@ -102,12 +80,12 @@ def test_a_full_queue_answers_busy_at_once(busy_server, client):
             job.cancel()
 
 
-def test_session_events_share_the_room_and_model_holding_ones_go_between_their_batches(busy_server, client):
-    jobs = [start_streaming(client) for _ in range(ROOM)]  # the room, taken by /generate
+def test_session_events_share_the_room_and_model_holding_ones_go_between_their_batches(busy_server, busy_api):
+    jobs = [start_streaming(busy_api) for _ in range(BUSY_ROOM)]  # the room, taken by /generate
     try:
-        comparison = client.submit(prompt="Hallo", api_name="/compare")  # holds the model alone...
+        comparison = busy_api.submit(prompt="Hallo", api_name="/compare")  # holds the model alone...
         assert set(comparison.result(timeout=30)["distributions"]) == {"de", "en"}  # ...between the room's batches
-        prediction = client.submit(prompt="Hallo", api_name="/predict")
+        prediction = busy_api.submit(prompt="Hallo", api_name="/predict")
 
         def predict_waits():
             return waiting(busy_server) == 1
@@ -122,12 +100,12 @@ def test_session_events_share_the_room_and_model_holding_ones_go_between_their_b
             job.cancel()
 
 
-def test_stop_stops_the_tokens_and_frees_the_worker(busy_server, client):
-    jobs = [start_streaming(client) for _ in range(ROOM)]  # the room full
+def test_stop_stops_the_tokens_and_frees_the_worker(busy_server, busy_api):
+    jobs = [start_streaming(busy_api) for _ in range(BUSY_ROOM)]  # the room full
     for job in jobs:
         job.cancel()
     time.sleep(0.5)  # the token being computed at the cancel finishes
     assert cpu_seconds_over(1.0) < 0.3  # generating, the server uses about one CPU second a second
     assert waiting(busy_server) == 0
-    short = client.submit(prompt="Guten Morgen", lang="de", max_new_tokens=3, api_name="/generate")
+    short = busy_api.submit(prompt="Guten Morgen", lang="de", max_new_tokens=3, api_name="/generate")
     assert len(short.result(timeout=5)["new_ids"]) == 3  # otherwise it waits for seconds of 256-token runs

@@ -8,43 +8,15 @@ import time
 import uuid
 
 import httpx
-import pytest
 
 from benchmarks.follow import gradio_event, share_event
-from tests.conftest import serving
-from xlm_demo.page.clients import TOO_FAST, RateLimit, Slots, TrustedProxies
-from xlm_demo.page.follow.rooms import FOLLOWERS_PER_CLIENT, Rooms
-from xlm_demo.server import create_app
+from tests.conftest import LIMITED_EXPIRY, PROXY
+from xlm_demo.page.clients import TOO_FAST
+from xlm_demo.page.follow.rooms import FOLLOWERS_PER_CLIENT
 
-EXPIRY = 2.0  # seconds a room no page attends lives on this server (55 by default)
 HALL = 2_000  # people following a talk from behind one address (a conference's Wi-Fi)
 ROOMS_CAPPED = "Your address holds 2 rooms, the most one address may; close one of them first."
-PROXY, DIRECT = "127.0.0.2", "127.0.0.3"  # a trusted proxy's address, and a client's own
-
-
-def limited_rooms() -> Rooms:
-    return Rooms(
-        per_client=2,
-        expiry=EXPIRY,
-        followers=Slots(per_client=2, total=4, what="followers' streams"),
-        requests=RateLimit(per_second=5, burst=30),
-    )
-
-
-@pytest.fixture(scope="module")
-def limited(tiny_model):
-    """Small caps, behind a proxy on the same machine (the default trusted proxy)."""
-    with serving(create_app(str(tiny_model[0]), device="cpu", rooms=limited_rooms())) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def proxied(tiny_model):
-    """Small caps behind a proxy at PROXY; the other loopback addresses are clients that reach the server directly
-    (Gradio's server rewrites only 127.0.0.1's requests itself)."""
-    proxies = TrustedProxies.parse(PROXY)
-    with serving(create_app(str(tiny_model[0]), device="cpu", rooms=limited_rooms(), proxies=proxies)) as url:
-        yield url
+DIRECT = "127.0.0.3"  # a client's own address, reaching the proxied server without its proxy
 
 
 async def share_from(base: str, event: tuple, address: str, peer: str) -> tuple[str | None, str | None, str | None]:
@@ -75,29 +47,31 @@ def is_open(base: str, code: str) -> bool:
         return response.status_code == 200
 
 
-def test_one_address_opens_a_few_rooms_and_is_told_why_not_more(limited):
-    results = scripted_shares(limited, ["203.0.113.1"] * 10)
+def test_one_address_opens_a_few_rooms_and_is_told_why_not_more(limited_server):
+    results = scripted_shares(limited_server, ["203.0.113.1"] * 10)
     codes = [code for error, code, _ in results if code]
-    assert len(codes) == 2 and all(is_open(limited, code) for code in codes)
+    assert len(codes) == 2 and all(is_open(limited_server, code) for code in codes)
     errors = {error for error, _, _ in results if error}
     assert errors == {ROOMS_CAPPED}
 
 
-def test_entries_a_script_writes_before_its_proxys_get_it_no_more_than_its_address(proxied):
+def test_entries_a_script_writes_before_its_proxys_get_it_no_more_than_its_address(proxied_server):
     # The proxy appends the address it saw; whatever the client wrote comes before it.
-    results = scripted_shares(proxied, [f"10.{n}.{n}.1, 203.0.113.20" for n in range(70)], peer=PROXY)
+    results = scripted_shares(proxied_server, [f"10.{n}.{n}.1, 203.0.113.20" for n in range(70)], peer=PROXY)
     assert len([code for _, code, _ in results if code]) == 2
     assert ROOMS_CAPPED in {error for error, _, _ in results} <= {None, ROOMS_CAPPED, TOO_FAST}
-    assert scripted_shares(proxied, ["203.0.113.21"], peer=PROXY)[0][1] is not None  # another address is not held
+    assert (
+        scripted_shares(proxied_server, ["203.0.113.21"], peer=PROXY)[0][1] is not None
+    )  # another address is not held
 
 
-def test_from_a_peer_that_is_no_trusted_proxy_a_made_up_header_is_ignored(proxied):
-    results = scripted_shares(proxied, [f"203.0.113.{n}" for n in range(70)], peer=DIRECT)
+def test_from_a_peer_that_is_no_trusted_proxy_a_made_up_header_is_ignored(proxied_server):
+    results = scripted_shares(proxied_server, [f"203.0.113.{n}" for n in range(70)], peer=DIRECT)
     [(_, code, _), _] = [result for result in results if result[1]]
     assert ROOMS_CAPPED in {error for error, _, _ in results} <= {None, ROOMS_CAPPED, TOO_FAST}
     transport = httpx.HTTPTransport(local_address=DIRECT)
     with httpx.Client(timeout=30, transport=transport) as client:
-        opened = [client.send(client.build_request("GET", f"{proxied}room/{code}/events",
+        opened = [client.send(client.build_request("GET", f"{proxied_server}room/{code}/events",
                                                    headers={"X-Forwarded-For": f"198.51.100.{n}"}), stream=True)
                   for n in range(3)]  # fmt: skip
         assert [response.status_code for response in opened] == [200, 200, 429]  # two per address: one address
@@ -105,40 +79,44 @@ def test_from_a_peer_that_is_no_trusted_proxy_a_made_up_header_is_ignored(proxie
             response.close()
 
 
-def test_a_room_no_page_attends_ends_within_its_expiry_and_its_followers_are_told(limited):
-    [(_, code, _)] = scripted_shares(limited, ["203.0.113.2"])
+def test_a_room_no_page_attends_ends_within_its_expiry_and_its_followers_are_told(limited_server):
+    [(_, code, _)] = scripted_shares(limited_server, ["203.0.113.2"])
     began = time.monotonic()
-    with httpx.stream("GET", f"{limited}room/{code}/events", timeout=30) as follower:
+    with httpx.stream("GET", f"{limited_server}room/{code}/events", timeout=30) as follower:
         assert follower.status_code == 200  # a room that has shown nothing yet sends nothing until it ends
         assert "event: closed" in list(follower.iter_lines())  # and the stream ends
-    assert EXPIRY <= time.monotonic() - began < EXPIRY + 1.5
-    assert not is_open(limited, code)
+    assert LIMITED_EXPIRY <= time.monotonic() - began < LIMITED_EXPIRY + 1.5
+    assert not is_open(limited_server, code)
 
 
-def test_the_presenters_presence_keeps_its_room_and_only_the_key_is_let_in(limited):
-    [(_, code, key), (_, other_code, _)] = scripted_shares(limited, ["203.0.113.3", "203.0.113.4"])
-    presence = f"{limited}room/{code}/presence"
-    for wrong in [f"{presence}?key={code}", f"{presence}?key=", f"{limited}room/{other_code}/presence?key={key}"]:
+def test_the_presenters_presence_keeps_its_room_and_only_the_key_is_let_in(limited_server):
+    [(_, code, key), (_, other_code, _)] = scripted_shares(limited_server, ["203.0.113.3", "203.0.113.4"])
+    presence = f"{limited_server}room/{code}/presence"
+    for wrong in [
+        f"{presence}?key={code}",
+        f"{presence}?key=",
+        f"{limited_server}room/{other_code}/presence?key={key}",
+    ]:
         assert httpx.get(wrong, timeout=10).status_code == 404
     with httpx.stream("GET", f"{presence}?key={key}", timeout=30) as held:
         assert held.status_code == 200
-        time.sleep(2 * EXPIRY)
-        assert is_open(limited, code) and not is_open(limited, other_code)
+        time.sleep(2 * LIMITED_EXPIRY)
+        assert is_open(limited_server, code) and not is_open(limited_server, other_code)
     left = time.monotonic()
-    while is_open(limited, code):
-        assert time.monotonic() - left < EXPIRY + 1.5, "the room outlived its page"
+    while is_open(limited_server, code):
+        assert time.monotonic() - left < LIMITED_EXPIRY + 1.5, "the room outlived its page"
         time.sleep(0.1)
 
 
-def test_followers_streams_are_capped_per_address_and_on_the_server_and_given_back(limited):
-    [(_, code, key)] = scripted_shares(limited, ["203.0.113.5"])
-    events = f"{limited}room/{code}/events"
+def test_followers_streams_are_capped_per_address_and_on_the_server_and_given_back(limited_server):
+    [(_, code, key)] = scripted_shares(limited_server, ["203.0.113.5"])
+    events = f"{limited_server}room/{code}/events"
 
     def follow(address: str) -> httpx.Response:
         client = httpx.Client(timeout=30, headers={"X-Forwarded-For": address})
         return client.send(client.build_request("GET", events), stream=True)
 
-    with httpx.stream("GET", f"{limited}room/{code}/presence?key={key}", timeout=30):
+    with httpx.stream("GET", f"{limited_server}room/{code}/presence?key={key}", timeout=30):
         first, second, other = follow("198.51.100.1"), follow("198.51.100.1"), follow("198.51.100.2")
         assert [first.status_code, second.status_code, other.status_code] == [200, 200, 200]
         too_many = follow("198.51.100.1")
@@ -160,13 +138,15 @@ def test_followers_streams_are_capped_per_address_and_on_the_server_and_given_ba
             response.close()
 
 
-def test_too_many_requests_from_one_address_are_told_to_wait(limited):
+def test_too_many_requests_from_one_address_are_told_to_wait(limited_server):
     with httpx.Client(timeout=10, headers={"X-Forwarded-For": "198.51.100.9"}) as client:
-        answers = [client.get(f"{limited}room/no-such-room/events") for _ in range(40)]
+        answers = [client.get(f"{limited_server}room/no-such-room/events") for _ in range(40)]
     assert {answer.status_code for answer in answers[:30]} == {404}
     assert answers[-1].status_code == 429 and answers[-1].text == TOO_FAST
     with httpx.Client(timeout=10, headers={"X-Forwarded-For": "198.51.100.10"}) as client:
-        assert client.get(f"{limited}room/no-such-room/events").status_code == 404  # another address is not held up
+        assert (
+            client.get(f"{limited_server}room/no-such-room/events").status_code == 404
+        )  # another address is not held up
 
 
 def test_a_hall_behind_one_address_follows_the_talk(server):
@@ -201,16 +181,18 @@ def test_a_hall_behind_one_address_follows_the_talk(server):
     assert seen == ["Welcome to the hall"] * HALL
 
 
-def test_the_page_routes_request_rate_is_counted_per_address_behind_the_proxy(proxied):
+def test_the_page_routes_request_rate_is_counted_per_address_behind_the_proxy(proxied_server):
     transport = httpx.HTTPTransport(local_address=PROXY)
     bad_json = {"Content-Type": "application/json"}
     with httpx.Client(timeout=30, transport=transport) as client:
         for _ in range(5_000):  # the burst, then what refills while these are sent
             answer = client.post(
-                f"{proxied}view", content=b"{", headers={**bad_json, "X-Forwarded-For": "198.51.100.41"}
+                f"{proxied_server}view", content=b"{", headers={**bad_json, "X-Forwarded-For": "198.51.100.41"}
             )
             if answer.status_code == 429:
                 break
         assert answer.status_code == 429 and answer.text == TOO_FAST
-        other = client.post(f"{proxied}view", content=b"{", headers={**bad_json, "X-Forwarded-For": "198.51.100.42"})
+        other = client.post(
+            f"{proxied_server}view", content=b"{", headers={**bad_json, "X-Forwarded-For": "198.51.100.42"}
+        )
         assert other.status_code == 400  # another address behind the same proxy is not held up

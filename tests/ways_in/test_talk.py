@@ -13,22 +13,7 @@ import httpx
 import pytest
 
 from benchmarks.follow import gradio_event, share_event
-from benchmarks.server_process import free_port
 from xlm_demo.page.follow.share import network_address
-from xlm_demo.server import create_app, launch_options
-
-
-@pytest.fixture(scope="module")
-def on_the_network(tiny_model):
-    """The demo listening on every interface, as `make talk` starts it; yields the loopback URL the presenter
-    opened it at."""
-    demo = create_app(str(tiny_model[0]), device="cpu")
-    options = launch_options("0.0.0.0", free_port(), share=False)
-    demo.launch(**options, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{options['server_port']}/"
-    finally:
-        demo.close()
 
 
 def share_output(base: str) -> str:
@@ -44,13 +29,13 @@ def share_output(base: str) -> str:
     return json.dumps(outputs)
 
 
-def test_a_presenter_on_localhost_shares_the_machines_network_address(on_the_network):
+def test_a_presenter_on_localhost_shares_the_machines_network_address(network_server):
     address = network_address()
     if address is None:
         pytest.skip("this machine has no network address but loopback")
-    shown = share_output(on_the_network)
+    shown = share_output(network_server)
     link = re.search(r'href=\\"([^"\\]+)\\"', shown).group(1)
-    port = int(on_the_network.rstrip("/").rsplit(":", 1)[1])
+    port = int(network_server.rstrip("/").rsplit(":", 1)[1])
     assert link.startswith(f"http://{address}:{port}/?follow=") and "Phones cannot" not in shown
     page = httpx.get(link, timeout=30)  # as a phone in the room opens it: at the network address
     assert page.status_code == 200 and "gradio" in page.text.lower()
