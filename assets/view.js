@@ -258,17 +258,23 @@
   let running = null;  // the request in flight: {abort} for a continuation
   let failed = "";
 
-  const session = () => {
-    if (!shown) return {appended: [], appended_langs: []};
-    if (controls && shown.prompt !== controls.prompt) return {appended: [], appended_langs: []};  // a new text
+  // The tokens chosen after the text shown, while the text is the controls' (a new text starts without them).
+  const chosen = () => {
+    if (!shown || (controls && shown.prompt !== controls.prompt)) return {appended: [], appended_langs: []};
     return {appended: shown.appended, appended_langs: shown.appended_langs};
   };
+  // The page state, in the fields xlm_demo/page/requests.py reads: every request carries it, and the sections read it.
+  const pageState = (tokens = chosen()) => ({
+    prompt: controls.prompt, lang: controls.lang, top_k: controls.top_k, literal: controls.literal,
+    continue_lang: controls.continue_lang, sampling: controls.sampling, ...tokens,
+  });
+  // The sections are told the page state when the controls change and when a view has settled, after it is drawn.
+  const tellSections = () => setTimeout(() => document.getElementById("view-changed")?.click());
   const roomKey = () => document.querySelector("#room-link .room-link[data-key]")?.dataset.key ?? "";
   let tableOpen = false;  // the tokens' table is built only while a person can see it
   const body = (job) => ({
-    seq: ++seq, page, action: job.action, choice: job.choice ?? null, n_tokens: controls.n_tokens,
-    prompt: controls.prompt, lang: controls.lang, top_k: controls.top_k, literal: controls.literal,
-    continue_lang: controls.continue_lang, sampling: controls.sampling, ...(job.session ?? session()),
+    ...pageState(job.chosen), seq: ++seq, page, action: job.action, choice: job.choice ?? null,
+    n_tokens: controls.n_tokens,
     drawn: shown && job.whole !== true ? {ids: shown.ids, langs: shown.langs, typed: shown.typed} : null,
     table: tableOpen, room: roomKey(),
   });
@@ -290,8 +296,7 @@
     if (!show(record)) { send({action: "show", whole: true}); return; }
     shown = record;
     if (failed) say("");
-    // The sections read the text and its chosen tokens: told once a view has settled, after it is drawn.
-    if (!record.streaming) setTimeout(() => document.getElementById("view-changed")?.click());
+    if (!record.streaming) tellSections();
   };
 
   const post = (path, job, signal) => fetch(path, {
@@ -357,11 +362,12 @@
       controls = values;
       if (running) running.abort();  // typing stops a continuation
       send({action: "show"});
+      tellSections();
     },
     started(values, restored) {  // the page loaded, its controls and chosen tokens restored from its link
       controls = values;
       const {appended = [], appended_langs = []} = restored ?? {};
-      send({action: "show", whole: true, session: {appended, appended_langs}});
+      send({action: "show", whole: true, chosen: {appended, appended_langs}});
     },
     act(action, choice) {
       if (running?.abort && action !== "continue") running.abort();
@@ -372,11 +378,7 @@
       tableOpen = open;
       if (open) send({action: "show"});
     },
-    session() {
-      if (!shown) return {prompt: controls?.prompt ?? "", appended: [], appended_langs: [], literal: false};
-      return {prompt: shown.prompt, lang: shown.lang, appended: shown.appended, appended_langs: shown.appended_langs,
-        literal: shown.literal};
-    },
+    state() { return controls ? pageState() : null; },
   };
   document.addEventListener("change", (event) => {  // a candidate picked from the list
     const input = event.target.closest?.("#candidate-list input[type=radio]");

@@ -20,8 +20,7 @@ from benchmarks.server_process import free_port, start_server, stop, wait_until_
 from xlm_demo.engine import Engine
 from xlm_demo.page.next_token import actions, side_by_side
 from xlm_demo.page.next_token.record import ViewRecord
-from xlm_demo.page.next_token.requests import read_request
-from xlm_demo.page.state import new_state
+from xlm_demo.page.requests import read_view_request
 
 PASSAGE = str.split(
     "The weather in Berlin was cold that winter, and the trains ran late almost every morning. People waited on "
@@ -68,7 +67,9 @@ def ask(engine: Engine, text: str, action: str = "show", after: ViewRecord | Non
     """What the view route answers a page's request (read, acted on and encoded), without HTTP."""
     carried = {"appended": after.appended, "appended_langs": after.appended_langs} if after else {}
     drawn = {"ids": after.ids, "langs": after.langs, "typed": after.typed} if after else None
-    request = read_request({"prompt": text, "lang": "en", "action": action, "drawn": drawn, **carried, **body}, engine)
+    request = read_view_request(
+        engine, {"prompt": text, "lang": "en", "action": action, "drawn": drawn, **carried, **body}
+    )
     record = actions.answer(engine, request)
     record.to_json()
     return record
@@ -97,10 +98,10 @@ def bench_server(engine: Engine, repeats: int = 3) -> dict:
     continued = {n_words: continue_rates(engine, text_of(n_words), repeats) for n_words in CONTINUE_WORDS}
     text = text_of(300)
     # The first Compare runs the other id over the whole text; after a Step, both ids need one position more.
-    first = timed(lambda: side_by_side.compare(text, 10, new_state(text), engine=engine))
+    first = timed(lambda: side_by_side.compare({"prompt": text, "lang": "en"}, engine=engine))
     stepped = ask(engine, text, "step")
-    session = {**new_state(text), "appended": stepped.appended, "appended_langs": stepped.appended_langs}
-    after_step = timed(lambda: side_by_side.compare(text, 10, session, engine=engine))
+    chosen = {"prompt": text, "lang": "en", "appended": stepped.appended, "appended_langs": stepped.appended_langs}
+    after_step = timed(lambda: side_by_side.compare(chosen, engine=engine))
     compare = {"first_ms": first * 1e3, "after_step_ms": after_step * 1e3}
     cache = engine.prefix_cache
     held = {"positions": cache.positions, "capacity": cache.capacity, "hits": cache.hits, "misses": cache.misses,
@@ -116,7 +117,7 @@ def continue_rates(engine: Engine, text: str, repeats: int) -> dict[str, float]:
     body = {"prompt": text, "lang": "en", "action": "continue", "n_tokens": CONTINUE_TOKENS}
     rates: dict[str, list[float]] = {"page": [], "engine": []}
     for _ in range(repeats):
-        records = lambda: [r.to_json() for r in actions.continuation(engine, read_request(body, engine))]  # noqa: E731
+        records = lambda: [r.to_json() for r in actions.continuation(engine, read_view_request(engine, body))]  # noqa: E731
         rates["page"].append(CONTINUE_TOKENS / timed(records))
         rates["engine"].append(engine_rate(engine, text))
     return {f"{name}_tokens_per_s": statistics.median(values) for name, values in rates.items()}

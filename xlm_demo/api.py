@@ -16,7 +16,8 @@ from .inside import attention as attention_view
 from .inside import attribution
 from .inside.lens import logit_lens
 from .model import languages
-from .page.guards import MODEL_GROUP, ROOM_GROUP, checked_prompt, time_limited, user_errors
+from .page.guards import MODEL_GROUP, ROOM_GROUP, time_limited, user_errors
+from .page.requests import checked_text
 from .payloads import (
     attention_payload,
     attribution_payload,
@@ -29,11 +30,6 @@ from .payloads import (
 )
 
 
-def within_limit(prompt: str | None) -> str:
-    """The text, if within the server's limit (an API caller is told so without the page's words)."""
-    return checked_prompt(prompt, on_page=False)
-
-
 def register_api(engine: Engine, room_size: int) -> None:
     """Add the endpoints to the Blocks being built, sharing the page's room; parameter names follow the CLI's
     flags."""
@@ -43,13 +39,13 @@ def register_api(engine: Engine, room_size: int) -> None:
     def predict(prompt: str, lang: str = default_lang, top_k: int = 10, literal_specials: bool = False) -> dict:
         """The next-token distribution after a text: top-k candidates, entropy, the ids fed to the model."""
         with user_errors("/predict"):
-            encoded = engine.encode(within_limit(prompt), lang, literal=literal_specials)
+            encoded = engine.encode(checked_text(prompt), lang, literal=literal_specials)
             return predict_payload(engine.predict_encoded(encoded, check_top_k(int(top_k))))
 
     def score(prompt: str, lang: str = default_lang, literal_specials: bool = False) -> dict:
         """Each token's probability, log-probability and rank given the tokens before it."""
         with user_errors("/score"):
-            encoded = engine.encode(within_limit(prompt), lang, literal=literal_specials)
+            encoded = engine.encode(checked_text(prompt), lang, literal=literal_specials)
             return score_payload(encoded, engine.analyse(encoded).scores, engine.model.config.vocab_size)
 
     def generate(
@@ -68,7 +64,7 @@ def register_api(engine: Engine, room_size: int) -> None:
         with user_errors("/generate"):
             sampling = SamplingParams(temperature=temperature, top_k=int(top_k), top_p=top_p, seed=seed).resolved()
             n = check_max_new_tokens(int(max_new_tokens))
-            encoded = engine.encode(within_limit(prompt), lang, reserve=n, literal=literal_specials)
+            encoded = engine.encode(checked_text(prompt), lang, reserve=n, literal=literal_specials)
             continue_lang = engine.check_lang(continue_lang or lang)
             steps = []
             for step in time_limited(engine.generate(encoded, n, sampling, lang=continue_lang)):
@@ -79,7 +75,7 @@ def register_api(engine: Engine, room_size: int) -> None:
     def compare(prompt: str, top_k: int = 10, literal_specials: bool = False) -> dict:
         """The next-token distribution under every language id for the same text, with KL divergences."""
         with user_errors("/compare"):
-            typed = within_limit(prompt)
+            typed = checked_text(prompt)
             encodings = [engine.encode(typed, lang, literal=literal_specials) for lang in engine.lang2id]
             return compare_payload(engine.compare_encoded(encodings, top_k=int(top_k)))
 
@@ -87,14 +83,14 @@ def register_api(engine: Engine, room_size: int) -> None:
         """Words for the text's one blank (<special1>), ranked by the log-probability of the whole filled text;
         candidates: words of your own, comma-separated, always listed."""
         with user_errors("/fill"):
-            return fill_payload(engine.fill(within_limit(prompt), lang, int(top_k), split_words(candidates)))
+            return fill_payload(engine.fill(checked_text(prompt), lang, int(top_k), split_words(candidates)))
 
     def attention(
         prompt: str, lang: str = default_lang, position: int | None = None, literal_specials: bool = False
     ) -> dict:
         """Every layer's and head's attention weights for one position (default: the last) over those up to it."""
         with user_errors("/attention"):
-            encoded = engine.encode(within_limit(prompt), lang, literal=literal_specials)
+            encoded = engine.encode(checked_text(prompt), lang, literal=literal_specials)
             position = None if position is None else int(position)
             return attention_payload(attention_view.attention(engine, encoded, position), engine.tokenizer)
 
@@ -109,7 +105,7 @@ def register_api(engine: Engine, room_size: int) -> None:
     ) -> dict:
         """How much each position, and its token, position and language embeddings, the next token rests on."""
         with user_errors("/attribute"):
-            encoded = engine.encode(within_limit(prompt), lang, literal=literal_specials)
+            encoded = engine.encode(checked_text(prompt), lang, literal=literal_specials)
             target_id = attribution.token_id(engine, target, "target")
             contrast_id = attribution.token_id(engine, contrast, "contrast")
             result = attribution.attribute(engine, encoded, target_id, contrast_id, method, int(steps))
@@ -124,7 +120,7 @@ def register_api(engine: Engine, room_size: int) -> None:
     ) -> dict:
         """The next-token distribution read from every layer (the logit lens), layer 0 first, under one id."""
         with user_errors("/lens"):
-            encoded = engine.encode(within_limit(prompt), lang, literal=literal_specials)
+            encoded = engine.encode(checked_text(prompt), lang, literal=literal_specials)
             return lens_payload(logit_lens(engine, encoded, int(top_k), None if target is None else int(target)))
 
     # Sessions through the prefix cache, batched by the engine's scheduler with the page's own events.

@@ -17,8 +17,8 @@ from .inside.attention import attention
 from .inside.attribution import METHODS, attribute, token_id
 from .inside.lens import logit_lens
 from .model import languages
-from .model.checkpoint import DEFAULT_MODEL, CheckpointError
-from .model.weights import WeightError
+from .model.checkpoint import DEFAULT_MODEL
+from .page.requests import UserError
 from .payloads import (
     attention_payload,
     attribution_payload,
@@ -30,7 +30,9 @@ from .payloads import (
     tokenize_payload,
 )
 
-USER_ERRORS = (ValueError, CheckpointError, WeightError, OSError)
+# A caller's mistake: the command line's own and the engine's (a ValueError, CheckpointError and WeightError among
+# them) are told in one line and exit 2, as a file that cannot be read is.
+USER_ERRORS = (UserError, ValueError, OSError)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -202,7 +204,7 @@ def sampling_from(args: argparse.Namespace) -> SamplingParams:
     options = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "seed": args.seed}
     given = {k: v for k, v in options.items() if v is not None}
     if args.greedy and given:
-        raise ValueError(f"--greedy cannot be combined with --{next(iter(given)).replace('_', '-')}")
+        raise UserError(f"--greedy cannot be combined with --{next(iter(given)).replace('_', '-')}")
     return SamplingParams(**given).resolved() if given else GREEDY
 
 
@@ -232,7 +234,7 @@ def run(args: argparse.Namespace) -> dict | str:
         return predict_payload(engine.predict_encoded(engine.encode(text, lang, literal=literal), top_k=args.top_k))
     if args.command == "fill":
         if literal:
-            raise ValueError(f"fill reads {MASK} as the blank; leave out --literal-specials")
+            raise UserError(f"fill reads {MASK} as the blank; leave out --literal-specials")
         return fill_payload(engine.fill(text, lang, args.top_k, split_words(args.candidates)))
     if args.command == "attention":
         encoded = engine.encode(text, lang, literal=literal)

@@ -1,7 +1,6 @@
 """Any XLM causal checkpoint: an English/French one (en = 0, fr = 1) against the reference, and what follows lang2id."""
 
 import json
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from xlm_demo.model import languages
 from xlm_demo.model.subwords import WORD_LISTS, read_words, subword_masks
 from xlm_demo.page.header import model_panel
 from xlm_demo.page.next_token import charts, side_by_side
-from xlm_demo.page.state import from_url, new_state
+from xlm_demo.page.requests import read_share_link
 
 FRENCH = [
     "L'homme qu'il a vu n'est pas venu aujourd'hui.",
@@ -85,7 +84,7 @@ def test_compare_reports_english_and_french(enfr_engine):
     assert set(comparison.distributions) == {"en", "fr"} and set(comparison.kl) == {"en||fr", "fr||en"}
     for mass in comparison.subword_mass.values():
         assert set(mass) == {"en", "fr", "shared"} and 0 < sum(mass.values()) <= 1 + 1e-6
-    figure, summary = side_by_side.compare(FRENCH[0], 5, new_state(FRENCH[0]), engine=enfr_engine)
+    figure, summary = side_by_side.compare({"prompt": FRENCH[0], "lang": "fr", "top_k": 5}, engine=enfr_engine)
     assert "French id: " in summary and "on English-only subwords" in summary and "on French-only," in summary
     legend = [trace.name for trace in figure.data]
     assert legend == ["English id", "French id"]
@@ -114,7 +113,9 @@ def test_page_text_names_the_checkpoints_languages(enfr_engine):
 
 
 def test_fidelity_view_runs_french_text_both_ways(enfr_engine, reference_tokenizer):
-    faithful, defaults, summary, _ = side_by_side.fidelity(FRENCH[0], "fr", 5, new_state(FRENCH[0]), engine=enfr_engine)
+    faithful, defaults, summary, _ = side_by_side.fidelity(
+        {"prompt": FRENCH[0], "lang": "fr", "top_k": 5}, engine=enfr_engine
+    )
     ids = trained_ids(reference_tokenizer, FRENCH[0], "fr")
     assert f"`{' '.join(enfr_engine.tokenizer.display(i) for i in ids)}`" in summary  # French rules, the French id
     assert faithful.data[0].marker.color == languages.colour("fr")
@@ -122,10 +123,11 @@ def test_fidelity_view_runs_french_text_both_ways(enfr_engine, reference_tokeniz
 
 
 def test_share_link_and_url_follow_lang2id(enfr_engine):
-    french = SimpleNamespace(query_params={"prompt": "Bonjour", "lang": "fr"})
-    assert from_url(french, engine=enfr_engine)[1] == "fr"
-    german = SimpleNamespace(query_params={"prompt": "Hallo", "lang": "de"})  # not a language of this checkpoint
-    assert from_url(german, engine=enfr_engine)[1] == "en"
+    assert read_share_link(enfr_engine, {"prompt": "Bonjour", "lang": "fr"})[0].lang == "fr"
+    german, told = read_share_link(enfr_engine, {"prompt": "Hallo", "lang": "de"})  # not a language of this checkpoint
+    assert german.lang == "en" and told == [
+        "From the link: Unknown language id 'de'; this model has en, fr. It was left out."
+    ]
 
 
 def test_cli_lang_follows_the_checkpoint(enfr_model, capsys):

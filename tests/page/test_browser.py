@@ -180,6 +180,19 @@ def test_deep_link_restores_text_and_language(page, server, api):
     shows_prediction(page, api.predict(prompt=text, lang="de", top_k=7, api_name="/predict"))
 
 
+def test_a_link_with_a_bad_part_opens_the_page_without_it_and_says_so(page, server, api):
+    text = "Heute ist das Wetter"
+    open_demo(page, server, f"?prompt={quote(text)}&lang=xx&top_k=99&ids=x")
+    assert page.locator("#prompt textarea").input_value() == text  # the page opens on the link's text
+    shows_prediction(page, api.predict(prompt=text, lang="en", top_k=10, api_name="/predict"))  # the rest dropped
+    wait_in_page(page, "() => document.querySelectorAll('.toast-message-text').length === 3")  # one note a part
+    said = page.locator(".toast-message-text").all_inner_texts()
+    assert all(sentence.startswith("From the link: ") and sentence.endswith(" It was left out.") for sentence in said)
+    assert "Unknown language id 'xx'" in said[0] and "between 1 and 50; it was 99" in said[1] and "'x'" in said[2]
+    assert new_tokens(page) == []
+    shot(page, "05-link-with-a-bad-part")
+
+
 def test_model_panel_names_the_fidelity_choices(page, server):
     open_demo(page, server)
     page.get_by_text("Model", exact=True).click()

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from xlm_demo.page.clients import RateLimit, Refusal, Slots, TrustedProxies
+from xlm_demo.page.clients import RateLimit, Slots, TrustedProxies
+from xlm_demo.page.requests import UserError
 
 LOCAL = TrustedProxies.parse("127.0.0.1,::1")
 
@@ -77,13 +78,22 @@ def test_the_rate_limit_remembers_a_bounded_number_of_clients_and_counts_every_t
 
 def test_slots_cap_each_client_then_the_server_and_come_back():
     slots = Slots(per_client=2, total=3, what="streams")
-    assert slots.take("a") is None and slots.take("a") is None
-    assert slots.take("a") == Refusal(429, "Your address holds 2 streams, the most one address may; close some.")
-    assert slots.take("b") is None
-    assert slots.take("c") == Refusal(503, "The server holds 3 streams, its limit; try again later.")
+    slots.take("a"), slots.take("a")
+    with pytest.raises(UserError) as refused:
+        slots.take("a")
+    assert (refused.value.status, str(refused.value)) == (
+        429, "Your address holds 2 streams, the most one address may; close some."
+    )  # fmt: skip
+    slots.take("b")
+    with pytest.raises(UserError) as refused:
+        slots.take("c")
+    assert (refused.value.status, str(refused.value)) == (
+        503,
+        "The server holds 3 streams, its limit; try again later.",
+    )
     slots.give_back("a")
     assert slots.held("a") == 1 and slots.held() == 2
-    assert slots.take("c") is None
+    slots.take("c")
     for client in ("a", "b", "c"):
         slots.give_back(client)
     assert slots.held() == 0 and slots._held == {}

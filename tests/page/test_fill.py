@@ -10,7 +10,6 @@ from tests.checkpoints import LANG2ID
 from tests.reference import reference_fill_mask, reference_logits, reference_text_logprob
 from xlm_demo.page.fill import events
 from xlm_demo.page.next_token import side_by_side
-from xlm_demo.page.state import new_state
 
 TEXT = "The weather in <special1> was cold that winter ."
 WORDS = ["Berlin", "Regenschirm"]
@@ -66,10 +65,10 @@ def test_mistakes_are_one_sentence_on_the_page(engine, text, literal, sentence):
 
 
 def test_the_fidelity_view_adds_the_widgets_reading_for_one_blank(engine, tiny_model):
-    _, _, summary, widget = side_by_side.fidelity(TEXT, "en", 5, new_state(TEXT), engine=engine)
+    _, _, summary, widget = side_by_side.fidelity({"prompt": TEXT, "lang": "en", "top_k": 5}, engine=engine)
     expected = reference_fill_mask(tiny_model[0], TEXT, top_k=5)
     assert list(widget.data[0].customdata) == [row["token"] for row in expected]
     assert list(widget.data[0].x) == pytest.approx([row["score"] for row in expected], abs=1e-5)
     assert "Fill-Mask widget" in widget.layout.title.text and "no language id" in summary
     for text in ("<special1> and <special1>", "No blank"):
-        assert side_by_side.fidelity(text, "en", 5, new_state(text), engine=engine)[3] is None
+        assert side_by_side.fidelity({"prompt": text, "lang": "en", "top_k": 5}, engine=engine)[3] is None

@@ -10,20 +10,20 @@ import torch
 from tests.reference import reference_logits
 from xlm_demo.inside.attention import attention, attention_by_lang
 from xlm_demo.page.inside import charts, events
-from xlm_demo.page.state import new_state
 
 PROMPT = "Die Katze schläft, weil es kalt ist und der Ofen aus ist."
 
 
-def attend(engine, position="", difference=False, layer=None, head=None, state=None):
-    state = state or new_state(PROMPT)
+TYPED = {"prompt": PROMPT, "lang": "de"}  # the page state: the text alone
+
+
+def attend(engine, position="", difference=False, layer=None, head=None, state=TYPED):
     inside = events.new_inside()
-    return events.attention_view(PROMPT, "de", state, position, difference, layer, head, inside, engine=engine)
+    return events.attention_view(state, position, difference, layer, head, inside, engine=engine)
 
 
-def explain(engine, inside, method="grad_x_input", target=None, contrast=None, colouring="score", state=None):
-    state = state or new_state(PROMPT)
-    return events.attribution_view(PROMPT, "de", state, method, 16, target, contrast, colouring, inside, engine=engine)
+def explain(engine, inside, method="grad_x_input", target=None, contrast=None, colouring="score", state=TYPED):
+    return events.attribution_view(state, method, 16, target, contrast, colouring, inside, engine=engine)
 
 
 def test_attention_view_draws_every_head_and_shows_the_last_layer_first(engine):
@@ -104,7 +104,7 @@ def test_colouring_switch_keeps_the_spans(engine):
 
 
 def test_continuation_is_part_of_what_is_explained(engine):
-    state = {**new_state(PROMPT), "appended": [20, 21], "appended_langs": ["en", "en"]}  # text: de
+    state = {**TYPED, "appended": [20, 21], "appended_langs": ["en", "en"]}  # text: de
     *_, inside = attend(engine, state=state)
     *_, summary, inside = explain(engine, inside, state=state)
     ids = inside["attribution"]["input_ids"]

@@ -11,7 +11,6 @@ from tests.reference import reference_logits
 from xlm_demo.cli import main
 from xlm_demo.inside import lens
 from xlm_demo.page.lens import charts, events
-from xlm_demo.page.state import new_state
 
 TEXT = "Die Katze schläft, weil es"
 LAYER_KEYS = {"layer", "entropy", "kl_to_final", "target", "subword_mass", "candidates"}
@@ -99,8 +98,8 @@ def test_api_lens_bad_target_is_one_sentence(api):
 
 
 def test_show_fills_every_view_from_the_current_text_and_continuation(engine, tiny_model):
-    state = {**new_state(TEXT), "appended": [42]}
-    charts, scored = events.show(TEXT, "de", state, 1, engine=engine)  # the layers first, then the verdict
+    state = {"prompt": TEXT, "lang": "de", "appended": [42], "appended_langs": ["de"]}
+    charts, scored = events.show(state, 1, engine=engine)  # the layers first, then the verdict
     update, heatmaps, summary, lines, rows, patching, patching_text, scoring, _, first = charts
     assert scoring == events.SCORING and first.scores is None
     *unchanged, verdict, ranks, view = scored

@@ -5,7 +5,6 @@ import json
 import re
 from urllib.parse import parse_qsl
 
-import gradio as gr
 import pytest
 import torch
 
@@ -13,14 +12,14 @@ from tests.reference import reference_logits
 from xlm_demo.model.tokenizer import SPECIAL_ROLES
 from xlm_demo.page.header import model_panel
 from xlm_demo.page.next_token import actions, export, side_by_side
-from xlm_demo.page.next_token.requests import read_request
-from xlm_demo.page.state import PageSettings, from_url, new_state, share_query
+from xlm_demo.page.requests import read_share_link, read_view_request
+from xlm_demo.page.state import Chosen, PageState
 
 
 def ask(engine, prompt="The house is", lang="en", after=None, **body):
     """The record a page's request answers: `after` is the record it shows now (its chosen tokens carried)."""
     carried = {"appended": after.appended, "appended_langs": after.appended_langs} if after else {}
-    request = read_request({"prompt": prompt, "lang": lang, "top_k": 10, **carried, **body}, engine)
+    request = read_view_request(engine, {"prompt": prompt, "lang": lang, "top_k": 10, **carried, **body})
     return actions.answer(engine, request)
 
 
@@ -72,13 +71,13 @@ def test_editing_the_text_starts_the_continuation_again(engine):
     stepped = ask(engine, action="step")
     edited = ask(engine, prompt="Another text")  # the page sends no chosen tokens for a text they do not follow
     assert edited.appended == [] and edited.prompt == "Another text"
-    carried = read_request({"prompt": "Another text", "lang": "en", "appended": stepped.appended,
-                            "appended_langs": stepped.appended_langs}, engine)  # fmt: skip
+    carried = read_view_request(engine, {"prompt": "Another text", "lang": "en", "appended": stepped.appended,
+                                         "appended_langs": stepped.appended_langs})  # fmt: skip
     assert actions.answer(engine, carried).appended == stepped.appended  # the page says what they follow
 
 
 def test_continue_streams_a_record_per_token_then_the_whole_view(engine):
-    request = read_request({"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}, engine)
+    request = read_view_request(engine, {"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5})
     records = list(actions.continuation(engine, request))
     greedy = [s.id for s in engine.generate(engine.encode("The house is", "en"), 5)]
     assert [r.streaming for r in records] == [True] * 5 + [False]
@@ -104,16 +103,20 @@ def test_a_keystroke_sends_only_the_spans_that_changed(engine):
 
 
 def test_compare_returns_both_ids(engine):
-    figure, summary = side_by_side.compare("Guten Morgen", 5, new_state("Guten Morgen"), engine=engine)
+    figure, summary = side_by_side.compare({"prompt": "Guten Morgen", "lang": "de", "top_k": 5}, engine=engine)
     assert [trace.name for trace in figure.data] == ["German id", "English id"]
     assert "KL(de ‖ en)" in summary
 
 
 def test_url_restores_text_language_and_continuation(engine):
-    request = gr.Request(query_params={"prompt": "Heute ist", "lang": "de", "top_k": "7", "ids": "20,21,x,999999"})
-    prompt, lang, top_k, literal, state = from_url(request, engine=engine)
-    assert (prompt, lang, top_k, literal) == ("Heute ist", "de", 7, False)
-    assert state["appended"] == [20, 21] and state["prompt"] == "Heute ist"
+    link = {"prompt": "Heute ist", "lang": "de", "top_k": "7", "ids": "20,21,x,999999"}
+    state, told = read_share_link(engine, link)
+    assert (state.prompt, state.lang, state.top_k, state.literal) == ("Heute ist", "de", 7, False)
+    assert state.appended == [20, 21] and state.prompt == "Heute ist"
+    assert told == [
+        "From the link: ids takes whole numbers; 'x' is not one. It was left out.",
+        "From the link: Token ids must be whole numbers from 0 to 461. It was left out.",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -139,7 +142,7 @@ def test_mistakes_become_one_sentence(engine, body, message):
 
 def test_fidelity_view_runs_both_ways(engine):
     faithful, defaults, summary, widget = side_by_side.fidelity(
-        "Die Katze schläft", "de", 5, new_state(), engine=engine
+        {"prompt": "Die Katze schläft", "lang": "de", "top_k": 5}, engine=engine
     )
     assert faithful.data[0].x != defaults.data[0].x
     assert widget is None and "widget" not in summary  # no blank, no widget reading
@@ -148,8 +151,8 @@ def test_fidelity_view_runs_both_ways(engine):
 
 def test_export_holds_every_step_and_the_next_distribution(engine):
     stepped = ask(engine, action="step")
-    record = export.exploration(settings(), {**new_state("The house is"), "appended": stepped.appended,
-                                             "appended_langs": stepped.appended_langs}, engine=engine)  # fmt: skip
+    chosen = tuple(Chosen(i, lang) for i, lang in zip(stepped.appended, stepped.appended_langs, strict=True))
+    record = export.exploration(PageState("The house is", "en", chosen=chosen), engine=engine)
     assert record["input_ids"][-1] == stepped.appended[0]
     assert len(record["steps"]) == 1 and record["steps"][0]["rank"] == 1
     assert record["steps"][0]["candidates"][0]["id"] == stepped.appended[0]  # the distribution it was chosen from
@@ -157,17 +160,12 @@ def test_export_holds_every_step_and_the_next_distribution(engine):
     assert record["settings"]["candidates_shown"] == 10 and record["settings"]["sampling"]["temperature"] == 0
 
 
-def settings(prompt="The house is", lang="en", continue_lang=""):
-    """The page's settings as its controls give them: greedy, ten candidates."""
-    return PageSettings.read(prompt, lang, 10, False, 1.0, 0, 1.0, 0, continue_lang)
-
-
 def test_share_link_restores_the_view(engine):
     stepped = ask(engine, prompt="Es war", lang="de", action="step")
     query = stepped.explore
-    request = gr.Request(query_params=dict(parse_qsl(query[1:])))
-    prompt, lang, top_k, _literal, state = from_url(request, engine=engine)
-    assert (prompt, lang, top_k, state["appended"]) == ("Es war", "de", 10, stepped.appended)
+    state, told = read_share_link(engine, dict(parse_qsl(query[1:])))
+    assert (state.prompt, state.lang, state.top_k, state.appended) == ("Es war", "de", 10, stepped.appended)
+    assert told == []
 
 
 def test_inspector_names_the_word_of_every_piece(engine):
@@ -179,7 +177,9 @@ def test_inspector_names_the_word_of_every_piece(engine):
 
 
 def test_neutral_sampling_draws_no_second_distribution(engine):
-    faithful, defaults, _, _ = side_by_side.fidelity("Die Katze schläft", "de", 5, new_state(), engine=engine)
+    faithful, defaults, _, _ = side_by_side.fidelity(
+        {"prompt": "Die Katze schläft", "lang": "de", "top_k": 5}, engine=engine
+    )
     assert len(faithful.data) == 1 and len(defaults.data) == 1  # temperature 1, no top-k/top-p: nothing reshaped
     assert "&lt;/s&gt;" in faithful.layout.title.text
 
@@ -193,8 +193,7 @@ def test_chosen_tokens_keep_the_language_id_they_were_fed_with(engine):
     switched = ask(engine, lang="de", after=stepped, table=True)
     assert switched.table[-1][4] == "de (0)" and not any("data-lang" in span for span in switched.spans)
     assert "langs=de" in stepped.explore
-    request = gr.Request(query_params=dict(parse_qsl(stepped.explore[1:])))
-    assert from_url(request, engine=engine)[-1]["appended_langs"] == ["de"]
+    assert read_share_link(engine, dict(parse_qsl(stepped.explore[1:])))[0].appended_langs == ["de"]
 
 
 def test_undo_after_a_token_under_another_id_drops_that_tokens_id_too(engine, tiny_model):
@@ -232,24 +231,24 @@ def test_literal_setting_reads_the_characters_and_travels_with_the_link(engine):
     stepped = ask(engine, prompt=prompt, lang="de", after=record, literal=True, action="step")
     assert stepped.literal is True  # kept by a step, and by a reset
     assert ask(engine, prompt=prompt, after=stepped, literal=True, action="reset").literal
-    query = share_query({**new_state(prompt, True), "appended": stepped.appended,
-                         "appended_langs": stepped.appended_langs}, "de", 7)  # fmt: skip
+    chosen = tuple(Chosen(i, lang) for i, lang in zip(stepped.appended, stepped.appended_langs, strict=True))
+    query = PageState(prompt, "de", 7, literal=True, chosen=chosen).share_query()
     assert "literal_specials=1" in query
-    restored = from_url(gr.Request(query_params=dict(parse_qsl(query[1:]))), engine=engine)
-    assert restored[3] is True and restored[4]["literal"] is True
-    assert "literal_specials" not in share_query(new_state(prompt), "de", 7)
+    restored, _ = read_share_link(engine, dict(parse_qsl(query[1:])))
+    assert restored.literal is True and restored.appended == stepped.appended
+    assert "literal_specials" not in PageState(prompt, "de", 7).share_query()
 
 
 def test_compare_fidelity_and_export_follow_the_literal_setting(engine):
     prompt = "Die Katze </s> schläft"
     for literal in (False, True):
-        state = new_state(prompt, literal)
-        _, summary = side_by_side.compare(prompt, 5, state, engine=engine)
+        fields = {"prompt": prompt, "lang": "de", "top_k": 5, "literal": literal}
+        _, summary = side_by_side.compare(fields, engine=engine)
         assert "KL(de ‖ en)" in summary
-        _, _, fidelity, _ = side_by_side.fidelity(prompt, "de", 5, state, engine=engine)
+        _, _, fidelity, _ = side_by_side.fidelity(fields, engine=engine)
         as_trained = fidelity.split("  \n")[0]
         assert as_trained.count("</s>") == (1 if literal else 2)
-        json_file, _ = export.export(settings(prompt, "de"), state, engine=engine)
+        json_file, _ = export.export({**fields, "top_k": 10}, engine=engine)
         with open(json_file["value"], encoding="utf-8") as file:
             record = json.load(file)
         assert record["settings"]["literal_specials"] is literal
@@ -302,10 +301,10 @@ def test_each_limit_takes_its_largest_value_and_refuses_the_next(engine, body, a
     assert engine.model.config.vocab_size == 462  # the test checkpoint's, as the ids above assume
     request = {"prompt": "The house is", "lang": "en", **body}
     if accepted:
-        assert read_request(request, engine).settings.prompt == request["prompt"]
+        assert read_view_request(engine, request).state.prompt == request["prompt"]
     else:
         with pytest.raises(ValueError):
-            read_request(request, engine)
+            read_view_request(engine, request)
 
 
 def test_sampling_keeps_its_own_top_k_not_the_candidates_shown(engine, tiny_model):

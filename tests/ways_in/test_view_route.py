@@ -130,3 +130,10 @@ def test_closing_the_stream_stops_the_continuation(server, monkeypatch):
     count = len(batches)
     time.sleep(1.0)
     assert len(batches) == count  # no token computed for a page that stopped listening
+
+
+def test_a_room_route_refuses_in_a_sentence_and_one_log_line(server, caplog):
+    caplog.set_level(logging.INFO)
+    answer = httpx.get(f"{server}room/no-such-room/events", timeout=30)
+    assert answer.status_code == 404 and answer.text.startswith("No open room has this code")
+    assert logged(caplog) == [f"user error in GET /room/no-such-room/events (404): {answer.text}"]

@@ -11,6 +11,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .requests import UserError
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Clients whose request rate is remembered at once; beyond this the least recently seen is forgotten (it starts
@@ -103,14 +105,6 @@ class RateLimit:
             return allowed
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why a client may not take one more: the HTTP status and the sentence it is told."""
-
-    status: int
-    sentence: str
-
-
 class Slots:
     """Things held open at once (a room's streams): at most `per_client` for one client and `total` for the
     server; thread-safe."""
@@ -121,18 +115,17 @@ class Slots:
         self._count = 0
         self._lock = threading.Lock()
 
-    def take(self, client: str) -> Refusal | None:
-        """Hold one more for this client, or say why not (503 for the server's cap, 429 for the client's)."""
+    def take(self, client: str) -> None:
+        """Hold one more for this client; UserError says why not (503 for the server's cap, 429 for the client's)."""
         with self._lock:
             if self._count >= self.total:
-                return Refusal(503, f"The server holds {self.total:,} {self.what}, its limit; try again later.")
+                raise UserError(f"The server holds {self.total:,} {self.what}, its limit; try again later.", 503)
             if self._held.get(client, 0) >= self.per_client:
-                return Refusal(
-                    429, f"Your address holds {self.per_client:,} {self.what}, the most one address may; close some."
+                raise UserError(
+                    f"Your address holds {self.per_client:,} {self.what}, the most one address may; close some.", 429
                 )
             self._held[client] = self._held.get(client, 0) + 1
             self._count += 1
-            return None
 
     def give_back(self, client: str) -> None:
         """One this client held has ended."""

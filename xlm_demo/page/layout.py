@@ -21,7 +21,8 @@ from .lens.layout import build_lens_section
 from .live_plot import live_plot, with_live_figures
 from .next_token import export, side_by_side
 from .next_token.routes import ViewRoutes
-from .state import DEFAULT_PROMPT, PageSettings, from_url, new_state
+from .requests import MAX_CANDIDATES, MAX_CONTINUE, read_share_link
+from .state import DEFAULT_PROMPT
 
 # What the renderer is told of the controls, in the order of Controls.values(): it sends them with every request.
 CONTROLLED = """(prompt, lang, top_k, literal, sample, temperature, sample_top_k, top_p, seed, continue_lang, n_tokens,
@@ -68,21 +69,16 @@ class Controls:
         return [self.prompt, self.lang, self.top_k, self.literal, self.sample, self.temperature, self.sample_top_k,
                 self.top_p, self.seed, self.continue_lang, self.n_tokens]  # fmt: skip
 
-    def settings(self) -> list[gr.Component]:
-        """The controls PageSettings.read takes, in its order."""
-        return [self.prompt, self.lang, self.top_k, self.sample, self.temperature, self.sample_top_k, self.top_p,
-                self.seed, self.continue_lang]  # fmt: skip
-
 
 def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
     """The whole page for one loaded engine, inside the Blocks being built; `room_size` of its requests wait on
     the engine's scheduler at once. Nothing is loaded or fetched here."""
     demo.routes.extend(ViewRoutes(engine, demo.rooms, demo.proxies, room_size).routes())
-    # The text and its chosen tokens as the renderer last showed them, for the sections' events to read; the
+    # The page state (requests.read_state's fields) as the renderer holds it, for the sections' events to read; the
     # renderer sets it through this button's browser-only event.
-    session = gr.JSON(visible=False)
+    page_state = gr.JSON(visible=False)
     view_changed = gr.Button("view changed", elem_id="view-changed", elem_classes=["unseen"])
-    view_changed.click(None, None, session, js="() => window.xlmView.session()", api_visibility="private")
+    view_changed.click(None, None, page_state, js="() => window.xlmView.state()", api_visibility="private")
     gr.Markdown(f"# {title(engine)}\n{model_line(engine)}", elem_id="header")
     if engine.notice:
         gr.Markdown(f"⚠️ {engine.notice}", elem_id="notice", elem_classes=["notice"])
@@ -94,19 +90,19 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
             gr.HTML(elem_id="candidate-list")
             gr.HTML(elem_id="status")
     live_plot(from_records=True, elem_id="timeline-plot", container=True)
-    compare_section(demo, engine, controls, session, room, room_size)
+    compare_section(demo, engine, page_state, room, room_size)
     build_fill_section(engine, controls.prompt, controls.literal, controls.top_k, controls.blank_a_word)
     with gr.Accordion("Inside the model: attention and attribution", open=False, elem_id="inside"):
-        build_inside(engine, controls.prompt, controls.lang, session)
-    build_lens_section(engine, controls.prompt, controls.lang, session, changed=session)
-    fidelity_section(engine, controls, session)
+        build_inside(engine, page_state)
+    build_lens_section(engine, page_state)
+    fidelity_section(engine, page_state)
     with gr.Accordion("Tokens as the model sees them", open=False) as table:
         gr.HTML(elem_id="inspector")  # filled while a person can see it
     table.expand(None, js="() => window.xlmView.table(true)", api_visibility="private", queue=False)
     table.collapse(None, js="() => window.xlmView.table(false)", api_visibility="private", queue=False)
     with gr.Accordion("Model", open=False):
         gr.Markdown(model_panel(engine), elem_id="model-panel")
-    wire_view(demo, engine, controls, buttons, session, room_size)
+    wire_view(demo, engine, controls, buttons, page_state, room_size)
 
 
 def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.State]:
@@ -126,7 +122,7 @@ def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.Sta
             languages.choices(engine.lang2id), value=languages.default(engine.lang2id), label="Language id",
             elem_id="lang", scale=2,
         )  # fmt: skip
-        top_k = gr.Slider(5, 50, value=10, step=1, label="Candidates shown", elem_id="top-k", scale=3)
+        top_k = gr.Slider(1, MAX_CANDIDATES, value=10, step=1, label="Candidates shown", elem_id="top-k", scale=3)
     with gr.Row(equal_height=True):
         literal = gr.Checkbox(
             False, label="Literal: <s>, </s>, <special1> … typed are plain characters, not special tokens",
@@ -151,7 +147,7 @@ def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.Sta
         buttons["exported_view"] = gr.File(elem_id="export-html", show_label=False, visible=False, height=60)
     room, buttons["shared"] = build_sharing(demo)
     with gr.Row():
-        n_tokens = gr.Slider(1, 64, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
+        n_tokens = gr.Slider(1, MAX_CONTINUE, value=12, step=1, label="Tokens per Continue", elem_id="n-tokens")
         continue_lang = gr.Radio(
             [("the text's", ""), *languages.choices(engine.lang2id)], value="",
             label="Chosen tokens carry the language id", elem_id="continue-lang",
@@ -167,9 +163,7 @@ def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.Sta
     return controls, buttons, room
 
 
-def compare_section(
-    demo: gr.Blocks, engine: Engine, controls: Controls, session: gr.JSON, room: gr.State, room_size: int
-) -> None:
+def compare_section(demo: gr.Blocks, engine: Engine, page_state: gr.JSON, room: gr.State, room_size: int) -> None:
     """The same text under every language id, shown to the room too."""
     named = languages.names(languages.ordered(engine.lang2id))
     with gr.Accordion("Compare the language ids", open=True, elem_id="compare-section"):
@@ -178,12 +172,12 @@ def compare_section(
         summary = gr.Markdown(elem_id="compare-summary")
     compared = with_live_figures(partial(side_by_side.compare, engine=engine))
     compare.click(
-        shown_to_room(compared, demo.rooms), [controls.prompt, controls.top_k, session, room],
+        shown_to_room(compared, demo.rooms), [page_state, room],
         [plot, summary], concurrency_id=ROOM_GROUP, concurrency_limit=room_size, api_visibility="private",
     )  # fmt: skip
 
 
-def fidelity_section(engine: Engine, controls: Controls, session: gr.JSON) -> None:
+def fidelity_section(engine: Engine, page_state: gr.JSON) -> None:
     """The same text run the way transformers' defaults would, beside the faithful run."""
     with gr.Accordion("Fidelity: the same text through transformers' defaults", open=False):
         gr.Markdown(
@@ -198,7 +192,7 @@ def fidelity_section(engine: Engine, controls: Controls, session: gr.JSON) -> No
         widget = live_plot(elem_id="widget-plot", container=True)  # when the text holds one <special1>
     run.click(
         with_live_figures(partial(side_by_side.fidelity, engine=engine)),
-        [controls.prompt, controls.lang, controls.top_k, session],
+        page_state,
         [faithful, defaults, summary, widget],
         concurrency_id=MODEL_GROUP,
         api_visibility="private",
@@ -206,7 +200,7 @@ def fidelity_section(engine: Engine, controls: Controls, session: gr.JSON) -> No
 
 
 def wire_view(
-    demo: gr.Blocks, engine: Engine, controls: Controls, buttons: dict, session: gr.JSON, room_size: int
+    demo: gr.Blocks, engine: Engine, controls: Controls, buttons: dict, page_state: gr.JSON, room_size: int
 ) -> None:
     """The renderer told of every change, in the browser; the export; the view restored from the page's URL."""
     browser_only = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
@@ -217,19 +211,19 @@ def wire_view(
     buttons["stop"].click(None, js="() => window.xlmView.stop()", **browser_only)
     buttons["shared"].then(None, values, None, js=CONTROLLED, **browser_only)  # the room is shown the view now
 
-    def exported(*values):
-        *settings, state = values
-        return export.export(PageSettings.read(*settings), state or new_state(settings[0]), engine=engine)
-
     buttons["export"].click(
-        exported, [*controls.settings(), session], [buttons["exported"], buttons["exported_view"]],
+        partial(export.export, engine=engine), page_state, [buttons["exported"], buttons["exported_view"]],
         concurrency_id=ROOM_GROUP, concurrency_limit=room_size, api_visibility="private",
     )  # fmt: skip
 
     def restore_from_url(request: gr.Request) -> tuple:  # a plain function: Gradio sees the Request hint
+        """The controls and the chosen tokens a share link restores; each part of it left out, told."""
         if request.query_params.get("follow"):  # a follower's page: the room pushes what it shows
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), None
-        return from_url(request, engine=engine)
+        state, told = read_share_link(engine, request.query_params)
+        for sentence in told:
+            gr.Warning(sentence)
+        return state.prompt, state.lang, state.top_k, state.literal, state.fields()
 
     restored = gr.JSON(visible=False)
     demo.load(

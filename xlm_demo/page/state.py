@@ -1,104 +1,85 @@
-"""A session's state on the page: the typed text, the tokens chosen after it, the controls' settings, the URL."""
+"""The page's state: what a view depends on, whoever sends it (the page's requests, its sections, a share link).
+requests.py reads and checks it; this module only holds it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from urllib.parse import urlencode
-
-import gradio as gr
 
 from ..engine import Encoded, Engine
 from ..engine.sampling import GREEDY, SamplingParams
-from ..model import languages
-from .guards import MAX_PROMPT_CHARS, checked_prompt, user_errors
 
 DEFAULT_PROMPT = "The weather in Berlin is"
 
 
-def new_state(prompt: str = DEFAULT_PROMPT, literal: bool = False) -> dict:
-    """A session's continuation: ids chosen after the typed text, the steps that chose them, how specials read."""
-    return {"prompt": prompt, "appended": [], "appended_langs": [], "literal": literal}
+@dataclass(frozen=True)
+class Chosen:
+    """A token chosen after the text (Step, a pick, Continue) and the language id it is fed with."""
+
+    id: int
+    lang: str
 
 
 @dataclass(frozen=True)
-class PageSettings:
-    """What the page's controls say: the text, its language id, how many candidates, and how to choose."""
+class PageState:
+    """Everything a view depends on: the typed text and its language id, how many candidates are listed, how the
+    next token is chosen, how typed specials read, and the tokens chosen after the text."""
 
     prompt: str
     lang: str
-    top_k: int
-    sampling: SamplingParams
-    continue_lang: str = ""  # the language id chosen tokens are fed with; empty: the text's
-
-    @classmethod
-    def read(
-        cls, prompt, lang, top_k, sample, temperature, sample_top_k, top_p, seed, continue_lang=""
-    ) -> PageSettings:
-        """The settings from the controls' values, in this order, checked."""
-        sampling = sampling_params(sample, temperature, sample_top_k, top_p, seed)
-        return cls(prompt or "", lang, int(top_k), sampling, continue_lang or "")
+    top_k: int = 10  # candidates listed
+    sampling: SamplingParams = GREEDY
+    literal: bool = False  # <s>, </s>, <special1> typed are plain characters
+    chosen: tuple[Chosen, ...] = ()
+    continue_lang: str = ""  # the language id the next chosen token is fed with; empty: the text's
 
     @property
     def fed_lang(self) -> str:
         """The language id the next chosen token is fed with."""
         return self.continue_lang or self.lang
 
+    @property
+    def appended(self) -> list[int]:
+        """The chosen tokens' ids, as the page sends them back."""
+        return [token.id for token in self.chosen]
 
-def for_prompt(state: dict | None, prompt: str) -> dict:
-    """The state if it belongs to this text; a continuation of another text starts again."""
-    state = state or {}
-    return state if state.get("prompt") == prompt else new_state(prompt, state.get("literal", False))
+    @property
+    def appended_langs(self) -> list[str]:
+        """The language id each chosen token is fed with, as the page sends them back."""
+        return [token.lang for token in self.chosen]
 
+    def with_chosen(self, token_id: int) -> PageState:
+        """The state with one more chosen token, fed with `fed_lang`."""
+        return replace(self, chosen=(*self.chosen, Chosen(token_id, self.fed_lang)))
 
-def from_url(request: gr.Request, *, engine: Engine) -> tuple:
-    """Text, language, candidate count and continuation from the page's URL (?prompt=…&lang=de&top_k=…&ids=…),
-    each chosen token with its language id (&langs=de,de,…; the text's where absent)."""
-    params = request.query_params if request else {}
-    prompt = params.get("prompt", DEFAULT_PROMPT)[:MAX_PROMPT_CHARS]
-    lang = params.get("lang", "")
-    lang = lang if lang in engine.lang2id else languages.default(engine.lang2id)
-    top_k = min(50, max(5, int(params["top_k"]))) if params.get("top_k", "").isdigit() else 10
-    vocab_size = engine.model.config.vocab_size
-    ids = [int(i) for i in params.get("ids", "").split(",") if i.isdigit() and int(i) < vocab_size]
-    ids = ids[: engine.max_positions]
-    given = [code if code in engine.lang2id else lang for code in params.get("langs", "").split(",") if code]
-    langs = (given + [lang] * len(ids))[: len(ids)]
-    literal = params.get("literal_specials") == "1"
-    return prompt, lang, top_k, literal, {**new_state(prompt, literal), "appended": ids, "appended_langs": langs}
+    def undone(self) -> PageState:
+        """The state without its last chosen token."""
+        return replace(self, chosen=self.chosen[:-1])
 
+    def reset(self) -> PageState:
+        """The typed text alone."""
+        return replace(self, chosen=())
 
-def share_query(state: dict, lang: str, top_k: int) -> str:
-    """A relative URL that restores the text, language, candidate count and continuation."""
-    params = {"prompt": state["prompt"], "lang": lang, "top_k": top_k}
-    if state.get("literal"):
-        params["literal_specials"] = 1
-    if state["appended"]:
-        params["ids"] = ",".join(map(str, state["appended"]))
-    if any(code != lang for code in state["appended_langs"]):
-        params["langs"] = ",".join(state["appended_langs"])
-    return "?" + urlencode(params)
+    def fields(self) -> dict:
+        """The state in the view route's fields, as the page sends it (requests.read_state reads it back)."""
+        sampling = {"sample": self.sampling != GREEDY, **asdict(self.sampling)}
+        return {"prompt": self.prompt, "lang": self.lang, "top_k": self.top_k, "sampling": sampling,
+                "literal": self.literal, "continue_lang": self.continue_lang, "appended": self.appended,
+                "appended_langs": self.appended_langs}  # fmt: skip
 
-
-def sampling_params(sample: bool, temperature: float, top_k: float, top_p: float, seed: float | None) -> SamplingParams:
-    """The page's sampling controls, checked; greedy unless sampling is switched on."""
-    if not sample:
-        return GREEDY
-    with user_errors():
-        return SamplingParams(
-            temperature=float(temperature),
-            top_k=int(top_k),
-            top_p=float(top_p),
-            seed=None if seed is None else int(seed),
-        )
+    def share_query(self) -> str:
+        """A relative URL that restores the text, language, candidate count, literal setting and chosen tokens."""
+        params = {"prompt": self.prompt, "lang": self.lang, "top_k": self.top_k}
+        if self.literal:
+            params["literal_specials"] = 1
+        if self.chosen:
+            params["ids"] = ",".join(map(str, self.appended))
+        if any(lang != self.lang for lang in self.appended_langs):
+            params["langs"] = ",".join(self.appended_langs)
+        return "?" + urlencode(params)
 
 
-def current(engine: Engine, prompt: str, lang: str, state: dict, reserve: int = 0) -> Encoded:
-    """What the model is fed: the start token, the typed text's tokens, then the chosen continuation."""
-    with user_errors():
-        encoded = engine.encode(checked_prompt(prompt), lang, literal=state.get("literal", False))
-        return engine.append(encoded, state["appended"], reserve=reserve, id_langs=state["appended_langs"])
-
-
-def with_chosen(state: dict, token_id: int, lang: str) -> dict:
-    """The state with one more chosen token, fed with the language id `lang`."""
-    return {**state, "appended": [*state["appended"], token_id], "appended_langs": [*state["appended_langs"], lang]}
+def fed_sequence(engine: Engine, state: PageState, reserve: int = 0) -> Encoded:
+    """What the model is fed: the start token, the typed text's tokens, then the chosen ones, each under its id."""
+    typed = engine.encode(state.prompt, state.lang, literal=state.literal)
+    return engine.append(typed, state.appended, reserve=reserve, id_langs=state.appended_langs)

@@ -7,18 +7,18 @@ import math
 from ...engine import Engine, Fill
 from ...engine.fill import MASK, split_words
 from ...model import languages
-from ..guards import checked_prompt, user_error, user_errors
+from ..guards import user_errors
+from ..requests import UserError, candidates, checked_text
 from . import charts
 
 
 def fill_view(prompt, words, top_k, literal, *, engine: Engine) -> tuple:
     """The typed text's blank filled under every language id side by side, and what the left context alone ranks."""
-    if literal:
-        literal_on = f"Literal is on, so {MASK} is plain characters, not a blank; switch it off to fill."
-        raise user_error(literal_on, "Fill", on_page=True)
     with user_errors("Fill", on_page=True):
-        typed = checked_prompt(prompt)
-        fills = engine.fill_languages(typed, languages.ordered(engine.lang2id), int(top_k), split_words(words))
+        if literal:
+            raise UserError(f"Literal is on, so {MASK} is plain characters, not a blank; switch it off to fill.")
+        typed, count = checked_text(prompt), candidates(int(top_k))
+        fills = engine.fill_languages(typed, languages.ordered(engine.lang2id), count, split_words(words))
     return charts.fill_figure(fills), "  \n".join(summary_line(engine, fill) for fill in fills.values())
 
 
@@ -29,8 +29,9 @@ NOTHING_TO_BLANK = (
 
 def blanked_view(prompt, words, top_k, literal, *, engine: Engine) -> tuple:
     """Blank a word's fill, once the browser has made the blank: a text without words to blank is told so."""
-    if not literal and MASK not in (prompt or ""):
-        raise user_error(NOTHING_TO_BLANK, "Blank a word", on_page=True)
+    with user_errors("Blank a word", on_page=True):
+        if not literal and MASK not in (prompt or ""):
+            raise UserError(NOTHING_TO_BLANK)
     return fill_view(prompt, words, top_k, literal, engine=engine)
 
 

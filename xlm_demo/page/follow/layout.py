@@ -8,7 +8,8 @@ import gradio as gr
 from starlette.routing import Route
 
 from ..clients import TOO_FAST, TrustedProxies, request_address
-from ..guards import user_error
+from ..guards import user_errors
+from ..requests import UserError
 from .rooms import Rooms
 from .share import follow_link, link_html
 from .stream import follow_routes
@@ -58,12 +59,10 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
 
     def open_room(request: gr.Request) -> tuple:
         client = request_address(request, demo.proxies)
-        if not rooms.requests.allow(client):
-            raise user_error(TOO_FAST, "Share")
-        try:
+        with user_errors("Share"):
+            if not rooms.requests.allow(client):
+                raise UserError(TOO_FAST, 429)
             room = rooms.open(request.session_hash, client)
-        except ValueError as error:
-            raise user_error(str(error), "Share") from None
         hint = "They see your text, chart and chosen tokens as you type, step and continue, and cannot change them."
         link, unreachable = follow_link(request, room.code, demo.listening)
         shown = link_html(link, unreachable, hint, room.code, room.key)

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ..clients import RateLimit, Slots
+from ..requests import UserError
 
 # Rooms the server holds at once, sized by memory: a room holds at most a whole view and a continuation's record of
 # a 20,000-character text (125 KB each, measured on the bundled model) and a comparison. A room ends when its
@@ -190,7 +191,7 @@ class Rooms:
         self._reaper: threading.Thread | None = None
 
     def open(self, owner: str, client: str = "") -> Room:
-        """The room this presenter's session owns, opened if it has none; ValueError when the server, or the
+        """The room this presenter's session owns, opened if it has none; UserError when the server, or the
         address, holds all the rooms it may."""
         self.reap()
         with self._lock:
@@ -198,9 +199,9 @@ class Rooms:
             if owned is not None:
                 return owned
             if len(self._rooms) >= self.capacity:
-                raise ValueError(f"The server holds {self.capacity} rooms, its limit; try again when one has closed.")
+                raise UserError(f"The server holds {self.capacity} rooms, its limit; try again when one has closed.")
             if sum(room.client == client for room in self._rooms.values()) >= self.per_client:
-                raise ValueError(
+                raise UserError(
                     f"Your address holds {self.per_client} rooms, the most one address may; close one of them first."
                 )
             room = Room(secrets.token_urlsafe(16), owner, client)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.routing import Route
 
 from ..clients import TOO_FAST, TrustedProxies, request_address
+from ..guards import refused
+from ..requests import UserError
 from .rooms import Rooms
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy holds the events back
@@ -33,24 +35,32 @@ def follow_routes(rooms: Rooms, proxies: TrustedProxies) -> list[Route]:
     GET room/{code}/presence?key=KEY: held open by the presenter's page, which keeps the room alive (404 for a
     wrong code or key). Too many requests or streams from one address: 429; the server's streams all taken: 503."""
 
-    async def events(request):
+    def allowed(request) -> str:
+        """The client's address, if it may ask once more now."""
         client = request_address(request, proxies)
         if not rooms.requests.allow(client):
-            return PlainTextResponse(TOO_FAST, 429)
-        room = rooms.get(request.path_params["code"])
-        if room is None:
-            return PlainTextResponse(NO_ROOM, 404)
-        refusal = rooms.followers.take(client)
-        if refusal is not None:
-            return PlainTextResponse(refusal.sentence, refusal.status)
+            raise UserError(TOO_FAST, 429)
+        return client
+
+    async def events(request):
+        try:
+            client = allowed(request)
+            room = rooms.get(request.path_params["code"])
+            if room is None:
+                raise UserError(NO_ROOM, 404)
+            rooms.followers.take(client)
+        except UserError as error:
+            return refused(request, error)
         return HeldStream(room.messages(), lambda: rooms.followers.give_back(client))
 
     async def presence(request):
-        if not rooms.requests.allow(request_address(request, proxies)):
-            return PlainTextResponse(TOO_FAST, 429)
-        room = rooms.presented(request.query_params.get("key", ""))
-        if room is None or room.code != request.path_params["code"]:
-            return PlainTextResponse("No open room has this code and presenter's key.", 404)
+        try:
+            allowed(request)
+            room = rooms.presented(request.query_params.get("key", ""))
+            if room is None or room.code != request.path_params["code"]:
+                raise UserError("No open room has this code and presenter's key.", 404)
+        except UserError as error:
+            return refused(request, error)
         room.arrive()
         return HeldStream(room.presence(), room.leave)
 

@@ -15,7 +15,8 @@ from ...payloads import attribution_payload
 from ..coloured_text import token_html
 from ..guards import user_errors
 from ..look import shown
-from ..state import current, for_prompt
+from ..requests import read_state
+from ..state import fed_sequence
 from . import charts
 
 METHOD_NAMES = {"grad_x_input": "gradient × input", "integrated_gradients": "integrated gradients"}
@@ -28,12 +29,11 @@ def new_inside() -> dict:
     return {"attention": None, "attribution": None, "text": None}
 
 
-def attention_view(prompt, lang, state, position, difference, layer, head, inside, *, engine: Engine) -> tuple:
-    """The layer × head chart for a query position (empty: the last), or two language ids' difference, and one
-    head's weights on the text."""
-    state = for_prompt(state, prompt)
-    encoded = current(engine, prompt, lang, state)
-    with user_errors():
+def attention_view(fields, position, difference, layer, head, inside, *, engine: Engine) -> tuple:
+    """The layer × head chart for a query position (empty: the last) of the page state's sequence, or two language
+    ids' difference, and one head's weights on the text."""
+    with user_errors("Attention"):
+        encoded = fed_sequence(engine, read_state(engine, fields))
         query = query_position(position)
         if difference:
             pair = compared_pair(engine, encoded.lang)
@@ -121,18 +121,17 @@ def span(token_id: int, token: str, tip: str, background: str, classes: str, oth
     )
 
 
-def attribution_view(
-    prompt, lang, state, method, steps, target, contrast, colouring, inside, *, engine: Engine
-) -> tuple:
-    """The attribution chart, the target and contrast choices, the coloured text and the summary."""
-    state = for_prompt(state, prompt)
-    encoded = current(engine, prompt, lang, state)
-    with user_errors():
+def attribution_view(fields, method, steps, target, contrast, colouring, inside, *, engine: Engine) -> tuple:
+    """The attribution chart for the page state's sequence, the target and contrast choices, the coloured text and
+    the summary."""
+    with user_errors("Attribution"):
+        state = read_state(engine, fields)
+        encoded = fed_sequence(engine, state)
         target_id, contrast_id = token_id(engine, target, "target"), token_id(engine, contrast, "contrast")
         result = attribute(engine, encoded, target_id, contrast_id, method, int(steps))
         analysis = engine.analyse(encoded)
     payload = attribution_payload(result, engine.tokenizer)
-    n_typed = len(encoded.input_ids) - len(state["appended"])
+    n_typed = len(encoded.input_ids) - len(state.chosen)
     rank_html = token_html(analysis.scores, n_typed, encoded)
     text = {"langs": encoded.position_langs, "lang": encoded.lang, "n_typed": n_typed, "rank_html": rank_html}
     inside = {**inside, "attribution": payload, "text": text}
@@ -151,9 +150,9 @@ def attribution_view(
     )
 
 
-def top_attribution_view(prompt, lang, state, method, steps, colouring, inside, *, engine: Engine) -> tuple:
+def top_attribution_view(fields, method, steps, colouring, inside, *, engine: Engine) -> tuple:
     """The attribution view for the top candidate, no contrast: what "Look inside" shows first."""
-    return attribution_view(prompt, lang, state, method, steps, None, None, colouring, inside, engine=engine)
+    return attribution_view(fields, method, steps, None, None, colouring, inside, engine=engine)
 
 
 def explained(payload: dict) -> str:

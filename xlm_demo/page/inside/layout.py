@@ -21,8 +21,9 @@ HOW_TO_READ = (
 )
 
 
-def build_inside(engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.State) -> None:
-    """The section's components and events, inside the accordion being built; its model runs share MODEL_GROUP."""
+def build_inside(engine: Engine, page_state: gr.Component) -> None:
+    """The section's components and events, inside the accordion being built, for the page state (requests.py's
+    fields) the renderer holds; its model runs share MODEL_GROUP."""
     config = engine.model.config
     inside = gr.State(events.new_inside())
     gr.Markdown(HOW_TO_READ)
@@ -51,15 +52,15 @@ def build_inside(engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.S
     attribution_summary = gr.Markdown(elem_id="attribution-summary")
 
     model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private"}
-    attention_in = [prompt, lang, state, position, difference, layer, head, inside]
+    attention_in = [page_state, position, difference, layer, head, inside]
     attention_out = [attention_plot, layer, head, head_text, inside]
-    attribution_in = [prompt, lang, state, method, steps, target, contrast, colouring, inside]
+    attribution_in = [page_state, method, steps, target, contrast, colouring, inside]
     attribution_out = [attribution_plot, target, contrast, attribution_text, attribution_summary, inside]
     attend = with_live_figures(partial(events.attention_view, engine=engine))
     explain = with_live_figures(partial(events.attribution_view, engine=engine))
     explain_top = with_live_figures(partial(events.top_attribution_view, engine=engine))
     look.click(attend, attention_in, attention_out, **model_event).then(
-        explain_top, [prompt, lang, state, method, steps, colouring, inside], attribution_out, **model_event
+        explain_top, [page_state, method, steps, colouring, inside], attribution_out, **model_event
     )
     gr.on([position.submit, difference.input], attend, attention_in, attention_out, **model_event)
     gr.on(

@@ -11,7 +11,8 @@ from ...inside import lens
 from ...inside.lens import LensView, TextScore
 from ...model import languages
 from ..guards import user_errors
-from ..state import current, for_prompt
+from ..requests import read_state
+from ..state import fed_sequence
 from . import charts
 from .charts import id_name, mass_name
 
@@ -26,18 +27,18 @@ def table_headers(engine: Engine) -> list[str]:
     return ["layer", "language id", "top candidates", "entropy", "target p (rank)", "KL to final", *kinds]
 
 
-def show(prompt, lang, state, patch_layer, *, engine: Engine) -> Iterator[tuple]:
-    """Every layer under every language id for the current text (typed and continued) and the patching runs; then
-    the whole-text verdict, which scores every token under each id."""
-    encoded = current(engine, prompt, lang, for_prompt(state, prompt))
-    with user_errors():
-        readings = lens.lens_views(engine, encoded)
+def show(fields, patch_layer, *, engine: Engine) -> Iterator[tuple]:
+    """Every layer under every language id for the page state's text (typed and continued) and the patching runs;
+    then the whole-text verdict, which scores every token under each id."""
+    with user_errors("Layer by layer"):
+        state = read_state(engine, fields)
+        readings = lens.lens_views(engine, fed_sequence(engine, state))
         view = next(readings)
-    target = view.lenses[lang].layers[-1].target.id
+    target = view.lenses[state.lang].layers[-1].target.id
     choices = [(f"{c.token}  ({c.prob:.1%})", str(c.id)) for c in view.columns]
     update = gr.update(choices=choices, value=str(target))
     yield (update, *views(view, int(patch_layer)), SCORING, None, view)
-    with user_errors():
+    with user_errors("Layer by layer"):
         view = next(readings)
     yield ((gr.skip(),) * 7) + (*verdict_views(view), view)
 
@@ -59,7 +60,7 @@ def retarget(view: LensView | None, target: str | None, patch_layer) -> tuple:
     """The same readings following the token a person chose (no model run: every column's readings are kept)."""
     if view is None or not target:
         return (gr.skip(),) * 7
-    with user_errors():
+    with user_errors("Layer by layer"):
         view = lens.with_target(view, int(target))
     return (*views(view, int(patch_layer)), view)
 

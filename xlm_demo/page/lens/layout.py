@@ -20,10 +20,9 @@ INTRO = (
 )
 
 
-def build_lens_section(
-    engine: Engine, prompt: gr.Component, lang: gr.Component, state: gr.State, changed: gr.Component
-) -> None:
-    """The section, closed at first; it follows the text while open (each time `changed` changes)."""
+def build_lens_section(engine: Engine, page_state: gr.Component) -> None:
+    """The section, closed at first; while open, it follows the page state the renderer holds (each time it
+    changes)."""
     n_layers = engine.model.config.n_layers
     with gr.Accordion("Inside the model: layer by layer", open=False, elem_id="lens-section") as section:
         gr.Markdown(INTRO)
@@ -43,15 +42,15 @@ def build_lens_section(
         verdict_plot = live_plot(elem_id="verdict-plot", container=True)
     lens_state = gr.State(None)
     # Kept in the browser, so that a closed section costs the server nothing: whether it is open, and a counter
-    # bumped each time `changed` changes while it is open.
+    # bumped each time the page state changes while it is open.
     is_open = gr.Checkbox(False, visible=False)
     text_changed = gr.Number(0, visible=False)
 
     views = [lens_plot, summary, language_plot, table, patching_plot, patching_summary, lens_state]
     show = with_live_figures(partial(events.show, engine=engine))
     model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private", "show_progress": "hidden"}
-    show_inputs, shown = [prompt, lang, state, patch_layer], [target, *views[:-1], verdict, verdict_plot, lens_state]
-    changed.change(None, [is_open, text_changed], text_changed, js="(open, n) => (open ? n + 1 : n)")
+    show_inputs, shown = [page_state, patch_layer], [target, *views[:-1], verdict, verdict_plot, lens_state]
+    page_state.change(None, [is_open, text_changed], text_changed, js="(open, n) => (open ? n + 1 : n)")
     section.expand(None, None, is_open, js="() => true").then(show, show_inputs, shown, **model_event)
     text_changed.change(show, show_inputs, shown, trigger_mode="always_last", **model_event)
     section.collapse(None, None, is_open, js="() => false")

@@ -15,46 +15,45 @@ from ...engine import Encoded, Engine, Step, TokenScore
 from ...engine.sampling import GREEDY
 from ...model import languages
 from ...payloads import predict_payload, step_payload
+from ..guards import user_errors
 from ..live_plot import PLOTLY_JS
 from ..renderer import renderer_script
-from ..state import PageSettings, current, for_prompt
+from ..requests import read_state
+from ..state import PageState, fed_sequence
 from .record import ViewRecord, view_record
 
 CHART = '<div id="{}" class="block live-plot-block"><div class="live-plot"></div></div>'  # as the page's components
 PAGE_CSS = Path(__file__).resolve().parents[3] / "assets" / "page.css"  # the token colours, as on the page
 
 
-def exploration(settings: PageSettings, session: dict, *, engine: Engine) -> dict:
+def exploration(state: PageState, *, engine: Engine) -> dict:
     """Settings, ids, every chosen token with the distribution it was chosen from, and the next distribution."""
-    session = for_prompt(session, settings.prompt)
-    encoded, literal = current(engine, settings.prompt, settings.lang, session), session.get("literal", False)
-    analysis = engine.analyse(encoded, settings.top_k, settings.sampling)
+    fed = fed_sequence(engine, state)
+    analysis = engine.analyse(fed, state.top_k, state.sampling)
     return {
         "model": engine.source,
-        "prompt": settings.prompt,
-        "lang": settings.lang,
+        "prompt": state.prompt,
+        "lang": state.lang,
         "settings": {
-            "candidates_shown": settings.top_k,
-            "sample": settings.sampling != GREEDY,
-            "sampling": asdict(settings.sampling),
-            "literal_specials": literal,
+            "candidates_shown": state.top_k,
+            "sample": state.sampling != GREEDY,
+            "sampling": asdict(state.sampling),
+            "literal_specials": state.literal,
         },
-        "input_ids": encoded.input_ids,
-        "langs": encoded.position_langs,
-        "text": engine.decode(encoded.input_ids, settings.lang, literal=literal),
-        "steps": chosen_steps(engine, settings, encoded, analysis.scores, len(session["appended"])),
+        "input_ids": fed.input_ids,
+        "langs": fed.position_langs,
+        "text": engine.decode(fed.input_ids, state.lang, literal=state.literal),
+        "steps": chosen_steps(engine, state, fed, analysis.scores),
         "next": predict_payload(analysis.next_token),
     }
 
 
-def chosen_steps(
-    engine: Engine, settings: PageSettings, encoded: Encoded, scores: list[TokenScore], n_chosen: int
-) -> list[dict]:
+def chosen_steps(engine: Engine, state: PageState, fed: Encoded, scores: list[TokenScore]) -> list[dict]:
     """Each chosen token and the distribution it was chosen from (the prefix cache holds every prefix)."""
-    steps, langs = [], encoded.position_langs
-    for position in range(len(encoded.input_ids) - n_chosen, len(encoded.input_ids)):
-        before = Encoded(encoded.input_ids[:position], encoded.lang, encoded.truncated, tuple(langs[:position]))
-        distribution = engine.analyse(before, settings.top_k, settings.sampling).next_token
+    steps, langs = [], fed.position_langs
+    for position in range(len(fed.input_ids) - len(state.chosen), len(fed.input_ids)):
+        before = Encoded(fed.input_ids[:position], fed.lang, fed.truncated, tuple(langs[:position]))
+        distribution = engine.analyse(before, state.top_k, state.sampling).next_token
         score = scores[position]
         steps.append(step_payload(Step(score.id, score.token, score.prob, score.logprob, score.rank, distribution)))
     return steps
@@ -74,11 +73,13 @@ def view_html(record: ViewRecord, source: str) -> str:
     )
 
 
-def export(settings: PageSettings, session: dict, *, engine: Engine) -> tuple:
-    """The exploration's JSON file and the view's HTML file, offered for download."""
-    session = for_prompt(session, settings.prompt)
+def export(fields: dict, *, engine: Engine) -> tuple:
+    """The page state's exploration as a JSON file and its view as an HTML file, offered for download."""
+    with user_errors("Export"):
+        state = read_state(engine, fields)
+        explored, record = exploration(state, engine=engine), view_record(engine, state, seq=0)
     folder = Path(tempfile.mkdtemp(prefix="xlm-export-"))  # a folder each: the files keep their plain names
     data, page = folder / "xlm-exploration.json", folder / "xlm-view.html"
-    data.write_text(json.dumps(exploration(settings, session, engine=engine), ensure_ascii=False, indent=1) + "\n")
-    page.write_text(view_html(view_record(engine, settings, session, seq=0), engine.source), encoding="utf-8")
+    data.write_text(json.dumps(explored, ensure_ascii=False, indent=1) + "\n")
+    page.write_text(view_html(record, engine.source), encoding="utf-8")
     return gr.update(value=str(data), visible=True), gr.update(value=str(page), visible=True)

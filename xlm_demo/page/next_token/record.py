@@ -10,30 +10,13 @@ import orjson
 from ...engine import Analysis, Encoded, Engine
 from ...model import languages
 from ..coloured_text import token_spans
-from ..state import PageSettings, current, share_query
+from ..requests import Drawn
+from ..state import PageState, fed_sequence
 from .table import inspector_rows
 
 # Callers in one batch from which the status line says the server is busy: until then, answers come about as fast
 # as for one person alone.
 BUSY = 8
-
-
-@dataclass(frozen=True)
-class Drawn:
-    """What a page has on screen: each position's id and language id, and how many positions were typed."""
-
-    ids: tuple[int, ...]
-    langs: tuple[str, ...]
-    typed: int
-
-    def unchanged(self, ids: list[int], langs: list[str], typed: int) -> int:
-        """How many leading positions would be drawn as they are (each span depends on the positions up to it)."""
-        same = 0
-        for drawn_id, drawn_lang, token_id, lang in zip(self.ids, self.langs, ids, langs, strict=False):
-            if drawn_id != token_id or drawn_lang != lang:
-                break
-            same += 1
-        return same if self.typed == typed else min(same, self.typed, typed)  # chosen tokens are drawn apart
 
 
 @dataclass(frozen=True)
@@ -70,34 +53,27 @@ class ViewRecord:
         """The same record with the whole text's spans, for a page that draws nothing yet (a follower)."""
         if self.spans_from <= 1:
             return self
-        encoded = Encoded(self.ids, self.lang, False, tuple(self.langs))
-        scores = engine.analyse(encoded).scores  # from the prefix cache: the view was just computed
-        return replace(self, spans_from=1, spans=token_spans(scores, self.typed, encoded))
+        fed = Encoded(self.ids, self.lang, False, tuple(self.langs))
+        scores = engine.analyse(fed).scores  # from the prefix cache: the view was just computed
+        return replace(self, spans_from=1, spans=token_spans(scores, self.typed, fed))
 
 
 def view_record(
-    engine: Engine,
-    settings: PageSettings,
-    session: dict,
-    *,
-    seq: int,
-    drawn: Drawn | None = None,
-    table: bool = False,
+    engine: Engine, state: PageState, *, seq: int, drawn: Drawn | None = None, table: bool = False
 ) -> ViewRecord:
-    """The record for a session's text and chosen tokens; the model runs only on what the prefix cache lacks."""
-    encoded = current(engine, settings.prompt, settings.lang, session)
-    analysis = engine.analyse(encoded, settings.top_k, settings.sampling)
-    typed = len(encoded.input_ids) - len(session["appended"])
-    start = 1 if drawn is None else max(1, drawn.unchanged(encoded.input_ids, encoded.position_langs, typed))
-    record = record_of(engine, settings, session, encoded, analysis, seq=seq, spans_from=start)
-    return replace(record, table=inspector_rows(engine, encoded, analysis.scores)) if table else record
+    """The record for a page state; the model runs only on what the prefix cache lacks."""
+    fed = fed_sequence(engine, state)
+    analysis = engine.analyse(fed, state.top_k, state.sampling)
+    typed = len(fed.input_ids) - len(state.chosen)
+    start = 1 if drawn is None else max(1, drawn.unchanged(fed.input_ids, fed.position_langs, typed))
+    record = record_of(engine, state, fed, analysis, seq=seq, spans_from=start)
+    return replace(record, table=inspector_rows(engine, fed, analysis.scores)) if table else record
 
 
 def record_of(
     engine: Engine,
-    settings: PageSettings,
-    session: dict,
-    encoded: Encoded,
+    state: PageState,
+    fed: Encoded,
     analysis: Analysis,
     *,
     seq: int,
@@ -106,37 +82,37 @@ def record_of(
 ) -> ViewRecord:
     """The record of an analysed sequence, its spans from position `spans_from` on."""
     distribution = analysis.next_token
-    typed = len(encoded.input_ids) - len(session["appended"])
+    typed = len(fed.input_ids) - len(state.chosen)
     return ViewRecord(
         seq=seq,
-        prompt=settings.prompt,
-        lang=settings.lang,
-        lang_name=languages.name(settings.lang),
-        colour=languages.colour(settings.lang),
-        literal=session.get("literal", False),
-        appended=list(session["appended"]),
-        appended_langs=list(session["appended_langs"]),
-        ids=encoded.input_ids,
-        langs=encoded.position_langs,
+        prompt=state.prompt,
+        lang=state.lang,
+        lang_name=languages.name(state.lang),
+        colour=languages.colour(state.lang),
+        literal=state.literal,
+        appended=state.appended,
+        appended_langs=state.appended_langs,
+        ids=fed.input_ids,
+        langs=fed.position_langs,
         typed=typed,
         spans_from=spans_from,
-        spans=token_spans(analysis.scores, typed, encoded, start=spans_from),
+        spans=token_spans(analysis.scores, typed, fed, start=spans_from),
         candidates=[asdict(c) for c in distribution.candidates],
         entropy=distribution.entropy,
         reshaped=distribution.sampling.reshapes,
-        notes=notes(engine, encoded, analysis),
+        notes=notes(engine, fed, analysis),
         steps=[
             {"token": s.token, "prob": s.prob, "rank": s.rank, "entropy": s.entropy} for s in analysis.scores[typed:]
         ],
-        explore=share_query(session, settings.lang, settings.top_k),
+        explore=state.share_query(),
         streaming=streaming,
     )
 
 
-def notes(engine: Engine, encoded: Encoded, analysis: Analysis) -> list[str]:
+def notes(engine: Engine, fed: Encoded, analysis: Analysis) -> list[str]:
     """What the status line says beside the entropy and the positions: what was cut or reshaped, a crowd."""
     distribution, said = analysis.next_token, []
-    if encoded.truncated:
+    if fed.truncated:
         said.append(f"The text was longer than {engine.max_positions} positions: only its last tokens are used.")
     if distribution.sampling.reshapes:
         said.append(f"Sampling keeps {distribution.kept_mass:.1%} of the probability, renormalised.")

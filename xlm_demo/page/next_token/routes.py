@@ -8,21 +8,20 @@ import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
 import orjson
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ...engine import Engine
 from ..clients import TOO_FAST, RateLimit, TrustedProxies, request_address
 from ..follow.rooms import Room, Rooms
-from ..guards import log_user_error
+from ..guards import refused
+from ..requests import UserError, ViewRequest, read_view_request
 from .actions import answer, continuation
 from .record import ViewRecord
-from .requests import ViewRequest, read_request
 
 MAX_BODY = 64 * 1024  # bytes: a 20,000-character text and 512 positions' ids fit several times over
 PAGES_REMEMBERED = 4096  # pages whose latest request number is kept, to drop their older requests
@@ -30,14 +29,6 @@ PAGES_REMEMBERED = 4096  # pages whose latest request number is kept, to drop th
 # behind one address (a school, a conference) fits in the burst.
 REQUESTS_PER_SECOND, REQUESTS_BURST = 100.0, 1_000
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy holds the events back
-
-
-class UserError(Exception):
-    """A request a page would not send: answered with its status and one sentence."""
-
-    def __init__(self, status: int, sentence: str):
-        super().__init__(sentence)
-        self.status = status
 
 
 class Latest:
@@ -63,37 +54,21 @@ class Latest:
         return bool(page) and self._seq.get(page, seq) > seq
 
 
-@contextmanager
-def mistakes_refused() -> Iterator[None]:
-    """An engine's or a request's ValueError as the UserError the page is answered with (400, one sentence)."""
-    try:
-        yield
-    except ValueError as error:
-        raise UserError(400, sentence(error)) from error
-
-
-def sentence(error: Exception) -> str:
-    """An engine's message as a sentence: capitalised, with its full stop."""
-    text = str(error).strip()
-    text = text[:1].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else f"{text}."
-
-
 async def read_body(request: Request) -> object:
     """The JSON a page sends, within MAX_BODY bytes."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise UserError(415, "Send the request as JSON (Content-Type: application/json).")
+        raise UserError("Send the request as JSON (Content-Type: application/json).", 415)
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        raise UserError(413, f"The request is larger than {MAX_BODY // 1024} KB.")
+        raise UserError(f"The request is larger than {MAX_BODY // 1024} KB.", 413)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
-            raise UserError(413, f"The request is larger than {MAX_BODY // 1024} KB.")
+            raise UserError(f"The request is larger than {MAX_BODY // 1024} KB.", 413)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise UserError(400, "The request's body is not valid JSON.") from error
+        raise UserError("The request's body is not valid JSON.") from error
 
 
 class ViewRoutes:
@@ -110,12 +85,10 @@ class ViewRoutes:
         return [Route("/view", self.view, methods=["POST"]), Route("/view/continue", self.go_on, methods=["POST"])]
 
     async def checked(self, request: Request) -> ViewRequest:
-        """The page's request, read and checked; UserError for anything else."""
+        """The page's request, read and checked (requests.py); UserError for anything a page would not send."""
         if not self.requests.allow(request_address(request, self.proxies)):
-            raise UserError(429, TOO_FAST)
-        body = await read_body(request)
-        with mistakes_refused():
-            view_request = read_request(body, self.engine)
+            raise UserError(TOO_FAST, 429)
+        view_request = read_view_request(self.engine, await read_body(request))
         self.latest.arrived(view_request.page, view_request.seq)
         return view_request
 
@@ -123,18 +96,17 @@ class ViewRoutes:
         try:
             view_request = await self.checked(request)
             record = await anyio.to_thread.run_sync(self.answer, view_request, limiter=self.limiter)
-        except UserError as error:
+        except ValueError as error:  # a UserError, or the engine's refusal of what it was asked
             return refused(request, error)
         if record is None:
-            return refused(request, UserError(409, "A newer request from this page replaced this one."))
+            return refused(request, UserError("A newer request from this page replaced this one.", 409))
         return Response(record.to_json(), media_type="application/json")
 
     def answer(self, view_request: ViewRequest) -> ViewRecord | None:
         """The record for a request, shown to the presenter's room too; None when a newer one has come."""
         if self.latest.superseded(view_request.page, view_request.seq):
             return None
-        with mistakes_refused():
-            record = answer(self.engine, view_request)
+        record = answer(self.engine, view_request)
         room = self.room(view_request)
         if room is not None:
             room.show(record.with_every_span(self.engine).to_json(), whole=True)
@@ -144,17 +116,16 @@ class ViewRoutes:
         try:
             view_request = await self.checked(request)
             records = await anyio.to_thread.run_sync(self.started, view_request, limiter=self.limiter)
-        except UserError as error:
+        except ValueError as error:
             return refused(request, error)
         return StreamingResponse(
             self.events(records, self.room(view_request)), media_type="text/event-stream", headers=STREAM_HEADERS
         )
 
     def started(self, view_request: ViewRequest) -> tuple[ViewRecord, Iterator[ViewRecord]]:
-        """A continuation's first record and the rest to come; UserError if it cannot start."""
-        with mistakes_refused():
-            records = continuation(self.engine, view_request)
-            return next(records), records
+        """A continuation's first record and the rest to come; ValueError if it cannot start."""
+        records = continuation(self.engine, view_request)
+        return next(records), records
 
     async def events(self, started: tuple[ViewRecord, Iterator[ViewRecord]], room: Room | None):
         """Each record as a server-sent event as it comes, the same bytes to the room. A worker thread continues
@@ -189,9 +160,3 @@ class ViewRoutes:
     def room(self, view_request: ViewRequest) -> Room | None:
         """The room the presenter's key opens, if the request carries one."""
         return self.rooms.presented(view_request.room) if view_request.room else None
-
-
-def refused(request: Request, error: UserError) -> Response:
-    """A user's mistake: one log line, and one sentence to the page."""
-    log_user_error(str(error), f"{request.method} {request.url.path} ({error.status})")
-    return PlainTextResponse(str(error), status_code=error.status)

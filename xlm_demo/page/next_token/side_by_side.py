@@ -6,23 +6,21 @@ from __future__ import annotations
 from ...engine import Engine
 from ...engine.fill import MASK
 from ...model import languages
-from ..guards import checked_prompt, user_errors
+from ..guards import user_errors
 from ..look import shown
-from ..state import for_prompt
+from ..requests import read_state
 from . import charts
 
 WIDGET_TITLE = "no language id, both ways, the blank's own position"
 
 
-def compare(prompt, top_k, state, *, engine: Engine) -> tuple:
-    """The same text and continuation under every language id, side by side."""
-    state = for_prompt(state, prompt)
-    with user_errors():
-        typed, literal = checked_prompt(prompt), state.get("literal", False)
-        encodings = [
-            engine.append(engine.encode(typed, lang, literal=literal), state["appended"]) for lang in engine.lang2id
-        ]
-        comparison = engine.compare_encoded(encodings, int(top_k), cached=True)
+def compare(fields: dict, *, engine: Engine) -> tuple:
+    """The page state's text and chosen tokens under every language id, side by side."""
+    with user_errors("Compare"):
+        state = read_state(engine, fields)
+        typed = [engine.encode(state.prompt, lang, literal=state.literal) for lang in engine.lang2id]
+        encodings = [engine.append(text, state.appended) for text in typed]  # every position under each id
+        comparison = engine.compare_encoded(encodings, state.top_k, cached=True)
     kl = " · ".join(f"KL({pair.replace('||', ' ‖ ')}) = {value:.3f} nats" for pair, value in comparison.kl.items())
     tops = " · ".join(
         f"{lang}: **{d.candidates[0].token}** {d.candidates[0].prob:.0%}, entropy {d.entropy:.2f}"
@@ -39,13 +37,14 @@ def mass_line(lang: str, mass: dict[str, float]) -> str:
     return f"{languages.name(lang)} id: {', '.join(own)}, {mass['shared']:.0%} on shared ones"
 
 
-def fidelity(prompt, lang, top_k, state, *, engine: Engine) -> tuple:
-    """The same text run faithfully and with transformers' defaults (which always read specials), side by side; and,
-    for a text with one <special1>, what the hub's Fill-Mask widget answers."""
-    with user_errors():
-        typed, literal = checked_prompt(prompt), (state or {}).get("literal", False)
-        faithful = engine.predict_encoded(engine.encode(typed, lang, literal=literal), int(top_k))
-        defaults = engine.transformers_defaults(typed, lang, top_k=int(top_k))
+def fidelity(fields: dict, *, engine: Engine) -> tuple:
+    """The page state's text run faithfully and with transformers' defaults (which always read specials), side by
+    side; and, for a text with one <special1>, what the hub's Fill-Mask widget answers."""
+    with user_errors("Fidelity"):
+        state = read_state(engine, fields)
+        typed = state.prompt
+        faithful = engine.predict_encoded(engine.encode(typed, state.lang, literal=state.literal), state.top_k)
+        defaults = engine.transformers_defaults(typed, state.lang, top_k=state.top_k)
     pieces = " ".join(engine.tokenizer.display(i) for i in faithful.input_ids)
     default_pieces = " ".join(engine.tokenizer.display(i) for i in defaults.input_ids)
     shared = {c.id for c in faithful.candidates} & {c.id for c in defaults.candidates}
@@ -66,7 +65,7 @@ def hub_widget(engine: Engine, typed: str) -> tuple:
     """The hub Fill-Mask widget's reading of a text with one blank, and a sentence on what it is; else nothing."""
     if typed.count(MASK) != 1:
         return None, ""
-    with user_errors():
+    with user_errors("Fidelity"):
         widget = engine.hub_widget_fill(typed)
     top = ", ".join(f"`{c.token}` {c.prob:.0%}" for c in widget.candidates)
     return charts.candidates_figure(widget, title=f"The hub's Fill-Mask widget: {WIDGET_TITLE}"), (
