@@ -251,7 +251,7 @@
 
   // --- The presenter's page: requests ----------------------------------------------------------------------------
   const page = Math.random().toString(36).slice(2);  // this page's own id: the server drops its older requests
-  let controls = null;  // the page's controls, as Gradio last gave them (see layout.py's CONTROLS)
+  let controls = null;  // the page's controls by name, as Gradio last gave them (layout.py's Controls)
   let shown = null;  // the record on screen
   let seq = 0;
   let waiting = [];  // actions to send, in order; consecutive views of the text collapse into the latest
@@ -266,10 +266,15 @@
   // The page state, in the fields xlm_demo/page/requests.py reads: every request carries it, and the sections read it.
   const pageState = (tokens = chosen()) => ({
     prompt: controls.prompt, lang: controls.lang, top_k: controls.top_k, literal: controls.literal,
-    continue_lang: controls.continue_lang, sampling: controls.sampling, ...tokens,
+    continue_lang: controls.continue_lang, ...tokens,
+    sampling: {sample: controls.sample, temperature: controls.temperature, top_k: controls.sample_top_k,
+      top_p: controls.top_p, seed: controls.seed},
   });
-  // The sections are told the page state when the controls change and when a view has settled, after it is drawn.
-  const tellSections = () => setTimeout(() => document.getElementById("view-changed")?.click());
+  // Who follows the page state (the page's page-state component, for the sections' events): told when the controls
+  // change and when a view has settled, after it is drawn.
+  const followers = [];
+  const tellSections = () => { if (controls) followers.forEach((told) => told(pageState())); };
+  const following = new URLSearchParams(location.search).get("follow");  // a follower's page shows the room's views
   const roomKey = () => document.querySelector("#room-link .room-link[data-key]")?.dataset.key ?? "";
   let tableOpen = false;  // the tokens' table is built only while a person can see it
   const body = (job) => ({
@@ -359,12 +364,14 @@
   // What the page's Gradio events call (layout.py): the controls changed, a button or a candidate was pressed.
   const presenter = {
     controlled(values) {
+      if (following) return;
       controls = values;
       if (running) running.abort();  // typing stops a continuation
       send({action: "show"});
       tellSections();
     },
     started(values, restored) {  // the page loaded, its controls and chosen tokens restored from its link
+      if (following) return;
       controls = values;
       const {appended = [], appended_langs = []} = restored ?? {};
       send({action: "show", whole: true, chosen: {appended, appended_langs}});
@@ -378,7 +385,10 @@
       tableOpen = open;
       if (open) send({action: "show"});
     },
-    state() { return controls ? pageState() : null; },
+    follow(told) {
+      followers.push(told);
+      tellSections();
+    },
   };
   document.addEventListener("change", (event) => {  // a candidate picked from the list
     const input = event.target.closest?.("#candidate-list input[type=radio]");

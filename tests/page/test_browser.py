@@ -2,8 +2,9 @@
 
 import os
 import re
+import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from gradio_client import Client
@@ -11,6 +12,8 @@ from gradio_client import Client
 from tests.conftest import CHROMIUM
 from tests.page.conftest import new_page
 from tests.page.waiting import wait_in_page
+from xlm_demo.engine import scheduler as scheduler_module
+from xlm_demo.page.next_token import side_by_side
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 
@@ -62,6 +65,17 @@ def shows_prediction(page, payload):
     prob = {c["token"]: c["prob"] for c in candidates}
     for label, expected in zip(plot_labels(page), candidates, strict=True):
         assert abs(prob.get(label, last) - expected["prob"]) < 1e-4, (label, expected)
+
+
+def slowed_model(monkeypatch, seconds: float) -> None:
+    """Every batch of the model takes `seconds` longer: an answer that comes late enough to act before it."""
+    forward = scheduler_module.Scheduler._forward
+
+    def slow_forward(self, batch):
+        time.sleep(seconds)
+        return forward(self, batch)
+
+    monkeypatch.setattr(scheduler_module.Scheduler, "_forward", slow_forward)
 
 
 def no_error_toasts(page):
@@ -145,6 +159,25 @@ def test_compare_shows_both_language_ids(page, server):
     legend = page.locator("#compare-plot .legendtext").evaluate_all("nodes => nodes.map(node => node.textContent)")
     assert legend == ["German id", "English id"]
     shot(page, "05-compare")
+
+
+def test_the_sections_read_the_page_state_as_the_page_shows_it(page, server, engine, monkeypatch):
+    open_demo(page, server)
+    prompt = page.locator("#prompt textarea").input_value()
+    page.locator("#step").click()
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    chosen = int(parse_qs(urlsplit(page.locator("#status a").get_attribute("href")).query)["ids"][0])
+    stepped = {"prompt": prompt, "lang": "en", "appended": [chosen], "appended_langs": ["en"]}
+    typed = {"prompt": "Die Katze", "lang": "en"}
+    kl = {text: side_by_side.compare(state, engine=engine)[1].split(" · ")[0] for text, state in
+          (("stepped", stepped), ("typed", typed))}  # fmt: skip  # "KL(de ‖ en) = 0.123 nats"
+    page.locator("#compare").click()
+    wait_in_page(page, "kl => document.querySelector('#compare-summary').innerText.includes(kl)", arg=kl["stepped"])
+    slowed_model(monkeypatch, 2.0)  # the new text's view comes seconds later; Compare reads the text at once
+    page.locator("#prompt textarea").fill(typed["prompt"])
+    page.locator("#compare").click()
+    wait_in_page(page, "kl => document.querySelector('#compare-summary').innerText.includes(kl)", arg=kl["typed"])
+    no_error_toasts(page)
 
 
 def test_presenter_keys(page, server):

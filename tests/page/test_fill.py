@@ -18,7 +18,7 @@ WORDS = ["Berlin", "Regenschirm"]
 @pytest.fixture(scope="module")
 def view(engine):
     """The section's chart and summary for a text with a blank and two words of a person's own."""
-    return events.fill_view(TEXT, ", ".join(WORDS), 6, False, engine=engine)
+    return events.fill_view({"prompt": TEXT, "lang": "en", "top_k": 6}, ", ".join(WORDS), engine=engine)
 
 
 def test_the_chart_shows_each_ids_whole_text_shares_and_the_left_contexts_next_tokens(view, engine, tiny_model):
@@ -61,7 +61,7 @@ def test_the_summary_names_each_ids_best_filled_text(view, engine):
 )
 def test_mistakes_are_one_sentence_on_the_page(engine, text, literal, sentence):
     with pytest.raises(gr.Error, match=sentence.replace("(", r"\(").replace(")", r"\)")):
-        events.fill_view(text, "", 5, literal, engine=engine)
+        events.fill_view({"prompt": text, "lang": "en", "top_k": 5, "literal": literal}, "", engine=engine)
 
 
 def test_the_fidelity_view_adds_the_widgets_reading_for_one_blank(engine, tiny_model):

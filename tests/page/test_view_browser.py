@@ -2,25 +2,12 @@
 while answers are slow loses nothing, and a follower's text grows token by token while the presenter continues."""
 
 import json
-import time
 
 from tests.page.conftest import new_page
-from tests.page.test_browser import open_demo, pytestmark, shot  # noqa: F401 (the module's marks)
+from tests.page.test_browser import open_demo, pytestmark, shot, slowed_model  # noqa: F401 (the module's marks)
 from tests.page.waiting import wait_in_page
-from xlm_demo.engine import scheduler as scheduler_module
 
 NEW = "document.querySelectorAll('#output .tokens .tok.new').length"
-
-
-def slowed_model(monkeypatch, seconds: float) -> None:
-    """Every batch of the model takes `seconds` longer: a continuation long enough to watch."""
-    forward = scheduler_module.Scheduler._forward
-
-    def slow_forward(self, batch):
-        time.sleep(seconds)
-        return forward(self, batch)
-
-    monkeypatch.setattr(scheduler_module.Scheduler, "_forward", slow_forward)
 
 
 def test_an_older_answer_never_replaces_a_newer_view(browser, server):

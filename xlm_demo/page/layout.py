@@ -5,7 +5,7 @@ seconds stay queued Gradio events."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 
 import gradio as gr
@@ -24,15 +24,9 @@ from .next_token.routes import ViewRoutes
 from .requests import MAX_CANDIDATES, MAX_CONTINUE, read_share_link
 from .state import DEFAULT_PROMPT
 
-# What the renderer is told of the controls, in the order of Controls.values(): it sends them with every request.
-CONTROLLED = """(prompt, lang, top_k, literal, sample, temperature, sample_top_k, top_p, seed, continue_lang, n_tokens,
-  ...restored) => {
-  const controls = {prompt, lang, top_k, literal, continue_lang, n_tokens,
-    sampling: {sample, temperature, top_k: sample_top_k, top_p, seed}};
-  if (new URLSearchParams(location.search).get('follow')) return;  // a follower's page shows the room's views
-  if (restored.length) window.xlmView.started(controls, restored[0]);
-  else window.xlmView.controlled(controls);
-}"""
+# The page state as the renderer holds it (assets/view.js), in the fields page/requests.py reads: the renderer sets
+# this component's value whenever the controls or the view shown change, and the sections' events read it.
+FOLLOW_THE_RENDERER = "window.xlmView.follow((state) => { props.value = state; });"
 
 # The keys of assets/shortcuts.js, where the buttons they press are.
 KEYS = (
@@ -49,36 +43,36 @@ def title(engine: Engine) -> str:
 
 @dataclass(frozen=True)
 class Controls:
-    """The controls every view depends on."""
+    """The controls every view depends on, declared once: the renderer is told their values by these names."""
 
     prompt: gr.Textbox
     lang: gr.Radio
     top_k: gr.Slider
     literal: gr.Checkbox
-    blank_a_word: gr.Button
+    continue_lang: gr.Radio
+    n_tokens: gr.Slider
     sample: gr.Checkbox
     temperature: gr.Slider
     sample_top_k: gr.Slider
     top_p: gr.Slider
     seed: gr.Number
-    continue_lang: gr.Radio
-    n_tokens: gr.Slider
 
     def values(self) -> list[gr.Component]:
-        """The controls in the order CONTROLLED reads them."""
-        return [self.prompt, self.lang, self.top_k, self.literal, self.sample, self.temperature, self.sample_top_k,
-                self.top_p, self.seed, self.continue_lang, self.n_tokens]  # fmt: skip
+        """The controls, as a browser-only event's inputs."""
+        return [getattr(self, field.name) for field in fields(self)]
+
+    def told(self, method: str) -> str:
+        """A browser-only event's js: the renderer's `method` called with the controls' values by name, and after
+        them any further inputs of the event."""
+        names = ", ".join(field.name for field in fields(self))
+        return f"({names}, ...more) => window.xlmView.{method}({{{names}}}, ...more)"
 
 
 def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
     """The whole page for one loaded engine, inside the Blocks being built; `room_size` of its requests wait on
     the engine's scheduler at once. Nothing is loaded or fetched here."""
     demo.routes.extend(ViewRoutes(engine, demo.rooms, demo.proxies, room_size).routes())
-    # The page state (requests.read_state's fields) as the renderer holds it, for the sections' events to read; the
-    # renderer sets it through this button's browser-only event.
-    page_state = gr.JSON(visible=False)
-    view_changed = gr.Button("view changed", elem_id="view-changed", elem_classes=["unseen"])
-    view_changed.click(None, None, page_state, js="() => window.xlmView.state()", api_visibility="private")
+    page_state = gr.HTML(None, html_template="", js_on_load=FOLLOW_THE_RENDERER, visible="hidden", elem_id="page-state")
     gr.Markdown(f"# {title(engine)}\n{model_line(engine)}", elem_id="header")
     if engine.notice:
         gr.Markdown(f"⚠️ {engine.notice}", elem_id="notice", elem_classes=["notice"])
@@ -91,7 +85,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
             gr.HTML(elem_id="status")
     live_plot(from_records=True, elem_id="timeline-plot", container=True)
     compare_section(demo, engine, page_state, room, room_size)
-    build_fill_section(engine, controls.prompt, controls.literal, controls.top_k, controls.blank_a_word)
+    build_fill_section(engine, page_state, controls.prompt, buttons["blank_a_word"])
     with gr.Accordion("Inside the model: attention and attribution", open=False, elem_id="inside"):
         build_inside(engine, page_state)
     build_lens_section(engine, page_state)
@@ -158,12 +152,13 @@ def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.Sta
         sample_top_k = gr.Slider(0, 200, value=0, step=1, label="Top-k (0 = off)", elem_id="sample-top-k")
         top_p = gr.Slider(0.05, 1, value=1, step=0.01, label="Top-p (1 = off)", elem_id="top-p")
         seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
-    controls = Controls(prompt, lang, top_k, literal, blank_a_word, sample, temperature, sample_top_k, top_p, seed,
-                        continue_lang, n_tokens)  # fmt: skip
+    buttons["blank_a_word"] = blank_a_word
+    controls = Controls(prompt, lang, top_k, literal, continue_lang, n_tokens, sample, temperature, sample_top_k, top_p,
+                        seed)  # fmt: skip
     return controls, buttons, room
 
 
-def compare_section(demo: gr.Blocks, engine: Engine, page_state: gr.JSON, room: gr.State, room_size: int) -> None:
+def compare_section(demo: gr.Blocks, engine: Engine, page_state: gr.HTML, room: gr.State, room_size: int) -> None:
     """The same text under every language id, shown to the room too."""
     named = languages.names(languages.ordered(engine.lang2id))
     with gr.Accordion("Compare the language ids", open=True, elem_id="compare-section"):
@@ -177,7 +172,7 @@ def compare_section(demo: gr.Blocks, engine: Engine, page_state: gr.JSON, room: 
     )  # fmt: skip
 
 
-def fidelity_section(engine: Engine, page_state: gr.JSON) -> None:
+def fidelity_section(engine: Engine, page_state: gr.HTML) -> None:
     """The same text run the way transformers' defaults would, beside the faithful run."""
     with gr.Accordion("Fidelity: the same text through transformers' defaults", open=False):
         gr.Markdown(
@@ -200,16 +195,16 @@ def fidelity_section(engine: Engine, page_state: gr.JSON) -> None:
 
 
 def wire_view(
-    demo: gr.Blocks, engine: Engine, controls: Controls, buttons: dict, page_state: gr.JSON, room_size: int
+    demo: gr.Blocks, engine: Engine, controls: Controls, buttons: dict, page_state: gr.HTML, room_size: int
 ) -> None:
     """The renderer told of every change, in the browser; the export; the view restored from the page's URL."""
     browser_only = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
     values = controls.values()
-    gr.on([control.change for control in values], None, values, None, js=CONTROLLED, **browser_only)
+    gr.on([control.change for control in values], None, values, None, js=controls.told("controlled"), **browser_only)
     for action in ("step", "undo", "reset", "continue"):
         buttons[action].click(None, js=f"() => window.xlmView.act('{action}')", **browser_only)
     buttons["stop"].click(None, js="() => window.xlmView.stop()", **browser_only)
-    buttons["shared"].then(None, values, None, js=CONTROLLED, **browser_only)  # the room is shown the view now
+    buttons["shared"].then(None, values, None, js=controls.told("controlled"), **browser_only)  # the room sees it now
 
     buttons["export"].click(
         partial(export.export, engine=engine), page_state, [buttons["exported"], buttons["exported_view"]],
@@ -232,4 +227,4 @@ def wire_view(
         [controls.prompt, controls.lang, controls.top_k, controls.literal, restored],
         show_progress="hidden",
         api_visibility="private",
-    ).then(None, [*values, restored], None, js=CONTROLLED, **browser_only)
+    ).then(None, [*values, restored], None, js=controls.told("started"), **browser_only)

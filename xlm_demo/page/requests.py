@@ -87,6 +87,8 @@ def read_view_request(engine: Engine, body: object) -> ViewRequest:
 def read_state(engine: Engine, fields: object) -> PageState:
     """The page state in the view route's fields (prompt, lang, top_k, sampling, literal, continue_lang, appended,
     appended_langs), as the page sends it with every request and the sections read it."""
+    if fields is None:
+        raise UserError("The page is still loading; try again in a moment.")
     if not isinstance(fields, dict):
         raise UserError("The page state must be a JSON object.")
     lang = known_lang(engine, field(fields, "lang", str, ""))

@@ -8,17 +8,18 @@ from ...engine import Engine, Fill
 from ...engine.fill import MASK, split_words
 from ...model import languages
 from ..guards import user_errors
-from ..requests import UserError, candidates, checked_text
+from ..requests import UserError, read_state
 from . import charts
 
 
-def fill_view(prompt, words, top_k, literal, *, engine: Engine) -> tuple:
-    """The typed text's blank filled under every language id side by side, and what the left context alone ranks."""
+def fill_view(fields, words, *, engine: Engine) -> tuple:
+    """The page state's blank filled under every language id side by side, and what the left context alone ranks."""
     with user_errors("Fill", on_page=True):
-        if literal:
+        state = read_state(engine, fields)
+        if state.literal:
             raise UserError(f"Literal is on, so {MASK} is plain characters, not a blank; switch it off to fill.")
-        typed, count = checked_text(prompt), candidates(int(top_k))
-        fills = engine.fill_languages(typed, languages.ordered(engine.lang2id), count, split_words(words))
+        ordered = languages.ordered(engine.lang2id)
+        fills = engine.fill_languages(state.prompt, ordered, state.top_k, split_words(words))
     return charts.fill_figure(fills), "  \n".join(summary_line(engine, fill) for fill in fills.values())
 
 
@@ -27,12 +28,14 @@ NOTHING_TO_BLANK = (
 )
 
 
-def blanked_view(prompt, words, top_k, literal, *, engine: Engine) -> tuple:
-    """Blank a word's fill, once the browser has made the blank: a text without words to blank is told so."""
+def blanked_view(fields, words, blanked: str, *, engine: Engine) -> tuple:
+    """Blank a word's fill, of the text as the browser has just blanked it (the page state may not have caught up
+    with it yet): a text without words to blank is told so."""
     with user_errors("Blank a word", on_page=True):
-        if not literal and MASK not in (prompt or ""):
+        state = read_state(engine, {**(fields or {}), "prompt": blanked, "appended": [], "appended_langs": []})
+        if not state.literal and MASK not in state.prompt:
             raise UserError(NOTHING_TO_BLANK)
-    return fill_view(prompt, words, top_k, literal, engine=engine)
+    return fill_view(state.fields(), words, engine=engine)
 
 
 def summary_line(engine: Engine, fill: Fill) -> str:

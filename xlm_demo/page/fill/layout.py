@@ -21,8 +21,8 @@ HOW_TO_READ = (
     "read it and what it cannot tell: `docs/fill.md`."
 )
 
-# In the browser, no server call: whether the text holds a blank the section can fill.
-HAS_BLANK = f"(text, literal) => !literal && (text || '').includes('{MASK}')"
+# In the browser, no server call: whether the page state's text holds a blank the section can fill.
+HAS_BLANK = f"(state) => !!state && !state.literal && (state.prompt || '').includes('{MASK}')"
 # The selected part of the text, or else its last word, becomes the blank (nothing changes if one is there already
 # and nothing is selected).
 BLANK_A_WORD = f"""(text) => {{
@@ -36,10 +36,9 @@ BLANK_A_WORD = f"""(text) => {{
 }}"""
 
 
-def build_fill_section(
-    engine: Engine, prompt: gr.Textbox, literal: gr.Checkbox, top_k: gr.Slider, blank_a_word: gr.Button
-) -> None:
-    """The section, hidden until the text holds a blank; `blank_a_word` makes one and fills it."""
+def build_fill_section(engine: Engine, page_state: gr.HTML, prompt: gr.Textbox, blank_a_word: gr.Button) -> None:
+    """The section for the page state's text, hidden until it holds a blank; `blank_a_word` makes one in the text
+    box `prompt` and fills it."""
     with gr.Accordion("Fill the blank", open=True, visible=False, elem_id="fill-section") as section:
         gr.Markdown(HOW_TO_READ)
         with gr.Row(equal_height=True):
@@ -55,12 +54,12 @@ def build_fill_section(
     has_blank = gr.Checkbox(False, visible=False)  # kept in the browser, set as the text changes
 
     private = {"api_visibility": "private", "show_progress": "hidden"}
-    gr.on([prompt.change, literal.change], None, [prompt, literal], has_blank, js=HAS_BLANK, **private)
+    page_state.change(None, page_state, has_blank, js=HAS_BLANK, **private)
     has_blank.change(lambda shown: gr.update(visible=shown), has_blank, section, queue=False, **private)
     run = with_live_figures(partial(events.fill_view, engine=engine))
-    inputs, outputs = [prompt, words, top_k, literal], [plot, summary]
+    inputs, outputs = [page_state, words], [plot, summary]
     gr.on([fill.click, words.submit], run, inputs, outputs, concurrency_id=MODEL_GROUP, api_visibility="private")
     blanked = with_live_figures(partial(events.blanked_view, engine=engine))
     blank_a_word.click(None, prompt, prompt, js=BLANK_A_WORD, **private).then(
-        blanked, inputs, outputs, concurrency_id=MODEL_GROUP, api_visibility="private"
+        blanked, [*inputs, prompt], outputs, concurrency_id=MODEL_GROUP, api_visibility="private"
     )
