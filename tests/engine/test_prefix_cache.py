@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from xlm_demo.engine import Engine
-from xlm_demo.engine.prefix_cache import PrefixCache
+from xlm_demo.engine.prefix_cache import MAX_RUNS, PrefixCache, runs
 from xlm_demo.engine.sampling import GREEDY
 from xlm_demo.model.xlm import KVCache, XLMConfig
 
@@ -52,6 +52,27 @@ def test_match_finds_the_longest_cached_prefix_and_reads_its_keys_and_values():
     assert fresh.length == 2
     assert fresh.keys[:, 0, :, 1].eq(5).all() and fresh.values[:, 0, :, 0].eq(-1).all()
     cache.release(match)
+
+
+def test_keys_and_values_come_back_in_order_from_consecutive_and_from_scattered_slots():
+    cache = PrefixCache(SMALL, 24 * PER_POSITION, torch.float32, "cpu")
+    for token in range(20, 36):  # sixteen one-position texts in slots 0-15
+        put(cache, en(token))
+    for token in range(20, 36, 2):
+        cached_length(cache, en(token))  # every other one used again: the others go first
+    long = en(*range(1, 17))  # eight free slots in a row, then the eight evicted ones, one apart
+    put(cache, long)
+    match = cache.match_prefix(long)
+    assert len(match) == 16 and len(runs([node.slot for node in match.nodes], 0)) > MAX_RUNS
+    for n_positions in (8, 16):  # from one run, and from scattered slots
+        fresh = KVCache(SMALL, 1, 16, dtype=torch.float32, device="cpu")
+        cache.read(match, fresh, n_positions=n_positions)
+        assert fresh.length == n_positions
+        assert [int(fresh.keys[0, 0, 0, p, 0]) for p in range(n_positions)] == list(range(1, n_positions + 1))
+        assert fresh.values[:, 0, :, :n_positions].eq(-torch.arange(1.0, n_positions + 1)[:, None]).all()
+    cache.release(match)
+    survivors = [token for token in range(20, 36, 2) if cached_length(cache, en(token))]
+    assert survivors == list(range(20, 36, 2))  # the slots of the texts kept were not written over
 
 
 def test_the_language_id_of_every_position_is_part_of_the_key():

@@ -51,14 +51,18 @@ class Match:
         return len(self.nodes)
 
 
+MAX_RUNS = 8  # runs of consecutive slots copied slice by slice; more, and one indexed copy is faster
+
+
 class KVPool:
-    """Preallocated keys and values for `capacity` positions, one slot each, every layer at once."""
+    """Preallocated keys and values for `capacity` positions, one slot each, every layer at once, laid out as a
+    session's cache is (heads before positions), so that a run of consecutive slots is copied as one slice."""
 
     def __init__(self, config: XLMConfig, capacity: int, dtype: torch.dtype, device: torch.device | str):
-        shape = (config.n_layers, capacity, config.n_heads, config.head_dim)
-        self.keys = torch.empty(shape, dtype=dtype, device=device)  # (L, slots, H, D): resident as slots fill
+        shape = (config.n_layers, config.n_heads, capacity, config.head_dim)
+        self.keys = torch.empty(shape, dtype=dtype, device=device)  # (L, H, slots, D): resident as slots fill
         self.values = torch.empty(shape, dtype=dtype, device=device)
-        self.free = list(range(capacity - 1, -1, -1))
+        self.free = list(range(capacity - 1, -1, -1))  # taken from the end: a text's positions get consecutive slots
 
     @staticmethod
     def bytes_per_position(config: XLMConfig, dtype: torch.dtype) -> int:
@@ -66,18 +70,42 @@ class KVPool:
 
     def write(self, slots: list[int], cache: KVCache, start: int) -> None:
         """Copy a session's positions start … start + len(slots) - 1 (batch row 0) into the slots."""
-        index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
-        end = start + len(slots)
-        self.keys[:, index] = cache.keys[:, 0, :, start:end].transpose(1, 2)  # (L, n, H, D)
-        self.values[:, index] = cache.values[:, 0, :, start:end].transpose(1, 2)
+        spans = runs(slots, start)
+        if len(spans) > MAX_RUNS:  # scattered slots: one indexed copy rather than many small ones
+            index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
+            end = start + len(slots)
+            self.keys[:, :, index] = cache.keys[:, 0, :, start:end]  # (L, H, n, D)
+            self.values[:, :, index] = cache.values[:, 0, :, start:end]
+            return
+        for first, position, n in spans:
+            self.keys[:, :, first : first + n] = cache.keys[:, 0, :, position : position + n]  # (L, H, n, D)
+            self.values[:, :, first : first + n] = cache.values[:, 0, :, position : position + n]
 
     def read(self, slots: list[int], cache: KVCache) -> None:
         """Fill a fresh session cache's first len(slots) positions (batch row 0) from the slots."""
-        index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
-        n = len(slots)
-        cache.keys[:, 0, :, :n] = self.keys[:, index].transpose(1, 2)  # (L, H, n, D)
-        cache.values[:, 0, :, :n] = self.values[:, index].transpose(1, 2)
-        cache.length = n
+        spans = runs(slots, 0)
+        if len(spans) > MAX_RUNS:
+            index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
+            cache.keys[:, 0, :, : len(slots)] = self.keys.index_select(2, index)  # (L, H, n, D)
+            cache.values[:, 0, :, : len(slots)] = self.values.index_select(2, index)
+        else:
+            for first, position, n in spans:
+                cache.keys[:, 0, :, position : position + n] = self.keys[:, :, first : first + n]  # (L, H, n, D)
+                cache.values[:, 0, :, position : position + n] = self.values[:, :, first : first + n]
+        cache.length = len(slots)
+
+
+def runs(slots: list[int], start: int) -> list[tuple[int, int, int]]:
+    """The slots as runs of consecutive ones: (first slot, the position it holds, how many), positions from
+    `start`. A text's positions are mostly one run; slots freed by eviction and taken again break it."""
+    found: list[tuple[int, int, int]] = []
+    for position, slot in enumerate(slots, start=start):
+        if found and found[-1][0] + found[-1][2] == slot:
+            first, at, n = found[-1]
+            found[-1] = (first, at, n + 1)
+        else:
+            found.append((slot, position, 1))
+    return found
 
 
 class PrefixCache:
