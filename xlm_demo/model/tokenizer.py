@@ -45,6 +45,8 @@ def replace_unicode_punct(text: str) -> str:
 
 def remove_non_printing(text: str) -> str:
     """Drop control, format, surrogate, private-use and unassigned characters (Unicode categories C*)."""
+    if text.isprintable():  # no character of a category C* (nor Z* but the space): the usual text, unchanged
+        return text
     return "".join(char for char in text if not unicodedata.category(char).startswith("C"))
 
 
