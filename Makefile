@@ -25,7 +25,7 @@ $(VENV)/.torch-choice: FORCE
 	@echo '$(TORCH) $(TORCH_INDEX)' | cmp -s - $@ || echo '$(TORCH) $(TORCH_INDEX)' > $@
 
 $(VENV)/.torch: $(VENV)/.torch-choice
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PIP) $(if $(wildcard $@),--force-reinstall --no-deps) $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	touch $@
 
