@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import io
 import logging
 import os
@@ -107,16 +108,30 @@ def return_freed_memory() -> None:
 
 
 def check_port(host: str, port: int) -> None:
-    """ValueError naming --port when another program listens there: told before the model loads."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closed port is free
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise ValueError(
-                f"Port {port} on {host} is taken ({error.strerror}); choose another with --port, e.g. --port {port + 1}"
-            ) from None
+    """Refuse, in one sentence naming the option and before the model loads, an address the server could not listen
+    on: a port in use or out of range, a host that is not this machine's."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port {port} is not a port: choose one from 1 to 65535, e.g. --port 7860")
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closed port is free
+            probe.bind(address)
+    except socket.gaierror:
+        raise ValueError(f"--host {host} is not an address of this computer: try --host 127.0.0.1") from None
+    except OSError as error:
+        raise ValueError(port_refusal(host, port, error.errno)) from None
+
+
+def port_refusal(host: str, port: int, code: int | None) -> str:
+    """Why the server cannot listen on host:port, and the option that changes it."""
+    if code == errno.EADDRINUSE:
+        return f"Port {port} on {host} is taken by another program; choose another with --port, e.g. --port {port + 1}"
+    if code == errno.EACCES:
+        return f"Port {port} needs administrator rights here; choose one from 1024 up with --port, e.g. --port 7860"
+    if code == errno.EADDRNOTAVAIL:
+        return f"--host {host} is not an address of this computer: try --host 127.0.0.1"
+    return f"The server cannot listen on {host} port {port} ({os.strerror(code or 0)}); choose another with --port"
 
 
 def serve(
