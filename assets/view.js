@@ -98,6 +98,11 @@
     return lines;
   }, []);
   const thinned = (axis, width) => {
+    if (axis.tickmode === "linear" && axis.range) {  // a percent axis: fewer, wider steps, labels written the same
+      const steps = Math.round((axis.range[1] - axis.range[0]) / axis.dtick);
+      const every = Math.ceil((steps + 1) / Math.max(2, Math.floor(width / 52)));  // about 52 px a label ("100%")
+      return every <= 1 ? {...axis, tickangle: 0} : {...axis, dtick: axis.dtick * every, tickangle: 0};
+    }
     if (!Array.isArray(axis.ticktext)) return axis;
     const label = 16 + 10 * Math.max(...axis.ticktext.map((text) => String(text).length));  // px, at 16 px type
     const every = Math.ceil(axis.ticktext.length / Math.max(2, Math.floor(width / label)));
