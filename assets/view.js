@@ -144,7 +144,11 @@
     const width = Math.round(contentRect.width);
     if (width === 0 || width === target.xlmWidth || target.classList.contains("no-figure")) return;
     target.xlmWidth = width;
-    if (window.Plotly && target.xlmFigure) draw(target, target.xlmFigure);  // fitted again: narrow or not
+    if (!window.Plotly || !target.xlmFigure) return;
+    // A chart drawn before it had a width is fitted to the width it got, once; any later change is a resize in
+    // place, so that nothing (a scrollbar coming and going) can set off one redraw after another.
+    if (target.xlmFitWidth === 0) draw(target, target.xlmFigure);
+    else window.Plotly.Plots.resize(target);
   }));
   // Every chart of the page is drawn here: Plotly.react on a div that stays, so Plotly draws only what changed.
   // Until Plotly has loaded (the charts' components load it), the latest figure waits for it.
@@ -164,6 +168,7 @@
     chart.classList.toggle("no-figure", !figure);
     if (!figure) { window.Plotly.purge(chart); return true; }
     const name = chart.closest(".block.live-plot-block")?.id || "chart";  // the component's elem_id
+    chart.xlmFitWidth = chart.clientWidth;
     window.Plotly.react(chart, figure.data, fitted(chart, name, figure.layout), config(name));
     return true;
   };

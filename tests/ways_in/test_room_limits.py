@@ -19,7 +19,7 @@ from xlm_demo.server import create_app
 EXPIRY = 2.0  # seconds a room no page attends lives on this server (55 by default)
 HALL = 2_000  # people following a talk from behind one address (a conference's Wi-Fi)
 ROOMS_CAPPED = "Your address holds 2 rooms, the most one address may; close one of them first."
-PROXY, DIRECT = "127.0.0.2", "127.0.0.3"  # a trusted proxy's address, and a client's own
+PROXY, DIRECT, ANOTHER = "127.0.0.2", "127.0.0.3", "127.0.0.4"  # a trusted proxy's address, two clients' own
 
 
 def limited_rooms() -> Rooms:
@@ -95,12 +95,13 @@ def test_from_a_peer_that_is_no_trusted_proxy_a_made_up_header_is_ignored(proxie
     results = scripted_shares(proxied, [f"203.0.113.{n}" for n in range(70)], peer=DIRECT)
     [(_, code, _), _] = [result for result in results if result[1]]
     assert ROOMS_CAPPED in {error for error, _, _ in results} <= {None, ROOMS_CAPPED, TOO_FAST}
-    transport = httpx.HTTPTransport(local_address=DIRECT)
+    transport = httpx.HTTPTransport(local_address=ANOTHER)  # an address whose requests so far are none
     with httpx.Client(timeout=30, transport=transport) as client:
         opened = [client.send(client.build_request("GET", f"{proxied}room/{code}/events",
                                                    headers={"X-Forwarded-For": f"198.51.100.{n}"}), stream=True)
                   for n in range(3)]  # fmt: skip
         assert [response.status_code for response in opened] == [200, 200, 429]  # two per address: one address
+        assert opened[2].read().decode().startswith("Your address holds 2 followers' streams")
         for response in opened:
             response.close()
 
