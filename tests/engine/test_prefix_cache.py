@@ -47,10 +47,10 @@ def test_match_finds_the_longest_cached_prefix_and_reads_its_keys_and_values():
     match = cache.match_prefix(en(1, 5, 9))
     assert [node.key for node in match.nodes] == en(1, 5)
     assert [node.score for node in match.nodes] == ["s(1, 1)", "s(1, 5)"]
-    fresh = KVCache(SMALL, 1, 3, dtype=torch.float32, device="cpu")
-    cache.read(match, fresh, n_positions=2)
-    assert fresh.length == 2
-    assert fresh.keys[:, 0, :, 1].eq(5).all() and fresh.values[:, 0, :, 0].eq(-1).all()
+    context = cache.context(match, 2, KVCache(SMALL, 1, 1, dtype=torch.float32, device="cpu"))
+    assert context.length == 2
+    keys, values = context.span(0, 2)  # (L, 2, H, D), read from the pool's slots
+    assert keys[:, 1].eq(5).all() and values[:, 0].eq(-1).all()
     cache.release(match)
 
 
@@ -101,9 +101,8 @@ def test_concurrent_sessions_sharing_a_prefix_keep_their_own_tokens():
         thread.join()
     for keys in texts:
         match = cache.match_prefix(keys)
-        fresh = KVCache(SMALL, 1, len(keys), dtype=torch.float32, device="cpu")
-        cache.read(match, fresh, n_positions=len(match))
-        tokens = fresh.keys[0, 0, 0, :, 0].tolist()
+        context = cache.context(match, len(match), KVCache(SMALL, 1, 1, dtype=torch.float32, device="cpu"))
+        tokens = context.span(0, len(match))[0][0, :, 0, 0].tolist()
         assert tokens == [token for _, token in keys]
     assert cache.positions == 2 + 8 * 8  # the shared prefix once, each text's own tokens once
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..model.kv import KVPool, Paged
 from ..model.xlm import KVCache, XLMConfig
 
 Key = tuple[int, int]  # (language id, token id) of one position
@@ -49,35 +50,6 @@ class Match:
 
     def __len__(self) -> int:
         return len(self.nodes)
-
-
-class KVPool:
-    """Preallocated keys and values for `capacity` positions, one slot each, every layer at once."""
-
-    def __init__(self, config: XLMConfig, capacity: int, dtype: torch.dtype, device: torch.device | str):
-        shape = (config.n_layers, capacity, config.n_heads, config.head_dim)
-        self.keys = torch.empty(shape, dtype=dtype, device=device)  # (L, slots, H, D): resident as slots fill
-        self.values = torch.empty(shape, dtype=dtype, device=device)
-        self.free = list(range(capacity - 1, -1, -1))
-
-    @staticmethod
-    def bytes_per_position(config: XLMConfig, dtype: torch.dtype) -> int:
-        return 2 * config.n_layers * config.dim * torch.finfo(dtype).bits // 8
-
-    def write(self, slots: list[int], cache: KVCache, start: int) -> None:
-        """Copy a session's positions start … start + len(slots) - 1 (batch row 0) into the slots."""
-        index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
-        end = start + len(slots)
-        self.keys[:, index] = cache.keys[:, 0, :, start:end].transpose(1, 2)  # (L, n, H, D)
-        self.values[:, index] = cache.values[:, 0, :, start:end].transpose(1, 2)
-
-    def read(self, slots: list[int], cache: KVCache) -> None:
-        """Fill a fresh session cache's first len(slots) positions (batch row 0) from the slots."""
-        index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
-        n = len(slots)
-        cache.keys[:, 0, :, :n] = self.keys[:, index].transpose(1, 2)  # (L, H, n, D)
-        cache.values[:, 0, :, :n] = self.values[:, index].transpose(1, 2)
-        cache.length = n
 
 
 class PrefixCache:
@@ -133,9 +105,10 @@ class PrefixCache:
             self.misses += len(keys) - len(nodes)
             return Match(nodes)
 
-    def read(self, match: Match, cache: KVCache, n_positions: int) -> None:
-        """Load the keys and values of a pinned match's first n_positions into a fresh session cache."""
-        self.pool.read([node.slot for node in match.nodes[:n_positions]], cache)
+    def context(self, match: Match, n_positions: int, own: KVCache) -> Paged:
+        """A sequence whose first n_positions are a pinned match's, read where they are, and whose next ones go into
+        `own`."""
+        return Paged(self.pool, [node.slot for node in match.nodes[:n_positions]], own)
 
     def release(self, match: Match) -> None:
         """Unpin a match's nodes."""
@@ -155,7 +128,7 @@ class PrefixCache:
         self,
         match: Match,
         keys: list[Key],
-        cache: KVCache,
+        cache: KVCache | Paged,
         scores: list[object],
         last_logits: torch.Tensor | None = None,
     ) -> Match:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..model.kv import Paged
 from ..model.tokenizer import Tokenizer
-from ..model.xlm import XLM, KVCache
+from ..model.xlm import XLM
 from .prefix_cache import Key, Match, PrefixCache
 from .results import Encoded, TokenScore
 from .scheduler import Scheduler
@@ -23,7 +24,7 @@ class Session:
     ids: list[int]
     lang: str  # the typed text's
     langs: list[str]  # each position's language id
-    cache: KVCache
+    cache: Paged  # the cached prefix read where the prefix cache holds it, the rest its own
     truncated: bool
     pending: list[int] = field(default_factory=list)  # ids not yet run through the model
     last_logits: torch.Tensor | None = None  # (vocab,) after the last fed token
@@ -61,24 +62,24 @@ class Sessions:
 
     def _start(self, encoded: Encoded, reserve: int) -> Session:
         """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache."""
-        capacity = min(self.model.config.max_positions, len(encoded.input_ids) + reserve)
-        cache = self.model.new_cache(1, capacity)
         keys = self.keys(encoded.input_ids, encoded.position_langs)
         match = self.prefix_cache.match_prefix(keys)
+        last_logits = self.prefix_cache.last_logits(match)
+        # The logits after the last cached position score the first new one: kept, or run that position again.
+        start = len(match) - (0 if last_logits is not None or not match.nodes else 1)
+        capacity = min(self.model.config.max_positions, len(encoded.input_ids) + reserve)
+        own = self.model.new_cache(1, max(1, capacity - start))  # the positions the prefix cache does not hold
         session = Session(
             ids=list(encoded.input_ids),
             lang=encoded.lang,
             langs=encoded.position_langs,
-            cache=cache,
+            cache=self.prefix_cache.context(match, start, own),
             truncated=encoded.truncated,
+            pending=list(encoded.input_ids[start:]),
+            last_logits=last_logits,
+            cached=match,
+            scores=[node.score for node in match.nodes],
         )
-        session.cached, session.scores = match, [node.score for node in match.nodes]
-        session.last_logits = self.prefix_cache.last_logits(match)
-        # The logits after the last cached position score the first new one: kept, or run that position again.
-        rerun = 0 if session.last_logits is not None or not match.nodes else 1
-        session.pending = session.ids[len(match) - rerun :]
-        if session.pending or reserve:  # the keys and values are copied only for a session that runs the model
-            self.prefix_cache.read(match, cache, n_positions=len(match) - rerun)
         return session
 
     @staticmethod
