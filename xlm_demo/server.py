@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ctypes
+import errno
+import io
 import logging
 import os
+import socket
 from pathlib import Path
 
+from .page.clients import TrustedProxies
 from .page.follow.rooms import Rooms
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -73,9 +77,10 @@ def create_app(
     queue_size: int = QUEUE_SIZE,
     room_size: int = ROOM_SIZE,
     rooms: Rooms | None = None,
+    proxies: TrustedProxies | None = None,
 ):
     """The queued Blocks for a model: what `serve` launches and tests start; `rooms` with limits of its own, or
-    the defaults."""
+    the defaults; `proxies` whose X-Forwarded-For is believed, or the served machine's (TrustedProxies)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -86,7 +91,7 @@ def create_app(
 
     engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
-    with BlocksWithRooms(rooms, title=title(engine), analytics_enabled=False) as demo:
+    with BlocksWithRooms(rooms, proxies, title=title(engine), analytics_enabled=False) as demo:
         build_page(demo, engine, room_size)
         register_api(engine, room_size)
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)
@@ -102,7 +107,71 @@ def return_freed_memory() -> None:
     libc.mallopt(M_ARENA_MAX, 2)  # not a heap per worker thread, each keeping what it once held
 
 
-def serve(model: str | None, device: str, dtype: str, quantize: str, host: str | None, port: int, share: bool) -> None:
-    """Load the model once and serve the page until interrupted."""
+def check_port(host: str, port: int) -> None:
+    """Refuse, in one sentence naming the option and before the model loads, an address the server could not listen
+    on: a port in use or out of range, a host that is not this machine's."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port {port} is not a port: choose one from 1 to 65535, e.g. --port 7860")
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a closed port is free
+            probe.bind(address)
+    except socket.gaierror:
+        raise ValueError(f"--host {host} is not an address of this computer: try --host 127.0.0.1") from None
+    except OSError as error:
+        raise ValueError(port_refusal(host, port, error.errno)) from None
+
+
+def port_refusal(host: str, port: int, code: int | None) -> str:
+    """Why the server cannot listen on host:port, and the option that changes it."""
+    if code == errno.EADDRINUSE:
+        return f"Port {port} on {host} is taken by another program; choose another with --port, e.g. --port {port + 1}"
+    if code == errno.EACCES:
+        return f"Port {port} needs administrator rights here; choose one from 1024 up with --port, e.g. --port 7860"
+    if code == errno.EADDRNOTAVAIL:
+        return f"--host {host} is not an address of this computer: try --host 127.0.0.1"
+    return f"The server cannot listen on {host} port {port} ({os.strerror(code or 0)}); choose another with --port"
+
+
+def serve(
+    model: str | None,
+    device: str,
+    dtype: str,
+    quantize: str,
+    host: str | None,
+    port: int,
+    share: bool,
+    forwarded_allow_ips: str | None = None,
+    announce: str = "",
+) -> None:
+    """Load the model once and serve the page until interrupted, believing X-Forwarded-For from the proxies named
+    (TrustedProxies.where_served); `announce` is printed once the model is loaded."""
+    proxies = TrustedProxies.where_served(forwarded_allow_ips)  # mistakes in these are told before the model loads
+    check_port(host or default_host(), port)
+    os.environ["FORWARDED_ALLOW_IPS"] = proxies.for_uvicorn()
     return_freed_memory()
-    create_app(model, device, dtype, quantize).launch(**launch_options(host, port, share))
+    demo = create_app(model, device, dtype, quantize, proxies=proxies)
+    if announce:
+        print(announce, flush=True)
+    demo.launch(**launch_options(host, port, share))
+
+
+def talk(model: str | None, device: str, dtype: str, quantize: str, port: int, forwarded_allow_ips: str | None) -> None:
+    """Serve the page on every interface, for a talk from a laptop, announcing the address phones open."""
+    from .page.follow.share import network_address
+
+    address = network_address()
+    if address is None:
+        log.warning("this computer has no network address: phones cannot reach it until it joins a network")
+    url = f"http://{address or '127.0.0.1'}:{port}/"
+    serve(model, device, dtype, quantize, "0.0.0.0", port, False, forwarded_allow_ips, announce=announcement(url))
+
+
+def announcement(url: str) -> str:
+    """What the terminal shows before a talk: the page's address on the network and its QR code."""
+    import segno
+
+    code = io.StringIO()
+    segno.make(url, error="m").terminal(out=code, compact=True, border=2)
+    return f"{code.getvalue()}The page, for the room's phones and laptops: {url}\nShare with the room there to follow."

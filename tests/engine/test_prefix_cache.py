@@ -54,6 +54,28 @@ def test_match_finds_the_longest_cached_prefix_and_reads_its_keys_and_values():
     cache.release(match)
 
 
+def test_keys_and_values_come_back_in_order_from_consecutive_and_from_scattered_slots():
+    cache = PrefixCache(SMALL, 24 * PER_POSITION, torch.float32, "cpu")
+    for token in range(20, 36):  # sixteen one-position texts in slots 0-15
+        put(cache, en(token))
+    for token in range(20, 36, 2):
+        cached_length(cache, en(token))  # every other one used again: the others go first
+    long = en(*range(1, 17))  # eight free slots in a row, then the eight evicted ones, one apart
+    put(cache, long)
+    match = cache.match_prefix(long)
+    slots = [node.slot for node in match.nodes]
+    assert len(match) == 16 and slots != list(range(slots[0], slots[0] + 16))  # not one run of slots
+    for n_positions in (8, 16):
+        context = cache.context(match, n_positions, KVCache(SMALL, 1, 1, dtype=torch.float32, device="cpu"))
+        assert context.length == n_positions
+        keys, values = context.span(0, n_positions)  # (L, n, H, D)
+        assert [int(keys[0, p, 0, 0]) for p in range(n_positions)] == list(range(1, n_positions + 1))
+        assert values.eq(-torch.arange(1.0, n_positions + 1)[:, None, None]).all()
+    cache.release(match)
+    survivors = [token for token in range(20, 36, 2) if cached_length(cache, en(token))]
+    assert survivors == list(range(20, 36, 2))  # the slots of the texts kept were not written over
+
+
 def test_the_language_id_of_every_position_is_part_of_the_key():
     cache = PrefixCache(SMALL, 100 * PER_POSITION, torch.float32, "cpu")
     put(cache, en(1, 5, 6))

@@ -77,9 +77,8 @@ def view_html(record: ViewRecord, source: str) -> str:
 def export(settings: PageSettings, session: dict, *, engine: Engine) -> tuple:
     """The exploration's JSON file and the view's HTML file, offered for download."""
     session = for_prompt(session, settings.prompt)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="xlm-exploration-", delete=False) as file:
-        json.dump(exploration(settings, session, engine=engine), file, ensure_ascii=False, indent=1)
-    record = view_record(engine, settings, session, seq=0)
-    with tempfile.NamedTemporaryFile("w", suffix=".html", prefix="xlm-view-", delete=False, encoding="utf-8") as page:
-        page.write(view_html(record, engine.source))
-    return gr.update(value=file.name, visible=True), gr.update(value=page.name, visible=True)
+    folder = Path(tempfile.mkdtemp(prefix="xlm-export-"))  # a folder each: the files keep their plain names
+    data, page = folder / "xlm-exploration.json", folder / "xlm-view.html"
+    data.write_text(json.dumps(exploration(settings, session, engine=engine), ensure_ascii=False, indent=1) + "\n")
+    page.write_text(view_html(view_record(engine, settings, session, seq=0), engine.source), encoding="utf-8")
+    return gr.update(value=str(data), visible=True), gr.update(value=str(page), visible=True)

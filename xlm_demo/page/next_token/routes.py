@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ...engine import Engine
-from ..clients import TOO_FAST, RateLimit, request_address
+from ..clients import TOO_FAST, RateLimit, TrustedProxies, request_address
 from ..follow.rooms import Room, Rooms
 from ..guards import log_user_error
 from .actions import answer, continuation
@@ -100,8 +100,8 @@ class ViewRoutes:
     """POST view: one record for the request's action; POST view/continue: a record per token as server-sent
     events, until the continuation ends or the page closes the stream (Stop)."""
 
-    def __init__(self, engine: Engine, rooms: Rooms, concurrency: int):
-        self.engine, self.rooms = engine, rooms
+    def __init__(self, engine: Engine, rooms: Rooms, proxies: TrustedProxies, concurrency: int):
+        self.engine, self.rooms, self.proxies = engine, rooms, proxies
         self.limiter = anyio.CapacityLimiter(concurrency)  # requests waiting on the scheduler at once
         self.latest = Latest()
         self.requests = RateLimit(REQUESTS_PER_SECOND, REQUESTS_BURST)
@@ -111,7 +111,7 @@ class ViewRoutes:
 
     async def checked(self, request: Request) -> ViewRequest:
         """The page's request, read and checked; UserError for anything else."""
-        if not self.requests.allow(request_address(request)):
+        if not self.requests.allow(request_address(request, self.proxies)):
             raise UserError(429, TOO_FAST)
         body = await read_body(request)
         with mistakes_refused():
