@@ -108,6 +108,54 @@ def test_pinned_positions_are_never_evicted():
     assert cached_length(cache, en(1, 4, 5)) == 3
 
 
+class WalkingCache(PrefixCache):
+    """The eviction rule stated plainly: every unpinned leaf of the whole tree, least recently used first."""
+
+    def _evict_locked(self, n_positions: int) -> int:
+        freed = 0
+        while freed < n_positions:
+            leaves = [node for node in self._nodes() if self._evictable(node)]
+            if not leaves:
+                break
+            leaf = min(leaves, key=lambda node: node.last_used)
+            del leaf.parent.children[leaf.key]
+            self.pool.free.append(leaf.slot)
+            freed += 1
+        return freed
+
+
+def held(cache: PrefixCache) -> set[tuple]:
+    """Every cached key sequence, as paths from the root."""
+    paths, stack = set(), [(node, (node.key,)) for node in cache.root.children.values()]
+    while stack:
+        node, path = stack.pop()
+        paths.add(path)
+        stack.extend((child, (*path, child.key)) for child in node.children.values())
+    return paths
+
+
+def test_eviction_takes_the_leaves_the_plain_rule_takes():
+    """Texts typed, looked up and held in turns under a small budget: the same positions stay as when every
+    eviction walks the whole tree."""
+    generator = torch.Generator().manual_seed(3)
+    ours, plain = (
+        PrefixCache(SMALL, 40 * PER_POSITION, torch.float32, "cpu"),
+        WalkingCache(SMALL, 40 * PER_POSITION, torch.float32, "cpu"),
+    )
+    texts = [
+        en(1, *torch.randint(2, 9, (int(n),), generator=generator).tolist())
+        for n in torch.randint(1, 12, (300,), generator=generator)
+    ]
+    for step, keys in enumerate(texts):
+        pinned = [cache.match_prefix(texts[step // 2]) for cache in (ours, plain)] if step % 7 == 0 else []
+        for cache in (ours, plain):
+            put(cache, keys) if step % 3 else cached_length(cache, keys)
+        for cache, match in zip((ours, plain)[: len(pinned)], pinned, strict=True):
+            cache.release(match)
+        assert held(ours) == held(plain), step
+    assert ours.positions == ours.capacity
+
+
 def test_concurrent_sessions_sharing_a_prefix_keep_their_own_tokens():
     cache = PrefixCache(SMALL, 400 * PER_POSITION, torch.float32, "cpu")
     texts = [en(1, 2, *[10 + i] * 8) for i in range(8)]

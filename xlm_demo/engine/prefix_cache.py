@@ -71,6 +71,11 @@ class PrefixCache:
         self.logits_rows = logits_rows
         self.lock = threading.Lock()
         self.clock = itertools.count(1)
+        # Leaves that may be evicted, least recently used first, kept as they become so (a release, an eviction
+        # baring a parent): no walk of the tree per eviction. Entries go stale when a leaf is used again, gets a child
+        # or goes: checked when taken, and the heap rebuilt from the tree when stale ones pile up.
+        self.leaves: list[tuple[int, int, Node]] = []  # heap of (last_used, order, node)
+        self.order = itertools.count()
         self.hits = self.misses = 0  # positions found and not found, for the log and the model panel
         self.inserts = 0
 
@@ -115,6 +120,8 @@ class PrefixCache:
         with self.lock:
             for node in match.nodes:
                 node.pins -= 1
+            if match.nodes:  # a match is a path: only its last node can be a leaf
+                self._note_leaf(match.nodes[-1])
 
     def last_logits(self, match: Match) -> torch.Tensor | None:
         """The (V,) logits after a match's last position, if still kept."""
@@ -171,22 +178,27 @@ class PrefixCache:
             return self._evict_locked(n_positions)
 
     def _evict_locked(self, n_positions: int) -> int:
-        if n_positions <= 0:
-            return 0
-        order = itertools.count()  # ties broken by discovery, never by comparing nodes
-        leaves = [(node.last_used, next(order), node) for node in self._nodes() if self._evictable(node)]
-        heapq.heapify(leaves)
         freed = 0
-        while leaves and freed < n_positions:
-            _, _, leaf = heapq.heappop(leaves)
+        while self.leaves and freed < n_positions:
+            last_used, _, leaf = heapq.heappop(self.leaves)
+            stale = last_used != leaf.last_used or leaf.parent.children.get(leaf.key) is not leaf
+            if stale or not self._evictable(leaf):
+                continue  # used again since, gone, pinned or grown a child
             parent = leaf.parent
             del parent.children[leaf.key]
             self.pool.free.append(leaf.slot)
             self.logits.pop(leaf, None)
             freed += 1
-            if parent is not self.root and self._evictable(parent):
-                heapq.heappush(leaves, (parent.last_used, next(order), parent))
+            self._note_leaf(parent)
         return freed
+
+    def _note_leaf(self, node: Node) -> None:
+        """Keep a node among the leaves that may be evicted, if it is one."""
+        if node is not self.root and self._evictable(node):
+            heapq.heappush(self.leaves, (node.last_used, next(self.order), node))
+        if len(self.leaves) > 2 * self.capacity + 1024:  # mostly stale entries: the evictable leaves found again
+            self.leaves = [(node.last_used, next(self.order), node) for node in self._nodes() if self._evictable(node)]
+            heapq.heapify(self.leaves)
 
     @staticmethod
     def _evictable(node: Node) -> bool:
