@@ -25,6 +25,10 @@ from ..model.xlm import KVCache, XLMConfig
 
 Key = tuple[int, int]  # (language id, token id) of one position
 LOG_EVERY = 500  # inserts between two log lines saying what the cache holds
+# A text's next-token logits are kept for its last position, so that its next keystroke need not run that position
+# again: one text end per 16 cached positions (a room's members each keep their own, with texts of 16 positions and
+# more), from 256 to 1,024 texts (66 to 265 MB of the real model's logits).
+POSITIONS_PER_LOGITS_ROW, MIN_LOGITS_ROWS, MAX_LOGITS_ROWS = 16, 256, 1024
 
 log = logging.getLogger("xlm_demo")
 
@@ -61,10 +65,13 @@ class PrefixCache:
         budget_bytes: int,
         dtype: torch.dtype,
         device: torch.device | str,
-        logits_rows: int = 256,  # texts whose next-token logits stay: a room of 256 (66 MB for the real model)
+        logits_rows: int | None = None,  # texts whose next-token logits stay (default: by the capacity)
     ):
         self.bytes_per_position = KVPool.bytes_per_position(config, dtype)
         self.capacity = max(0, budget_bytes // self.bytes_per_position)
+        logits_rows = logits_rows or min(
+            MAX_LOGITS_ROWS, max(MIN_LOGITS_ROWS, self.capacity // POSITIONS_PER_LOGITS_ROW)
+        )
         self.pool = KVPool(config, self.capacity, dtype, device)
         self.root = Node(key=None, parent=None, slot=-1)
         self.logits: OrderedDict[Node, torch.Tensor] = OrderedDict()  # node -> (V,) logits after it, newest last
