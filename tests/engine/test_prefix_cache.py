@@ -5,6 +5,7 @@ import threading
 import pytest
 import torch
 
+from tests.reference import reference_logits
 from xlm_demo.engine import Engine
 from xlm_demo.engine.prefix_cache import PrefixCache
 from xlm_demo.engine.sampling import GREEDY
@@ -255,3 +256,19 @@ def test_compare_through_the_cache_equals_the_batched_forward_and_runs_nothing_t
     run_before = cached.prefix_cache.misses
     cached.compare_encoded(encodings, cached=True)
     assert cached.prefix_cache.misses == run_before  # again: everything from the cache
+
+
+def test_a_continuations_scores_kept_as_its_tokens_were_chosen_equal_the_reference(tiny_model):
+    engine = fresh_engine(tiny_model[0], budget=64 << 20)
+    encoded = engine.encode("Die Katze sitzt auf der", "de")
+    longer = engine.append(encoded, [step.id for step in engine.generate(encoded, 6, GREEDY)])
+    misses = engine.prefix_cache.misses
+    scores = engine.analyse(longer).scores
+    assert engine.prefix_cache.misses == misses + 1  # all but the last token chosen (never run) from the cache
+    logprobs = reference_logits(tiny_model[1], longer.input_ids, engine.lang2id["de"]).log_softmax(-1)  # (T, V)
+    for position, score in enumerate(scores[1:], start=1):
+        before = logprobs[position - 1]
+        assert score.logprob == pytest.approx(float(before[score.id]), abs=1e-5)
+        assert score.rank == int((before > before[score.id]).sum()) + 1
+        assert score.entropy == pytest.approx(float(-(before.exp() * before).sum()), abs=1e-4)
+        assert [prob for _, prob in score.expected] == pytest.approx(before.topk(3).values.exp().tolist(), abs=1e-5)

@@ -83,8 +83,14 @@ class Sessions:
         return session
 
     @staticmethod
-    def extend(session: Session, ids: list[int], lang: str | None = None) -> None:
-        """Append tokens fed with `lang` (default: the text's); the model reads them when next asked."""
+    def extend(
+        session: Session, ids: list[int], lang: str | None = None, scores: list[TokenScore] | None = None
+    ) -> None:
+        """Append tokens fed with `lang` (default: the text's); the model reads them when next asked. `scores`: theirs,
+        where known (a continuation's token, scored from the distribution it was chosen from), if every position
+        before them is scored."""
+        if scores is not None and len(session.scores) == len(session.ids):
+            session.scores.extend(scores)
         session.ids.extend(ids)
         session.langs.extend([lang or session.lang] * len(ids))
         session.pending.extend(ids)
@@ -108,11 +114,15 @@ class Sessions:
 
     def _score_run(self, session: Session, logits: torch.Tensor) -> None:
         """Score the positions run last from their (T, V) logits, and keep them in the prefix cache."""
-        start = session.cache.length - logits.shape[0]
-        if session.last_logits is not None and start == len(session.scores):
-            logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
-        first = not session.scores  # the start token's own score comes first
-        session.scores += token_scores(self.tokenizer, logits[:-1], session.ids[len(session.scores) :], first)
+        end = session.cache.length  # positions before it are run
+        start = end - logits.shape[0]  # the first position these rows are of
+        rows = logits if session.last_logits is None else torch.cat([session.last_logits[None], logits])
+        first_row = start if session.last_logits is None else start - 1  # the position rows[0] is of
+        unscored = len(session.scores)  # each scored by the row of the position before it
+        if unscored < end:
+            first = not session.scores  # the start token's own score comes first
+            own_rows = rows[max(0, unscored - 1 - first_row) : end - 1 - first_row]
+            session.scores += token_scores(self.tokenizer, own_rows, session.ids[unscored:end], first)
         session.last_logits = logits[-1]
         keys = self.keys(session.ids, session.langs)
         cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, session.last_logits)
