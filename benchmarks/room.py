@@ -255,13 +255,13 @@ def measure_room(base: str, recorded: dict, members: int, seconds: float, warmup
     return row
 
 
-def serve(folder: Path) -> tuple[object, str]:
-    """The demo in this process, as `make run` starts it, on a free loopback port."""
+def serve(folder: Path, dtype: str = "float32", quantize: str = "none") -> tuple[object, str]:
+    """The demo in this process, as `make run` starts it, on a free loopback port, in the precision asked."""
     from xlm_demo.server import create_app, launch_options, return_freed_memory
 
     return_freed_memory()
     options = launch_options("127.0.0.1", free_port(), share=False)
-    demo = create_app(str(folder), device="cpu")
+    demo = create_app(str(folder), device="cpu", dtype=dtype, quantize=quantize)
     demo.launch(**options, prevent_thread_lock=True, quiet=True)
     return demo, f"http://127.0.0.1:{options['server_port']}/"
 
@@ -275,12 +275,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds per room size before measuring")
     parser.add_argument("--model", type=Path, default=None, help="checkpoint folder (default: real-size, random)")
     parser.add_argument("--profile", action="store_true", help="sample the server with py-spy while measuring")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="as the demo's --dtype")
+    parser.add_argument("--quantize", default="none", choices=["none", "int8"], help="as the demo's --quantize")
     args = parser.parse_args()
     folder = args.model or MODEL_DIR
     if args.model is None and not (MODEL_DIR / "model.safetensors").is_file():
         write_checkpoint(MODEL_DIR)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    demo, base = serve(folder)
+    demo, base = serve(folder, args.dtype, args.quantize)
     try:
         recorded = record_requests(base)
         rows = []
@@ -292,7 +294,9 @@ def main() -> None:
     finally:
         demo.close()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "model": str(folder), "rows": rows}, indent=1))
+    precision = {"dtype": args.dtype, "quantize": args.quantize}
+    RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "model": str(folder), **precision, "rows": rows},
+                                  indent=1))  # fmt: skip
     print(f"wrote {RESULTS}")
 
 
