@@ -21,6 +21,10 @@ QUEUE_SIZE = 2048
 # Events that run sessions (keystrokes, Step, Continue, /predict ...) and wait on the engine's scheduler at once;
 # each batch runs all that wait. Each holds a worker thread, idle while it waits.
 ROOM_SIZE = 256
+# The prefix cache of a server, sized for a room: 16,384 positions of the real model (768 MB), 256 members' texts of
+# 64 positions, a minute of typing each. Once the members' texts outgrow it, every keystroke of a member whose text
+# was evicted runs the whole text again (with 128 MB, 20 times the positions of a keystroke in a simulated room).
+ROOM_PREFIX_CACHE = 768 << 20
 MODEL_CONCURRENCY = 2  # events holding the model alone (attention, attribution, the lens), as guards.MODEL_GROUP
 # Gradio keeps every session's state, about 130 KB each, and each API call is a session of its own: by default
 # up to 10,000 of them (1.3 GB). Beyond this many, the least recently used session is forgotten (its page starts
@@ -89,7 +93,7 @@ def create_app(
     from .page.follow.layout import BlocksWithRooms
     from .page.layout import build_page, title
 
-    engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
+    engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize, prefix_cache_bytes=ROOM_PREFIX_CACHE)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
     with BlocksWithRooms(rooms, proxies, title=title(engine), analytics_enabled=False) as demo:
         build_page(demo, engine, room_size)

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ...engine import Engine
+from ...engine.scheduler import Superseded, wanted_while
 from ..clients import TOO_FAST, RateLimit, TrustedProxies, request_address
 from ..follow.rooms import Room, Rooms
 from ..guards import log_user_error
@@ -131,10 +132,14 @@ class ViewRoutes:
 
     def answer(self, view_request: ViewRequest) -> ViewRecord | None:
         """The record for a request, shown to the presenter's room too; None when a newer one has come."""
-        if self.latest.superseded(view_request.page, view_request.seq):
+        page, seq = view_request.page, view_request.seq
+        if self.latest.superseded(page, seq):
             return None
-        with mistakes_refused():
-            record = answer(self.engine, view_request)
+        try:  # dropped from the model's queue too, should a newer request come while it waits
+            with wanted_while(lambda: not self.latest.superseded(page, seq)), mistakes_refused():
+                record = answer(self.engine, view_request)
+        except Superseded:
+            return None
         room = self.room(view_request)
         if room is not None:
             room.show(record.with_every_span(self.engine).to_json(), whole=True)
