@@ -98,8 +98,8 @@
     return lines;
   }, []);
   const thinned = (axis, width) => {
-    if (axis.tickmode === "linear" && axis.range) {  // a percent axis: fewer, wider steps, labels written the same
-      const steps = Math.round((axis.range[1] - axis.range[0]) / axis.dtick);
+    if (axis.tickmode === "linear" && axis.range && window.innerWidth < PHONE) {  // a percent axis on a phone:
+      const steps = Math.round((axis.range[1] - axis.range[0]) / axis.dtick);  // fewer, wider steps, written alike
       const every = Math.ceil((steps + 1) / Math.max(2, Math.floor(width / 52)));  // about 52 px a label ("100%")
       return every <= 1 ? {...axis, tickangle: 0} : {...axis, dtick: axis.dtick * every, tickangle: 0};
     }
