@@ -14,7 +14,7 @@ from ..model.xlm import XLM
 from .prefix_cache import Key, Match, PrefixCache
 from .results import Encoded, TokenScore
 from .scheduler import Scheduler
-from .scoring import token_scores
+from .scoring import start_score, token_scores
 
 
 @dataclass
@@ -102,9 +102,7 @@ class Sessions:
     def next_logits(self, *sessions: Session) -> list[torch.Tensor]:
         """(vocab,) logits after everything in each session, running (in one batch) and scoring only the tokens not
         yet seen."""
-        unseen = [s for s in sessions if s.pending or s.unscored is not None]
-        for session, logits in zip(unseen, self.scheduler.forward(unseen, score=True), strict=True):
-            self._score_run(session, logits)
+        self.scheduler.forward([s for s in sessions if s.pending or s.unscored is not None], True, self._score_runs)
         return [session.last_logits for session in sessions]
 
     def run_pending(self, *sessions: Session) -> None:
@@ -112,18 +110,28 @@ class Sessions:
         projection of every position, as costly as the blocks for a long text)."""
         self.scheduler.forward([s for s in sessions if s.pending], score=False)
 
-    def _score_run(self, session: Session, logits: torch.Tensor) -> None:
-        """Score the positions run last from their (T, V) logits, and keep them in the prefix cache."""
-        end = session.cache.length  # positions before it are run
-        start = end - logits.shape[0]  # the first position these rows are of
-        rows = logits if session.last_logits is None else torch.cat([session.last_logits[None], logits])
-        first_row = start if session.last_logits is None else start - 1  # the position rows[0] is of
-        unscored = len(session.scores)  # each scored by the row of the position before it
-        if unscored < end:
-            first = not session.scores  # the start token's own score comes first
-            own_rows = rows[max(0, unscored - 1 - first_row) : end - 1 - first_row]
-            session.scores += token_scores(self.tokenizer, own_rows, session.ids[unscored:end], first)
-        session.last_logits = logits[-1]
-        keys = self.keys(session.ids, session.langs)
-        cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, session.last_logits)
-        session.cached = cached  # the prefix cache now holds these positions too, pinned for this session
+    def _score_runs(self, sessions: list[Session], logits: list[torch.Tensor]) -> None:
+        """Score the positions each session ran last from their (T, V) logits, every session's in one set of passes
+        over the vocabulary (in the scheduler's thread, as its batch ends), and keep them in the prefix cache."""
+        unscored = [self._unscored(session, rows) for session, rows in zip(sessions, logits, strict=True)]
+        targets = [token_id for _, ids in unscored for token_id in ids]
+        scored = token_scores(self.tokenizer, torch.cat([rows for rows, _ in unscored]), targets, first=False)
+        for session, rows, (_, ids) in zip(sessions, logits, unscored, strict=True):
+            if not session.scores:
+                session.scores.append(start_score(self.tokenizer))
+            session.scores += scored[: len(ids)]
+            scored = scored[len(ids) :]
+            session.last_logits = rows[-1]
+            keys = self.keys(session.ids, session.langs)
+            cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, rows[-1])
+            session.cached = cached  # the prefix cache now holds these positions too, pinned for this session
+
+    @staticmethod
+    def _unscored(session: Session, logits: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """The (N, V) rows that score a session's positions not yet scored, from the logits of the positions it ran
+        last, and those positions' ids (the start token's, scored by nothing, left out)."""
+        start = session.cache.length - logits.shape[0]
+        if session.last_logits is not None and start == len(session.scores):
+            logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
+        ids = session.ids[len(session.scores) :]
+        return logits[:-1], ids[1:] if not session.scores else ids
