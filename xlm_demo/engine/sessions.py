@@ -25,6 +25,7 @@ class Session:
     lang: str  # the typed text's
     langs: list[str]  # each position's language id
     cache: Paged  # the cached prefix read where the prefix cache holds it, the rest its own
+    keys: list[Key]  # the prefix cache's key of each position
     truncated: bool
     pending: list[int] = field(default_factory=list)  # ids not yet run through the model
     last_logits: torch.Tensor | None = None  # (vocab,) after the last fed token
@@ -74,6 +75,7 @@ class Sessions:
             lang=encoded.lang,
             langs=encoded.position_langs,
             cache=self.prefix_cache.context(match, start, own),
+            keys=keys,
             truncated=encoded.truncated,
             pending=list(encoded.input_ids[start:]),
             last_logits=last_logits,
@@ -82,17 +84,18 @@ class Sessions:
         )
         return session
 
-    @staticmethod
     def extend(
-        session: Session, ids: list[int], lang: str | None = None, scores: list[TokenScore] | None = None
+        self, session: Session, ids: list[int], lang: str | None = None, scores: list[TokenScore] | None = None
     ) -> None:
         """Append tokens fed with `lang` (default: the text's); the model reads them when next asked. `scores`: theirs,
         where known (a continuation's token, scored from the distribution it was chosen from), if every position
         before them is scored."""
         if scores is not None and len(session.scores) == len(session.ids):
             session.scores.extend(scores)
+        lang = lang or session.lang
         session.ids.extend(ids)
-        session.langs.extend([lang or session.lang] * len(ids))
+        session.langs.extend([lang] * len(ids))
+        session.keys.extend((self.lang2id[lang], token_id) for token_id in ids)
         session.pending.extend(ids)
 
     def keys(self, ids: list[int], langs: list[str]) -> list[Key]:
@@ -115,15 +118,15 @@ class Sessions:
         over the vocabulary (in the scheduler's thread, as its batch ends), and keep them in the prefix cache."""
         unscored = [self._unscored(session, rows) for session, rows in zip(sessions, logits, strict=True)]
         targets = [token_id for _, ids in unscored for token_id in ids]
-        scored = token_scores(self.tokenizer, torch.cat([rows for rows, _ in unscored]), targets, first=False)
+        stacked = torch.cat([rows for rows, _ in unscored])  # (N, V)
+        scored = token_scores(self.tokenizer, stacked, targets, first=False) if targets else []  # none: Continue
         for session, rows, (_, ids) in zip(sessions, logits, unscored, strict=True):
             if not session.scores:
                 session.scores.append(start_score(self.tokenizer))
             session.scores += scored[: len(ids)]
             scored = scored[len(ids) :]
             session.last_logits = rows[-1]
-            keys = self.keys(session.ids, session.langs)
-            cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, rows[-1])
+            cached = self.prefix_cache.insert(session.cached, session.keys, session.cache, session.scores, rows[-1])
             session.cached = cached  # the prefix cache now holds these positions too, pinned for this session
 
     @staticmethod
