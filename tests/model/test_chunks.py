@@ -22,7 +22,7 @@ TEXTS = st.lists(st.tuples(WORDS, GAPS), min_size=1, max_size=30).map(lambda par
 def cut_everywhere():
     """Every run of spaces between two letters cut, not only some: every place the cutting relies on is tried."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(chunks, "CUT_EVERY", 1)
+        patch.setattr(chunks, "CUTS", chunks.cuts(1))
         yield
 
 
@@ -33,6 +33,10 @@ toy_files, toy, real_files, real = (
     test_tokenizer.real_files,
     test_tokenizer.real,
 )
+
+
+def test_pieces_are_cut_before_words_of_a_multiple_of_the_length():
+    assert chunks.cuts(4).split("Die Katze wird alt und isst Mäuse") == ["Die Katze", "wird alt und", "isst Mäuse"]
 
 
 def test_pieces_are_cut_between_letters_only(cut_everywhere):

@@ -56,6 +56,7 @@ class Job:
 
     session: Any  # a sessions.Session
     score: bool
+    then: Callable[[list, list[torch.Tensor]], None] | None = None  # given the scored sessions and their logits
     result: torch.Tensor | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -93,10 +94,12 @@ class Scheduler:
         """Jobs waiting for the next batch."""
         return len(self.waiting)
 
-    def forward(self, sessions: list, score: bool) -> list[torch.Tensor | None]:
+    def forward(self, sessions: list, score: bool, then: Callable | None = None) -> list[torch.Tensor | None]:
         """Run the sessions' pending tokens together, and with everyone else's; `score`: each session's (T, V) logits
-        of every position run but not yet scored (its unscored hidden states, then the new ones)."""
-        jobs = [Job(session=session, score=score) for session in sessions]
+        of every position run but not yet scored (its unscored hidden states, then the new ones), handed with those
+        of every other session of the batch with the same `then` to `then(sessions, logits)`, once, before any
+        caller of the batch goes on."""
+        jobs = [Job(session=session, score=score, then=then) for session in sessions]
         if not jobs:
             return []
         if self.holder is threading.current_thread():  # inside hold(): run them alone, now
@@ -208,6 +211,9 @@ class Scheduler:
             logits = self.model.logits(torch.cat(rows)).float()  # (sum of T, V): row t predicts the token after it
             for job, part in zip(scoring, logits.split([len(r) for r in rows]), strict=True):
                 job.result, job.session.unscored = part, None
+            for then in dict.fromkeys(job.then for job in scoring if job.then):  # one call per receiver, in order
+                own = [job for job in scoring if job.then == then]  # bound methods: equal, not the same
+                then([job.session for job in own], [job.result for job in own])
 
 
 @atexit.register

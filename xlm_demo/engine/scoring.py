@@ -21,10 +21,15 @@ def check_top_k(k: int) -> int:
     return k
 
 
+def start_score(tokenizer: Tokenizer) -> TokenScore:
+    """The start token's score: it is given, not predicted."""
+    return TokenScore(START_ID, tokenizer.display(START_ID), None, None, None)
+
+
 def token_scores(tokenizer: Tokenizer, rows: torch.Tensor, ids: list[int], first: bool) -> list[TokenScore]:
     """Scores of `ids` from (len(ids), V) logits rows, each of the position before; `first`: ids[0] is the start
     token, scored by nothing."""
-    scores = [TokenScore(START_ID, tokenizer.display(START_ID), None, None, None)] if first else []
+    scores = [start_score(tokenizer)] if first else []
     targets = torch.tensor(ids[1:] if first else ids, device=rows.device)[:, None]  # (N, 1)
     rows = rows.float()
     normaliser = rows.logsumexp(-1, keepdim=True)  # (N, 1): log-probabilities are logits minus it
