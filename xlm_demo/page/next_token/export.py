@@ -74,12 +74,16 @@ def view_html(record: ViewRecord, source: str) -> str:
     )
 
 
-def export(settings: PageSettings, session: dict, *, engine: Engine) -> tuple:
-    """The exploration's JSON file and the view's HTML file, offered for download."""
+def exported(settings: PageSettings, session: dict, *, engine: Engine) -> tuple[dict, ViewRecord]:
+    """The exploration and the view's record, which `files` writes."""
     session = for_prompt(session, settings.prompt)
+    return exploration(settings, session, engine=engine), view_record(engine, settings, session, seq=0)
+
+
+def files(explored: dict, record: ViewRecord) -> tuple:
+    """The exploration's JSON file and the view's HTML file, offered for download."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="xlm-exploration-", delete=False) as file:
-        json.dump(exploration(settings, session, engine=engine), file, ensure_ascii=False, indent=1)
-    record = view_record(engine, settings, session, seq=0)
+        json.dump(explored, file, ensure_ascii=False, indent=1)
     with tempfile.NamedTemporaryFile("w", suffix=".html", prefix="xlm-view-", delete=False, encoding="utf-8") as page:
-        page.write(view_html(record, engine.source))
+        page.write(view_html(record, explored["model"]))
     return gr.update(value=file.name, visible=True), gr.update(value=page.name, visible=True)
