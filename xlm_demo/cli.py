@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: 127.0.0.1; 0.0.0.0 on a Hugging Face Space)")
     serve.add_argument("--port", type=int, default=7860, help="port to listen on")
     serve.add_argument("--share", action="store_true", help="ask Gradio for a public share link (default: off)")
+    serve.add_argument(
+        "--replicas", type=int, default=0,
+        help="run the model on this many replicas on Ray, on this machine or the cluster RAY_ADDRESS names; the "
+        "page forwards to them (needs the cluster extra; default: 0, the model in this process)",
+    )  # fmt: skip
+    serve.add_argument("--replica-cpus", type=float, default=1.0, help="cores Ray gives each replica")
     return parser
 
 
@@ -203,7 +209,8 @@ def run(args: argparse.Namespace) -> dict | str:
     if args.command == "serve":
         from .server import serve
 
-        serve(args.model, args.device, args.dtype, args.quantize, host=args.host, port=args.port, share=args.share)
+        serve(args.model, args.device, args.dtype, args.quantize, host=args.host, port=args.port, share=args.share,
+              replicas=args.replicas, replica_cpus=args.replica_cpus)  # fmt: skip
         return ""
     text = sys.stdin.read() if args.text == "-" else args.text
     sampling = sampling_from(args) if args.command == "generate" else None

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from .page.follow.rooms import Rooms
+from .page.tier import ModelTier
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # Events waiting for a worker; beyond this a request is told at once that the demo is busy (HTTP 503). A page
@@ -73,9 +74,10 @@ def create_app(
     queue_size: int = QUEUE_SIZE,
     room_size: int = ROOM_SIZE,
     rooms: Rooms | None = None,
+    tier: ModelTier | None = None,
 ):
     """The queued Blocks for a model: what `serve` launches and tests start; `rooms` with limits of its own, or
-    the defaults."""
+    the defaults; the page's model work on `tier` (default: the engine loaded here)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -87,7 +89,7 @@ def create_app(
     engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
     with BlocksWithRooms(rooms, title=title(engine), analytics_enabled=False) as demo:
-        build_page(demo, engine, room_size)
+        build_page(demo, engine, room_size, tier)
         register_api(engine, room_size)
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)
 
@@ -102,7 +104,29 @@ def return_freed_memory() -> None:
     libc.mallopt(M_ARENA_MAX, 2)  # not a heap per worker thread, each keeping what it once held
 
 
-def serve(model: str | None, device: str, dtype: str, quantize: str, host: str | None, port: int, share: bool) -> None:
-    """Load the model once and serve the page until interrupted."""
+def serve(
+    model: str | None,
+    device: str,
+    dtype: str,
+    quantize: str,
+    host: str | None,
+    port: int,
+    share: bool,
+    replicas: int = 0,
+    replica_cpus: float = 1.0,
+) -> None:
+    """Load the model once and serve the page until interrupted; with `replicas`, the page's model work runs on
+    that many replicas on Ray (this machine's, or the cluster RAY_ADDRESS names)."""
     return_freed_memory()
-    create_app(model, device, dtype, quantize).launch(**launch_options(host, port, share))
+    if replicas < 0 or replica_cpus <= 0:
+        raise ValueError(
+            f"--replicas must be 0 or more and --replica-cpus more than 0, got {replicas} and {replica_cpus}"
+        )
+    tier = None
+    if replicas:
+        try:
+            from .cluster.start import start_replicas
+        except ImportError as missing:
+            raise ValueError(f"--replicas needs Ray Serve ({missing}): pip install '.[cluster]' in the clone") from None
+        tier = start_replicas(model, device, dtype, quantize, replicas, replica_cpus, ROOM_SIZE)
+    create_app(model, device, dtype, quantize, tier=tier).launch(**launch_options(host, port, share))

@@ -30,6 +30,15 @@ class Served:
     served_by: str
 
 
+class Unavailable(Exception):
+    """No replica of the model could answer: a sentence for the page, which may try again."""
+
+
+def always() -> bool:
+    """A request wanted whenever its turn comes."""
+    return True
+
+
 class ModelTier(ABC):
     """Where the page's model work runs: each method may raise ValueError with one sentence for a user's mistake."""
 

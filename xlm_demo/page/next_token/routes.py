@@ -17,7 +17,7 @@ from starlette.routing import Route
 from ..clients import TOO_FAST, RateLimit, request_address
 from ..follow.rooms import Room, Rooms
 from ..guards import log_user_error
-from ..tier import ModelTier, Served
+from ..tier import ModelTier, Served, Unavailable
 from .requests import ViewRequest, read_request
 
 MAX_BODY = 64 * 1024  # bytes: a 20,000-character text and 512 positions' ids fit several times over
@@ -62,11 +62,14 @@ class Latest:
 
 @contextmanager
 def mistakes_refused() -> Iterator[None]:
-    """An engine's or a request's ValueError as the UserError the page is answered with (400, one sentence)."""
+    """An engine's or a request's ValueError as the UserError the page is answered with (400, one sentence); a
+    model tier that cannot answer, 503."""
     try:
         yield
     except ValueError as error:
         raise UserError(400, sentence(error)) from error
+    except Unavailable as error:
+        raise UserError(503, str(error)) from error
 
 
 def sentence(error: Exception) -> str:
