@@ -267,22 +267,36 @@ def kill(unique_id: str) -> None:
     ray.kill(replica_actor(unique_id), no_restart=True)
 
 
+def pages_on(base: str, replica: str, count: int) -> list[str]:
+    """`count` page ids that the router sends to `replica`."""
+    homes = served_by(base, [uuid.uuid4().hex for _ in range(8 * count)], typed=1)
+    return [page_id for page_id, replicas in homes.items() if replicas[0] == replica][:count]
+
+
 def test_a_replica_killed_in_a_room_loses_no_keystroke_and_is_replaced(cluster, engine):
     base, _ = cluster
     victim = view(base, prompt="Who serves this?", page="victim-finder").headers["X-Served-By"]
     process = replica_process(victim)
-    # A page on the replica to be killed, continuing while it dies: its stream ends with the tokens so far.
-    continuing = next(p for p in (uuid.uuid4().hex for _ in range(64)) if served_by(base, [p], 1)[p][0] == victim)
+    continuing, *reading = pages_on(base, victim, 9)
     body = {**PAGE_DEFAULTS, "prompt": "Once upon a time", "action": "continue", "n_tokens": 64, "page": continuing}
+    long_text = " ".join(f"word{i} and" for i in range(1500))  # the model's 512 positions: a view of some length
     records: list[dict] = []
+    in_flight: list[httpx.Response] = []
+
+    def read_long(page_id: str) -> None:
+        in_flight.append(view(base, prompt=f"{page_id} {long_text}", page=page_id, seq=100))
 
     def continue_then_kill() -> None:
-        """The victim stalls at the continuation's first token, then is killed while a room types."""
+        """At the continuation's first token, 8 long views go to the victim, which stalls (a machine frozen), then
+        dies with them and the continuation in flight, while a room types."""
         with httpx.stream("POST", f"{base}view/continue", json=body, timeout=120) as answer:
             for line in answer.iter_lines():
                 if line.startswith("data: "):
                     records.append(json.loads(line.removeprefix("data: ")))
                     if len(records) == 1:
+                        for page_id in reading:
+                            threading.Thread(target=read_long, args=(page_id,)).start()
+                        time.sleep(0.3)  # the victim takes them (it runs them for seconds)
                         process.suspend()
                         threading.Timer(3.0, kill, [victim]).start()
 
@@ -290,14 +304,19 @@ def test_a_replica_killed_in_a_room_loses_no_keystroke_and_is_replaced(cluster, 
     continuing_thread.start()
     tally = asyncio.run(run_room(base, RECORDED, MEMBERS, seconds=8.0, warmup=0.0))
     continuing_thread.join()
+    deadline = time.monotonic() + 120
+    while len(in_flight) < len(reading) and time.monotonic() < deadline:
+        time.sleep(0.5)
 
     assert tally.errors == []
     assert sorted(tally.last_seen) == list(range(MEMBERS)) and len(tally.keystrokes) >= MEMBERS
     for member, (text, record) in tally.last_seen.items():  # the last word each member typed is on their page
         typed = engine.encode(text, "en").input_ids
         assert record["prompt"] == text and record["ids"][: len(typed)] == typed, f"member {member}"
+    assert [answer.status_code for answer in in_flight] == [200] * len(reading)  # sent again, to the other replica
+    assert {answer.headers["X-Served-By"] for answer in in_flight}.isdisjoint({victim, "in-process"})
     assert records[0]["streaming"] and not records[-1]["streaming"]  # the stream ended with the settled view
     greedy = [step.id for step in engine.generate(engine.encode("Once upon a time", "en"), 64)]
     assert 1 <= len(records[-1]["appended"]) < 64 and records[-1]["appended"] == greedy[: len(records[-1]["appended"])]
     assert replica_ready(2, seconds=180)  # Ray put a new replica in its place
-    assert view(base, prompt="Who serves this now?", page=continuing).headers["X-Served-By"] != victim
+    assert view(base, prompt="Who serves this now?", page=continuing, seq=100).headers["X-Served-By"] != victim
