@@ -243,13 +243,19 @@ def measure_room(base: str, recorded: dict, members: int, seconds: float, warmup
     return summary(members, seconds, tally, inside, outside, client_cpu * seconds / (warmup + seconds))
 
 
-def serve(folder: Path) -> tuple[object, str]:
-    """The demo in this process, as `make run` starts it, on a free loopback port."""
-    from xlm_demo.server import create_app, launch_options, return_freed_memory
+def serve(folder: Path, replicas: int = 0) -> tuple[object, str]:
+    """The demo in this process, as `make run` starts it, on a free loopback port; with `replicas`, as
+    `serve --replicas` starts it, the model on that many replicas of one core each on Ray (Ray started here)."""
+    from xlm_demo.server import ROOM_SIZE, create_app, launch_options, return_freed_memory
 
     return_freed_memory()
     options = launch_options("127.0.0.1", free_port(), share=False)
-    demo = create_app(str(folder), device="cpu")
+    tier = None
+    if replicas:
+        from xlm_demo.cluster.start import start_replicas
+
+        tier = start_replicas(str(folder), "cpu", "float32", "none", replicas, 1, ROOM_SIZE)
+    demo = create_app(str(folder), device="cpu", tier=tier)
     demo.launch(**options, prevent_thread_lock=True, quiet=True)
     return demo, f"http://127.0.0.1:{options['server_port']}/"
 
@@ -262,12 +268,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per room size")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds per room size before measuring")
     parser.add_argument("--model", type=Path, default=None, help="checkpoint folder (default: real-size, random)")
+    parser.add_argument("--replicas", type=int, default=0, help="the model on this many replicas on Ray (default: 0)")
     args = parser.parse_args()
     folder = args.model or MODEL_DIR
     if args.model is None and not (MODEL_DIR / "model.safetensors").is_file():
         write_checkpoint(MODEL_DIR)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    demo, base = serve(folder)
+    demo, base = serve(folder, args.replicas)
     try:
         recorded = record_requests(base)
         rows = []
@@ -277,7 +284,8 @@ def main() -> None:
     finally:
         demo.close()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "model": str(folder), "rows": rows}, indent=1))
+    run = {"date": time.strftime("%Y-%m-%d"), "model": str(folder), "replicas": args.replicas, "rows": rows}
+    RESULTS.write_text(json.dumps(run, indent=1))
     print(f"wrote {RESULTS}")
 
 

@@ -27,11 +27,19 @@ def start_replicas(
     model: str | None, device: str, dtype: str, quantize: str, replicas: int, cpus: float, concurrency: int
 ) -> ReplicaTier:
     """The model tier on `replicas` replicas of `cpus` cores each, `concurrency` requests waiting on each at once."""
+    tier = deploy(ModelReplica, (model, device, dtype, quantize, concurrency), replicas, cpus, concurrency)
+    log.info("the model tier: %d replicas of %s core(s) on Ray %s", replicas, cpus, ray.__version__)
+    return tier
+
+
+def deploy(replica: type, arguments: tuple, replicas: int, cpus: float, concurrency: int) -> ReplicaTier:
+    """`replicas` of a replica class built with `arguments` (ModelReplica's, or one of the benchmarks'), Ray
+    started or joined first, and the front's tier in front of them."""
     if not ray.is_initialized():
         joining = bool(os.environ.get("RAY_ADDRESS"))
         ray.init(**({} if joining else {"include_dashboard": False}), logging_level=logging.WARNING)
     serve.start(proxy_location="Disabled")  # the page is the way in: no Serve HTTP proxy
-    deployment = serve.deployment(ModelReplica).options(
+    deployment = serve.deployment(replica).options(
         name=DEPLOYMENT,
         num_replicas=replicas,
         max_ongoing_requests=concurrency,  # below it a replica takes every request its pages send
@@ -40,6 +48,5 @@ def start_replicas(
         health_check_period_s=HEALTH_CHECK_PERIOD,
         logging_config={"enable_access_log": False},  # not a log line per keystroke
     )
-    handle = serve.run(deployment.bind(model, device, dtype, quantize, concurrency), name=APP, route_prefix=None)
-    log.info("the model tier: %d replicas of %s core(s) on Ray %s", replicas, cpus, ray.__version__)
+    handle = serve.run(deployment.bind(*arguments), name=APP, route_prefix=None)
     return ReplicaTier(handle, handle.facts.remote().result())
