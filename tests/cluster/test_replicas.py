@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import orjson
@@ -21,6 +22,8 @@ from ray import serve  # noqa: E402
 from benchmarks.follow import PAGE_DEFAULTS, gradio_event, present, share_event  # noqa: E402
 from benchmarks.room import Member, run_room  # noqa: E402
 from tests.conftest import serving  # noqa: E402
+from tests.page.conftest import CHROMIUM  # noqa: E402
+from tests.page.test_browser import ARTIFACTS  # noqa: E402
 from xlm_demo.cluster.start import APP, DEPLOYMENT, start_replicas  # noqa: E402
 from xlm_demo.engine import Engine  # noqa: E402
 from xlm_demo.model.checkpoint import BUNDLED_MODEL  # noqa: E402
@@ -239,6 +242,40 @@ def test_a_follower_follows_a_presenter_whose_model_runs_on_the_replicas(cluster
     assert seen[0]["prompt"] == "The weather in Berlin" and seen[0]["spans_from"] == 1  # the whole view
     assert any(during)  # the follower saw the continuation's tokens while the presenter's stream ran
     assert seen[-1]["ids"] == last["ids"] and not seen[-1]["streaming"]
+
+
+@pytest.fixture
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.browser
+def test_the_page_in_front_of_the_replicas_follows_typing_and_compares(cluster, browser):
+    base, _ = cluster
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(base)
+        page.wait_for_selector("#candidates-plot .bars path", timeout=60_000)
+        page.locator("#prompt textarea").fill("Die Katze sitzt auf der")
+        page.wait_for_function(
+            "() => (document.querySelector('#output')?.textContent || '').includes('Katze')", timeout=60_000
+        )
+        page.locator("#compare").click()
+        page.wait_for_function(
+            "() => (document.querySelector('#compare-plot .gtitle')?.textContent || '').includes('KL(')",
+            timeout=60_000,
+        )
+        assert page.locator("#compare-plot .bars path").count() > 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "cluster-page.png"), full_page=True)
+    finally:
+        page.close()
 
 
 def replica_ready(count: int, seconds: float) -> bool:
