@@ -13,15 +13,23 @@ ARGS ?=
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup setup-dev run test lint bench room loadtest bundled-model word-lists screenshot clean
+.PHONY: FORCE setup setup-dev run talk test lint bench room loadtest bundled-model word-lists screenshot clean
 
 setup: $(VENV)/.package
 
 setup-dev: $(VENV)/.dev
 
-$(VENV)/.runtime: requirements.txt
+# The torch asked for, remembered: asking for another (TORCH_INDEX=... after a first setup) installs it in place.
+$(VENV)/.torch-choice: FORCE
+	@mkdir -p $(VENV)
+	@echo '$(TORCH) $(TORCH_INDEX)' | cmp -s - $@ || echo '$(TORCH) $(TORCH_INDEX)' > $@
+
+$(VENV)/.torch: $(VENV)/.torch-choice
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PIP) $(if $(wildcard $@),--force-reinstall --no-deps) $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	touch $@
+
+$(VENV)/.runtime: requirements.txt $(VENV)/.torch
 	$(PIP) -r requirements.txt cython setuptools wheel
 	@# fastBPE 0.1.0's shipped C++ does not compile on Python >= 3.11; built from its .pyx it does.
 	$(PIP) --no-build-isolation fastBPE==0.1.0 \
@@ -41,6 +49,10 @@ $(VENV)/.dev: $(VENV)/.package requirements-dev.txt pyproject.toml
 
 run: setup
 	$(PY) app.py $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+# A talk from a laptop: the page on the network, its address and QR code in the terminal for the room's phones.
+talk: setup
+	$(PY) -m xlm_demo talk $(if $(MODEL),--model $(MODEL)) $(ARGS)
 
 test: setup-dev
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(ARGS)

@@ -7,6 +7,7 @@
   const look = window.xlmLook;  // the charts' shared look, from the server (look.py)
   const esc = (text) => String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const percent = (p, digits = 1) => `${(p * 100).toFixed(digits)}%`;
+  const counted = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;  // "1 position", "35 positions"
 
   // --- Charts ---------------------------------------------------------------------------------------------------
   // A percent axis from 0 to `top` (look.py's percent_axis): a tick every 1, 2 or 5 times a power of ten, at most
@@ -44,7 +45,7 @@
       data: record.reshaped ? [bars, sampled] : [bars],
       layout: {
         ...look.layout, height: 90 + 34 * candidates.length,
-        margin: {...look.layout.margin, l: labelMargin(tokens)},
+        margin: {...look.layout.margin, l: labelMargin(tokens), r: look.value_label_px},
         title: {text: `Next token · entropy ${record.entropy.toFixed(2)} nats`},
         barmode: "overlay", showlegend: record.reshaped, legend: {orientation: "h", y: -0.08},
         xaxis: {...percentAxis(Math.min(1, longest * 1.25 + 0.02)), fixedrange: true, ...look.free_labels},
@@ -74,22 +75,61 @@
     };
   };
 
-  // Plotly's own image export, for slides: the camera saves a PNG, the button beside it an SVG.
+  // Plotly's own image export, for slides: the camera saves a PNG, the button beside it an SVG; no toolbar on a
+  // phone's screen, where it would cover the title.
+  const PHONE = 640;  // px of screen
   const config = (name) => ({
-    displaylogo: false,
+    displaylogo: false, displayModeBar: window.innerWidth >= PHONE ? "hover" : false,
     toImageButtonOptions: {format: "png", scale: 2, filename: `xlm-${name}`},
     modeBarButtonsToAdd: [{
       name: "Download plot as SVG", icon: window.Plotly.Icons.disk,
       click: (div) => window.Plotly.downloadImage(div, {format: "svg", filename: `xlm-${name}`}),
     }],
   });
-  // Presenter mode: the candidates' type 1.75 times as large (labels of 28 px) and as high as the screen allows;
-  // the other charts' 1.3 times. Elsewhere, a chart as narrow as a phone: its title smaller, from the left.
-  const fitted = (chart, name, layout) => {
-    if (!document.body.classList.contains("presenter")) {
-      if (!chart.clientWidth || chart.clientWidth >= 520) return layout;
-      return {...layout, title: {...layout.title, x: 0, xanchor: "left", font: {size: 14}}};
+  // A chart as narrow as a phone: its title smaller, from the left and wrapped; its x labels thinned until they
+  // fit side by side; a mirrored axis (Compare) wide enough that the value labels beside its bars stay inside, its
+  // tick labels left to those.
+  const NARROW = 520;  // px
+  const isNarrow = (chart) => chart.clientWidth > 0 && chart.clientWidth < NARROW;
+  const wrapped = (text, chars) => String(text).split(" ").reduce((lines, word) => {
+    const last = lines.at(-1);
+    if (last && (last + " " + word).length <= chars) lines[lines.length - 1] = last + " " + word;
+    else lines.push(word);
+    return lines;
+  }, []);
+  const thinned = (axis, width) => {
+    if (axis.tickmode === "linear" && axis.range) {  // a percent axis: fewer, wider steps, labels written the same
+      const steps = Math.round((axis.range[1] - axis.range[0]) / axis.dtick);
+      const every = Math.ceil((steps + 1) / Math.max(2, Math.floor(width / 52)));  // about 52 px a label ("100%")
+      return every <= 1 ? {...axis, tickangle: 0} : {...axis, dtick: axis.dtick * every, tickangle: 0};
     }
+    if (!Array.isArray(axis.ticktext)) return axis;
+    const label = 16 + 10 * Math.max(...axis.ticktext.map((text) => String(text).length));  // px, at 16 px type
+    const every = Math.ceil(axis.ticktext.length / Math.max(2, Math.floor(width / label)));
+    if (every <= 1) return axis;
+    return {...axis, tickangle: 0, ticktext: axis.ticktext.map((text, i) => (i % every ? "" : text))};
+  };
+  const roomier = (axis, half) => {
+    if (!Array.isArray(axis.range) || axis.range[0] !== -axis.range[1]) return axis;
+    const scale = half / Math.max(half - look.value_label_px, half / 2);  // the bars' own labels tell the values:
+    return {...axis, range: [axis.range[0] * scale, axis.range[1] * scale], showticklabels: false};  // no ticks
+  };
+  const narrowed = (chart, layout) => {
+    const width = chart.clientWidth;
+    const lines = wrapped(layout.title?.text ?? "", Math.max(16, Math.floor((width - 24) / 8)));
+    const legendRows = layout.showlegend !== false && layout.legend?.orientation === "h" ? 1 : 0;  // it wraps
+    const margin = {...layout.margin, t: (layout.margin?.t ?? 40) + 18 * (lines.length - 1),
+      b: (layout.margin?.b ?? 40) + 28 * legendRows};
+    const plot = width - Math.max(60, margin.l ?? 80) - (margin.r ?? 20);  // px between the margins
+    const axes = Object.fromEntries(Object.keys(layout).filter((key) => /^xaxis\d*$/.test(key))
+      .map((key) => [key, roomier(thinned(layout[key], plot), plot / 2)]));
+    const title = {...layout.title, text: lines.join("<br>"), x: 0, xanchor: "left", font: {size: 14}};
+    return {...layout, ...axes, margin, title};
+  };
+  // Presenter mode: the candidates' type 1.75 times as large (labels of 28 px) and as high as the screen allows;
+  // the other charts' 1.3 times.
+  const fitted = (chart, name, layout) => {
+    if (!document.body.classList.contains("presenter")) return isNarrow(chart) ? narrowed(chart, layout) : layout;
     const scale = name === "candidates-plot" ? 1.75 : 1.3;
     const size = (font) => ({...font, size: Math.round((font?.size ?? 16) * scale)});
     const widened = (side) => Math.round((layout.margin?.[side] ?? 80) * scale);
@@ -104,7 +144,11 @@
     const width = Math.round(contentRect.width);
     if (width === 0 || width === target.xlmWidth || target.classList.contains("no-figure")) return;
     target.xlmWidth = width;
-    if (window.Plotly && target.xlmFigure) window.Plotly.Plots.resize(target);
+    if (!window.Plotly || !target.xlmFigure) return;
+    // A chart drawn before it had a width is fitted to the width it got, once; any later change is a resize in
+    // place, so that nothing (a scrollbar coming and going) can set off one redraw after another.
+    if (target.xlmFitWidth === 0) draw(target, target.xlmFigure);
+    else window.Plotly.Plots.resize(target);
   }));
   // Every chart of the page is drawn here: Plotly.react on a div that stays, so Plotly draws only what changed.
   // Until Plotly has loaded (the charts' components load it), the latest figure waits for it.
@@ -124,6 +168,7 @@
     chart.classList.toggle("no-figure", !figure);
     if (!figure) { window.Plotly.purge(chart); return true; }
     const name = chart.closest(".block.live-plot-block")?.id || "chart";  // the component's elem_id
+    chart.xlmFitWidth = chart.clientWidth;
     window.Plotly.react(chart, figure.data, fitted(chart, name, figure.layout), config(name));
     return true;
   };
@@ -181,7 +226,7 @@
     const positions = record.ids.length;
     const notes = record.notes.map(esc);
     root.innerHTML = [`Entropy <strong>${record.entropy.toFixed(2)}</strong> nats`,
-      `<span class="positions">${positions} positions</span>`, ...notes,
+      `<span class="positions">${counted(positions, "position")}</span>`, ...notes,
       `<a href="${esc(record.explore).replace(/"/g, "&quot;")}">Link to this view</a>`].join(" · ");
   };
 
@@ -201,7 +246,7 @@
     const text = place("output");
     if (text && !drawText(record, text)) return false;
     const positions = place("status")?.querySelector(".positions");
-    if (positions) positions.textContent = `${record.ids.length} positions`;
+    if (positions) positions.textContent = counted(record.ids.length, "position");
     if (record.streaming && performance.now() - drawnAt < 1000) return true;
     drawnAt = record.streaming ? performance.now() : 0;
     draw(chartOf("candidates-plot"), candidatesFigure(record));
@@ -272,6 +317,7 @@
   const stream = async (job) => {
     const stopping = new AbortController();
     running = {abort: () => stopping.abort()};
+    document.body.classList.add("continuing");  // Stop looks active while there is something to stop
     try {
       const response = await post("view/continue", job, stopping.signal);
       if (!response.ok) { say(await refusal(response)); return; }
@@ -291,6 +337,7 @@
       if (shown?.streaming) send({action: "show"});  // stopped: the whole view of what came
     } finally {
       running = null;
+      document.body.classList.remove("continuing");
     }
   };
   const pump = async () => {

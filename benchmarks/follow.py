@@ -66,15 +66,18 @@ def share_event(config: dict) -> tuple[int, int]:
     raise LookupError("no click event on #share-room")
 
 
-def person(n: int) -> dict[str, str]:
+def person(n: int, hall: bool) -> dict[str, str]:
     """The headers of the n-th person behind the proxy (as on a Space): an address of their own, so that the
-    server's caps per address count each follower once."""
+    server's caps per address count each follower once, or in a `hall` everyone's one address (a conference's
+    Wi-Fi)."""
+    n = 0 if hall else n
     return {"X-Forwarded-For": f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"}
 
 
-async def follower(client: httpx.AsyncClient, base: str, code: str, n: int, seen: dict[str, list[float]], ready):
+async def follower(client: httpx.AsyncClient, base: str, code: str, n: int, hall: bool, seen: dict, ready):
     """The n-th follower's stream: the time each text arrives, until the room closes or the task is cancelled."""
-    async with client.stream("GET", f"{base}room/{code}/events", headers=person(n)) as stream:
+    async with client.stream("GET", f"{base}room/{code}/events", headers=person(n, hall)) as stream:
+        stream.raise_for_status()
         ready()
         async for line in stream.aiter_lines():
             if line.startswith("data: ") and "prompt" in (record := json.loads(line.removeprefix("data: "))):
@@ -86,7 +89,7 @@ def seen_as(record: dict) -> str:
     return f"{record['prompt']} +{len(record['appended'])}"
 
 
-async def hold_streams(base: str, code: str, followers: int, connected, done) -> dict[str, list[float]]:
+async def hold_streams(base: str, code: str, followers: int, hall: bool, connected, done) -> dict[str, list[float]]:
     """`followers` streams open until `done` is set; `connected` is set once all are."""
     limits = httpx.Limits(max_connections=followers + 10, max_keepalive_connections=followers + 10)
     seen: dict[str, list[float]] = {}
@@ -99,7 +102,7 @@ async def hold_streams(base: str, code: str, followers: int, connected, done) ->
             connected.set()
 
     async with httpx.AsyncClient(timeout=None, limits=limits) as client:
-        streams = [asyncio.create_task(follower(client, base, code, n, seen, ready)) for n in range(followers)]
+        streams = [asyncio.create_task(follower(client, base, code, n, hall, seen, ready)) for n in range(followers)]
         while not done.is_set():
             await asyncio.sleep(0.1)
         for stream in streams:
@@ -108,10 +111,10 @@ async def hold_streams(base: str, code: str, followers: int, connected, done) ->
     return seen
 
 
-def followers_process(base: str, code: str, followers: int, connected, done, results) -> None:
+def followers_process(base: str, code: str, followers: int, hall: bool, connected, done, results) -> None:
     """The followers in a process of their own, so that reading their streams does not slow the presenter's client;
     the arrival times go back through `results` (time.monotonic is the same clock in every process)."""
-    results.put(asyncio.run(hold_streams(base, code, followers, connected, done)))
+    results.put(asyncio.run(hold_streams(base, code, followers, hall, connected, done)))
 
 
 async def presenter_types(client, base: str, presenter: Member, seconds: float, sent) -> list:
@@ -148,7 +151,7 @@ async def presenter_continues(client, base: str, presenter: Member) -> dict[str,
     return read
 
 
-async def phase(base: str, share: tuple, followers: int, seconds: float, server) -> dict:
+async def phase(base: str, share: tuple, followers: int, hall: bool, seconds: float, server) -> dict:
     """One presenter, `followers` streams held open by another process: CPU, keystrokes and the followers' delay."""
     async with httpx.AsyncClient(timeout=120) as client:
         error, outputs = await gradio_event(client, base, uuid.uuid4().hex, share)
@@ -157,7 +160,7 @@ async def phase(base: str, share: tuple, followers: int, seconds: float, server)
         code, key = re.search(r'data-code=\\"([\w-]+)\\" data-key=\\"([\w-]+)', json.dumps(outputs)).groups()
         presence = asyncio.create_task(present(client, base, code, key))  # as the presenter's page does
         connected, done, results = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
-        arguments = (base, code, followers, connected, done, results)
+        arguments = (base, code, followers, hall, connected, done, results)
         holder = multiprocessing.Process(target=followers_process, args=arguments)
         holder.start()
         if followers and not await asyncio.to_thread(connected.wait, 60):
@@ -184,6 +187,7 @@ async def phase(base: str, share: tuple, followers: int, seconds: float, server)
     behind = [t - continued[text] for text, times in seen.items() if text in continued for t in times]
     return {
         "followers": followers,
+        "addresses": 1 if hall else followers,
         "server_cpu_percent": 100 * (after.user + after.system - before.user - before.system) / elapsed,
         "keystrokes": len(keystrokes),
         "keystroke_p50_ms": percentile_ms(keystrokes, 0.50),
@@ -199,7 +203,7 @@ async def phase(base: str, share: tuple, followers: int, seconds: float, server)
     }
 
 
-def measure(model: Path, sizes: list[int], seconds: float) -> list[dict]:
+def measure(model: Path, sizes: list[int], seconds: float, hall: bool = False) -> list[dict]:
     """A server process on the checkpoint, then a phase per number of followers."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
@@ -209,7 +213,7 @@ def measure(model: Path, sizes: list[int], seconds: float) -> list[dict]:
         wait_until_up(base, server, SERVER_LOG)
         share = share_event(httpx.get(f"{base}config", timeout=30).json())
         for followers in sizes:
-            rows.append(asyncio.run(phase(base, share, followers, seconds, server)))
+            rows.append(asyncio.run(phase(base, share, followers, hall, seconds, server)))
             print(json.dumps(rows[-1]), flush=True)
     finally:
         stop(server)
@@ -219,15 +223,16 @@ def measure(model: Path, sizes: list[int], seconds: float) -> list[dict]:
 def report(rows: list[dict]) -> str:
     """The followers' table of docs/benchmarks.md."""
     lines = [
-        "| followers | server CPU | keystroke p50 (p95) | a follower sees the word, p50 (p95) | "
+        "| followers (addresses) | server CPU | keystroke p50 (p95) | a follower sees the word, p50 (p95) | "
         "a follower behind the presenter's stream during Continue, p50 (p95) |",
         "|---|---|---|---|---|",
     ]
     for row in rows:
         seen = f"{row['follower_delay_p50_ms'] or 0:.0f} ({row['follower_delay_p95_ms'] or 0:.0f}) ms"
         behind = f"{row['continue_behind_p50_ms'] or 0:.0f} ({row['continue_behind_p95_ms'] or 0:.0f}) ms"
-        lines.append(f"| {row['followers']} | {row['server_cpu_percent']:.0f}% | {row['keystroke_p50_ms']:.0f} "
-                     f"({row['keystroke_p95_ms']:.0f}) ms | {seen} | {behind} |")  # fmt: skip
+        keystroke = f"{row['keystroke_p50_ms']:.0f} ({row['keystroke_p95_ms']:.0f}) ms"
+        lines.append(f"| {row['followers']} ({row['addresses']}) | {row['server_cpu_percent']:.0f}% | {keystroke} "
+                     f"| {seen} | {behind} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -236,8 +241,9 @@ def main() -> None:
     parser.add_argument("--followers", default="0,200", help="followers per phase, comma-separated")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per phase")
     parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="checkpoint folder (default: bundled)")
+    parser.add_argument("--hall", action="store_true", help="every follower behind one address (default: one each)")
     args = parser.parse_args()
-    rows = measure(args.model, [int(n) for n in args.followers.split(",")], args.seconds)
+    rows = measure(args.model, [int(n) for n in args.followers.split(",")], args.seconds, args.hall)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     record = {"date": time.strftime("%Y-%m-%d"), "model": str(args.model), "rows": rows}
     RESULTS.write_text(json.dumps(record, indent=1))

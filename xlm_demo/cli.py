@@ -1,4 +1,4 @@
-"""xlm-demo {tokenize,score,predict,fill,lens,generate,attention,attribute,serve}: the engine from a
+"""xlm-demo {tokenize,score,predict,fill,lens,generate,attention,attribute,serve,talk}: the engine from a
 terminal."""
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ EXAMPLES = {
         '--lang de --method integrated_gradients --steps 32 "Die Katze sitzt auf der"',
     ],
     "serve": ["--port 8080", "--model bundled --host 0.0.0.0"],
+    "talk": ["--model bundled", "--port 8080"],
 }
 
 
@@ -182,9 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", default="grad_x_input", choices=METHODS, help="gradient × input, or integrated gradients"
     )
     explain.add_argument("--steps", type=int, default=16, help="integrated gradients' steps (1-64)")
-    serve = command("serve", [model_options], "start the web demo")
+    server_options = argparse.ArgumentParser(add_help=False, parents=[model_options])
+    server_options.add_argument("--port", type=int, default=7860, help="port to listen on")
+    server_options.add_argument(
+        "--forwarded-allow-ips",
+        help="proxies whose X-Forwarded-For names the client, comma-separated addresses or networks, * for every "
+        "peer (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1; every peer on a Hugging Face Space)",
+    )
+    serve = command("serve", [server_options], "start the web demo")
     serve.add_argument("--host", help="address to listen on (default: 127.0.0.1; 0.0.0.0 on a Hugging Face Space)")
-    serve.add_argument("--port", type=int, default=7860, help="port to listen on")
     serve.add_argument("--share", action="store_true", help="ask Gradio for a public share link (default: off)")
     serve.add_argument(
         "--replicas", type=int, default=0,
@@ -192,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         "page forwards to them (needs the cluster extra; default: 0, the model in this process)",
     )  # fmt: skip
     serve.add_argument("--replica-cpus", type=float, default=1.0, help="cores Ray gives each replica")
+    command("talk", [server_options], "start the web demo for a talk: on the network, its address and QR code shown")
     return parser
 
 
@@ -209,8 +217,14 @@ def run(args: argparse.Namespace) -> dict | str:
     if args.command == "serve":
         from .server import serve
 
-        serve(args.model, args.device, args.dtype, args.quantize, host=args.host, port=args.port, share=args.share,
+        proxies = args.forwarded_allow_ips
+        serve(args.model, args.device, args.dtype, args.quantize, args.host, args.port, args.share, proxies,
               replicas=args.replicas, replica_cpus=args.replica_cpus)  # fmt: skip
+        return ""
+    if args.command == "talk":
+        from .server import talk
+
+        talk(args.model, args.device, args.dtype, args.quantize, args.port, args.forwarded_allow_ips)
         return ""
     text = sys.stdin.read() if args.text == "-" else args.text
     sampling = sampling_from(args) if args.command == "generate" else None
@@ -333,7 +347,7 @@ def render_attribution(payload: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: exit 0 on success, 2 with one line on stderr for any mistake of the caller's."""
     args = build_parser().parse_args(argv)
-    verbose = args.verbose or args.command == "serve"
+    verbose = args.verbose or args.command in ("serve", "talk")
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="note: %(message)s", stream=sys.stderr, force=True)
     for name in ("httpx", "httpx2"):  # Gradio's start-up requests and the hub client's are not news

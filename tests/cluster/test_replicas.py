@@ -24,7 +24,7 @@ from benchmarks.room import Member, run_room  # noqa: E402
 from tests.conftest import serving  # noqa: E402
 from tests.page.conftest import CHROMIUM  # noqa: E402
 from tests.page.test_browser import ARTIFACTS  # noqa: E402
-from xlm_demo.cluster.start import APP, DEPLOYMENT, start_replicas  # noqa: E402
+from xlm_demo.cluster.start import APP, DEPLOYMENT  # noqa: E402
 from xlm_demo.engine import Engine  # noqa: E402
 from xlm_demo.model.checkpoint import BUNDLED_MODEL  # noqa: E402
 from xlm_demo.page.fill import events as fill_events  # noqa: E402
@@ -32,7 +32,7 @@ from xlm_demo.page.lens import events as lens_events  # noqa: E402
 from xlm_demo.page.next_token import actions, side_by_side  # noqa: E402
 from xlm_demo.page.next_token.requests import ModelFacts, read_request  # noqa: E402
 from xlm_demo.page.state import new_state  # noqa: E402
-from xlm_demo.server import ROOM_SIZE, create_app  # noqa: E402
+from xlm_demo.server import create_app, start_replicas  # noqa: E402
 
 MEMBERS = 32
 # What the page sends besides its text, its number and what it draws (benchmarks/follow.py reads the page's defaults).
@@ -48,7 +48,7 @@ def cluster():
     """Ray on 2 CPUs, 2 replicas of the bundled model, and the page in front of them: (its URL, the tier)."""
     ray.init(num_cpus=2, include_dashboard=False)
     try:
-        tier = start_replicas(str(BUNDLED_MODEL), "cpu", "float32", "none", 2, 1, ROOM_SIZE)
+        tier = start_replicas(str(BUNDLED_MODEL), "cpu", "float32", "none", replicas=2, cpus=1)
         with serving(create_app(str(BUNDLED_MODEL), device="cpu", tier=tier)) as url:
             yield url, tier
     finally:

@@ -117,8 +117,26 @@ def test_config_without_shape_is_refused(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     del config["emb_dim"]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="emb_dim"):
+    with pytest.raises(CheckpointError, match="config.json has no emb_dim, which the model's shape needs$"):
         load_checkpoint(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "field, value, said",
+    [
+        ("n_layers", "four", "n_layers must be a whole number, not 'four'"),
+        ("n_heads", 2.5, "n_heads must be a whole number, not 2.5"),
+        ("emb_dim", None, "emb_dim must be a whole number, not None"),
+        ("layer_norm_eps", "tiny", "layer_norm_eps must be a number, not 'tiny'"),
+    ],
+)
+def test_a_config_value_that_is_no_number_is_named_by_its_field(tmp_path, field, value, said):
+    write_hub_checkpoint(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, field: value}))
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(str(tmp_path))
+    assert str(refused.value) == f"{tmp_path / 'config.json'}: {said}"
 
 
 def test_unsupported_variant_is_refused(tmp_path):

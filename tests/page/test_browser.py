@@ -9,6 +9,7 @@ import pytest
 from gradio_client import Client
 
 from tests.page.conftest import CHROMIUM
+from tests.page.waiting import wait_in_page
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 
@@ -62,7 +63,8 @@ def shows_prediction(page, payload):
     candidates = payload["candidates"]
     last = candidates[-1]["prob"]
     clear = [c["token"] for c in candidates if c["prob"] > last + 1e-4]  # the last place may go to a near-tie
-    page.wait_for_function(
+    wait_in_page(
+        page,
         "([title, count, tokens]) => { const shown = [...document.querySelectorAll('#candidates-plot .ytick text')]"
         ".map(node => node.textContent);"
         " return document.querySelector('#candidates-plot .gtitle')?.textContent.includes(title)"
@@ -107,14 +109,14 @@ def test_step_pick_undo_reset(page, server, api):
     first = as_shown(api.predict(prompt=prompt, lang="en", top_k=10, api_name="/predict")["candidates"][0]["token"])
     assert not page.locator("#timeline-plot").is_visible()  # no continuation, no timeline
     page.locator("#step").click()
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     assert new_tokens(page) == [first]
     page.locator("#timeline-plot .bars path").first.wait_for()
 
     second_choice = page.locator("#candidate-list label").nth(1)
     picked = as_shown(re.sub(r"\s*\([\d.]+%\)$", "", second_choice.inner_text()))
     second_choice.click()
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 2")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 2")
     assert new_tokens(page) == [first, picked]
     shot(page, "03-picked")
 
@@ -125,9 +127,9 @@ def test_step_pick_undo_reset(page, server, api):
     assert "ids=" in page.locator("#status a").get_attribute("href")  # the share link carries the continuation
 
     page.locator("#undo").click()
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     page.locator("#reset").click()
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 0")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 0")
     page.locator("#timeline-plot").wait_for(state="hidden")
     assert page.locator("#prompt textarea").input_value() == prompt  # nothing typed is lost
     no_error_toasts(page)
@@ -136,7 +138,7 @@ def test_step_pick_undo_reset(page, server, api):
 def test_continue_streams_and_stop_keeps_what_came(page, server):
     open_demo(page, server)
     page.locator("#continue").click()
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length >= 2", timeout=30_000)
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length >= 2", timeout=30_000)
     page.locator("#stop").click()
     page.wait_for_timeout(1500)
     count = len(new_tokens(page))
@@ -164,13 +166,13 @@ def test_presenter_keys(page, server):
     page.keyboard.press("p")
     assert "presenter" in page.evaluate("document.body.className")
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     page.keyboard.press("2")
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 2")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 2")
     page.keyboard.press("Backspace")
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     page.keyboard.press("l")
-    page.wait_for_function("() => document.querySelector('#lang input[value=\"de\"]').checked")
+    wait_in_page(page, "() => document.querySelector('#lang input[value=\"de\"]').checked")
     shot(page, "06-presenter")
 
 
@@ -232,7 +234,7 @@ def test_clicking_a_bar_picks_that_candidate(page, server):
     page.wait_for_selector("#candidates-plot .hovertext")
     page.mouse.down()
     page.mouse.up()
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     assert new_tokens(page) == [third]
 
 
@@ -242,10 +244,10 @@ def test_the_inspector_fills_when_opened_and_follows_the_text_while_open(page, s
     shown = page.evaluate("() => document.querySelector('#inspector')?.innerText ?? ''")
     assert "</s>" not in shown  # built only while someone can see it
     page.get_by_text("Tokens as the model sees them").click()
-    page.wait_for_function("() => document.querySelector('#inspector').innerText.includes('</s>')", timeout=30_000)
+    wait_in_page(page, "() => document.querySelector('#inspector').innerText.includes('</s>')", timeout=30_000)
     assert "weather" in table.inner_text()
     page.locator("#prompt textarea").fill("Die Regierung hat gestern beschlossen")
-    page.wait_for_function("() => document.querySelector('#inspector').innerText.includes('Regierung')", timeout=30_000)
+    wait_in_page(page, "() => document.querySelector('#inspector').innerText.includes('Regierung')", timeout=30_000)
     assert "weather" not in table.inner_text()
     shot(page, "10-inspector-open")
     no_error_toasts(page)
@@ -263,9 +265,10 @@ def test_typed_specials_show_as_the_model_sees_them(page, server, api):
     assert specials.all_inner_texts() == ["</s>1", "<special1>5"]
     assert specials.first.get_attribute("title").startswith("id 1 ·")
     page.get_by_text("Tokens as the model sees them").click()
-    page.wait_for_function(
+    wait_in_page(
+        page,
         "() => [...document.querySelectorAll('#inspector [role=gridcell]')]"
-        ".some(cell => cell.innerText.trim() === '<special1>')"
+        ".some(cell => cell.innerText.trim() === '<special1>')",
     )
     rows = page.locator("#inspector [role=row]").evaluate_all(
         "rows => rows.map(row => [...row.querySelectorAll('[role=gridcell]')].map(cell => cell.innerText.trim()))"
@@ -334,7 +337,7 @@ def test_an_english_french_checkpoint_offers_and_compares_english_and_french(bro
     assert "French id: " in summary and "French-only" in summary and "German" not in summary
 
     page.get_by_text("Tokens as the model sees them").click()
-    page.wait_for_function("() => document.querySelector('#inspector').innerText.includes('fr (1)')")  # once opened
+    wait_in_page(page, "() => document.querySelector('#inspector').innerText.includes('fr (1)')")  # once opened
     page.get_by_text("Model", exact=True).click()
     assert "English (en) = 0, French (fr) = 1" in page.locator("#model-panel").inner_text()
     shot(page, "09-english-french")
@@ -367,7 +370,7 @@ def test_inside_the_model_heads_contrast_and_colouring(page, server, api):
     page.wait_for_selector("#attention-plot .hovertext")
     page.mouse.down()
     page.mouse.up()
-    page.wait_for_function("() => document.querySelector('#head-text').innerText.includes('Layer 2, head 3')")
+    wait_in_page(page, "() => document.querySelector('#head-text').innerText.includes('Layer 2, head 3')")
     tips = page.locator("#head-text .tok").evaluate_all("nodes => nodes.map(node => node.title)")
     shown = [float(re.search(r"weight ([+-][\d.]+)", tip).group(1)) for tip in tips]
     assert shown == pytest.approx(attention["weights"][1][2], abs=5e-4)
@@ -375,7 +378,7 @@ def test_inside_the_model_heads_contrast_and_colouring(page, server, api):
 
     page.locator("#contrast input").click()
     page.locator("ul[role=listbox] li").nth(2).click()  # (none), the top candidate, then the second
-    page.wait_for_function("() => document.querySelector('#attribution-summary').innerText.includes(' − log p(')")
+    wait_in_page(page, "() => document.querySelector('#attribution-summary').innerText.includes(' − log p(')")
     target = page.locator("#target input").input_value()
     contrast = page.locator("#contrast input").input_value()
     assert target != contrast
@@ -392,11 +395,11 @@ def test_inside_the_model_heads_contrast_and_colouring(page, server, api):
     page.wait_for_selector("#attribution-text .tok.r1, #attribution-text .tok.r10, #attribution-text .tok.rlow")
     shot_of(page.locator("#inside"), "23-inside-rank")
     page.locator("#colouring label", has_text="language id's share").click()
-    page.wait_for_function("() => document.querySelector('#attribution-text .tok').style.background !== ''")
+    wait_in_page(page, "() => document.querySelector('#attribution-text .tok').style.background !== ''")
 
     page.locator("#attention-difference label").click()
-    page.wait_for_function(
-        "() => document.querySelector('#attention-plot .gtitle').textContent.includes('English − German')"
+    wait_in_page(
+        page, "() => document.querySelector('#attention-plot .gtitle').textContent.includes('English − German')"
     )
     assert "English − German weights" in page.locator("#head-text").inner_text()
     shot_of(page.locator("#inside"), "24-inside-difference")
@@ -428,7 +431,7 @@ def test_layer_by_layer_shows_both_charts_follows_a_chosen_target_and_patches(pa
     legend = page.locator("#lens-language-plot .legendtext").evaluate_all("nodes => nodes.map(n => n.textContent)")
     assert legend == ["German id", "English id"]
     page.wait_for_selector("#patching-plot .scatterlayer .trace", timeout=30_000)
-    page.wait_for_function("() => document.querySelector('#verdict').textContent.includes('perplexity')")
+    wait_in_page(page, "() => document.querySelector('#verdict').textContent.includes('perplexity')")
     page.wait_for_selector("#verdict-plot .bars path", state="attached", timeout=30_000)
     shot_of(page.locator("#lens-section"), "30-layer-by-layer")
 
@@ -441,19 +444,19 @@ def test_layer_by_layer_shows_both_charts_follows_a_chosen_target_and_patches(pa
     chosen = third["id"]
     lensed = api.predict(prompt=text, lang="de", top_k=3, target=chosen, api_name="/lens")
     ranks = " → ".join(str(layer["target"]["rank"]) for layer in lensed["layers"])
-    page.wait_for_function(
-        "ranks => document.querySelector('#lens-summary').textContent.includes(ranks)", arg=f"German id {ranks}"
+    wait_in_page(
+        page, "ranks => document.querySelector('#lens-summary').textContent.includes(ranks)", arg=f"German id {ranks}"
     )  # the page's German-id ranks of the chosen target are /lens's, layer by layer
 
     page.locator("#patch-layer input[type=number]").fill("0")
     page.locator("#patch-layer input[type=number]").press("Tab")
-    page.wait_for_function("() => document.querySelector('#patching-summary').textContent.includes('from layer 0 on')")
+    wait_in_page(page, "() => document.querySelector('#patching-summary').textContent.includes('from layer 0 on')")
     shot_of(page.locator("#lens-section"), "31-layer-by-layer-target-and-patching")
 
     longer = text + " und träumt von"  # the open section follows the text
     page.locator("#prompt textarea").fill(longer)
     n_tokens = len(api.predict(prompt=longer, lang="de", top_k=3, api_name="/lens")["input_ids"]) - 1
-    page.wait_for_function("n => document.querySelector('#verdict').textContent.includes(`${n} tokens`)", arg=n_tokens)
+    wait_in_page(page, "n => document.querySelector('#verdict').textContent.includes(`${n} tokens`)", arg=n_tokens)
     no_error_toasts(page)
 
 
@@ -480,11 +483,11 @@ def test_fill_the_blank_shows_with_a_blank_and_ranks_by_the_whole_text(page, ser
     section.wait_for(state="hidden", timeout=30_000)
     page.locator("#prompt textarea").evaluate("box => box.setSelectionRange(13, 20)")  # "capital"
     page.locator("#blank-word").click()
-    page.wait_for_function(
-        "() => document.querySelector('#prompt textarea').value === 'Paris is the <special1> of France .'"
+    wait_in_page(
+        page, "() => document.querySelector('#prompt textarea').value === 'Paris is the <special1> of France .'"
     )
     section.wait_for(state="visible", timeout=30_000)
-    page.wait_for_function("() => document.querySelector('#fill-summary').innerText.includes('Paris is the')")
+    wait_in_page(page, "() => document.querySelector('#fill-summary').innerText.includes('Paris is the')")
     no_error_toasts(page)
 
     page.get_by_text("Fidelity: the same text through transformers' defaults").click()
@@ -504,3 +507,16 @@ def test_fill_with_two_blanks_says_so_in_a_sentence(page, server):
     toast = page.locator(".toast-body.error")
     toast.wait_for(timeout=30_000)
     assert "The text has 2 blanks (<special1>); write only one, the word to fill." in toast.inner_text()
+
+
+def test_blank_a_word_on_an_empty_text_says_what_to_do_once(page, server):
+    open_demo(page, server)
+    page.locator("#prompt textarea").fill("")
+    wait_in_page(page, "() => document.querySelector('#status .positions').textContent === '1 position'")  # </s>
+    page.locator("#blank-word").click()
+    toast = page.locator(".toast-body.error")
+    toast.first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)  # a second toast, if one came, would be drawn by now
+    assert toast.count() == 1
+    assert "There is no word to blank yet: type a text, then Blank a word blanks its last word" in toast.inner_text()
+    assert "write <special1>" not in toast.inner_text()

@@ -3,14 +3,47 @@
 import threading
 import time
 
-from xlm_demo.page.clients import RateLimit, Refusal, Slots, client_address
+import pytest
+
+from xlm_demo.page.clients import RateLimit, Refusal, Slots, TrustedProxies
+
+LOCAL = TrustedProxies.parse("127.0.0.1,::1")
 
 
-def test_the_address_is_the_proxys_first_else_the_peers():
-    assert client_address({"x-forwarded-for": "203.0.113.5, 10.0.0.2"}, "10.0.0.3") == "203.0.113.5"
-    assert client_address({"x-forwarded-for": " 2001:db8::7 "}, "10.0.0.3") == "2001:db8::7"
-    assert client_address({}, "127.0.0.1") == "127.0.0.1"
-    assert client_address({"x-forwarded-for": ""}, None) == "unknown"
+def test_behind_a_trusted_proxy_the_client_is_the_rightmost_entry_that_is_no_proxy():
+    assert LOCAL.client({"x-forwarded-for": "203.0.113.5"}, "127.0.0.1") == "203.0.113.5"
+    # The client wrote the entries before the one its proxy appended: they are not believed.
+    assert LOCAL.client({"x-forwarded-for": "10.9.9.9, 1.2.3.4, 203.0.113.5"}, "127.0.0.1") == "203.0.113.5"
+    assert LOCAL.client({"x-forwarded-for": " 2001:db8::7 "}, "::1") == "2001:db8::7"
+    assert LOCAL.client({"x-forwarded-for": "198.51.100.1"}, "::ffff:127.0.0.1") == "198.51.100.1"  # dual stack
+    chain = TrustedProxies.parse("127.0.0.1, 10.0.0.0/8")  # a balancer, then nginx on the machine
+    assert chain.client({"x-forwarded-for": "6.6.6.6, 203.0.113.5, 10.0.0.2"}, "127.0.0.1") == "203.0.113.5"
+    assert LOCAL.client({}, "127.0.0.1") == "127.0.0.1"  # the proxy's own request
+    assert chain.client({"x-forwarded-for": "10.0.0.2"}, "127.0.0.1") == "127.0.0.1"  # proxies all the way
+
+
+def test_from_any_other_peer_the_header_is_ignored():
+    assert LOCAL.client({"x-forwarded-for": "203.0.113.5"}, "198.51.100.7") == "198.51.100.7"
+    assert TrustedProxies.parse("").client({"x-forwarded-for": "203.0.113.5"}, "127.0.0.1") == "127.0.0.1"
+    assert LOCAL.client({"x-forwarded-for": "203.0.113.5"}, None) == "unknown"
+
+
+def test_on_a_space_every_peer_is_its_proxy_and_its_own_entry_is_the_rightmost(monkeypatch):
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    monkeypatch.setenv("SPACE_ID", "someone/xlm-demo")
+    space = TrustedProxies.where_served()
+    assert space.client({"x-forwarded-for": "6.6.6.6, 203.0.113.5"}, "10.16.3.4") == "203.0.113.5"
+    assert TrustedProxies.parse("*").client({"x-forwarded-for": "6.6.6.6, 203.0.113.5"}, "10.1.1.1") == "203.0.113.5"
+    monkeypatch.delenv("SPACE_ID")
+    assert TrustedProxies.where_served().client({"x-forwarded-for": "203.0.113.5"}, "10.16.3.4") == "10.16.3.4"
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.16.0.0/12")
+    assert TrustedProxies.where_served().client({"x-forwarded-for": "203.0.113.5"}, "10.16.3.4") == "203.0.113.5"
+    assert TrustedProxies.where_served("192.0.2.1").client({"x-forwarded-for": "1.1.1.1"}, "10.16.3.4") == "10.16.3.4"
+
+
+def test_a_proxy_that_is_no_address_is_named_in_one_sentence():
+    with pytest.raises(ValueError, match="^--forwarded-allow-ips takes addresses and networks: .*'nginx'"):
+        TrustedProxies.parse("127.0.0.1,nginx")
 
 
 def test_a_client_gets_its_burst_then_its_rate_and_others_theirs():
@@ -19,6 +52,13 @@ def test_a_client_gets_its_burst_then_its_rate_and_others_theirs():
     assert limit.allow("b")  # an address of its own
     time.sleep(0.11)  # two more at 20 a second
     assert [limit.allow("a") for _ in range(3)] == [True, True, False]
+
+
+def test_a_client_that_waited_long_gets_its_burst_and_no_more():
+    limit = RateLimit(per_second=50, burst=5)
+    assert limit.allow("a")
+    time.sleep(0.5)  # 25 requests' worth of waiting, capped at the burst
+    assert [limit.allow("a") for _ in range(6)] == [True] * 5 + [False]
 
 
 def test_the_rate_limit_remembers_a_bounded_number_of_clients_and_counts_every_thread():

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from xlm_demo.page.follow import rooms as rooms_module
-from xlm_demo.page.follow.rooms import Rooms
+from xlm_demo.page.follow.rooms import Room, Rooms
 from xlm_demo.page.follow.share import link_html, qr_svg
 
 
@@ -44,7 +44,7 @@ def test_only_the_presenter_knows_the_key_and_the_link_carries_both():
     assert len(room.key) >= 22 and room.key != room.code
     assert rooms.presented(room.key) is room
     assert rooms.presented(room.code) is None and rooms.presented("") is None and rooms.presented("schlüssel") is None
-    shown = link_html(f"http://host/?follow={room.code}", "hint", room.code, room.key)
+    shown = link_html(f"http://host/?follow={room.code}", "", "hint", room.code, room.key)
     assert shown.startswith(f'<div class="room-link" data-code="{room.code}" data-key="{room.key}">')
     rooms.close_owned_by("presenter")
     assert rooms.presented(room.key) is None
@@ -181,3 +181,23 @@ def test_the_qr_code_is_an_svg_of_dark_modules():
 
 def test_the_route_refuses_a_code_no_room_has(server):
     assert httpx.get(f"{server}room/not-a-room/events", timeout=10).status_code == 404
+
+
+def test_a_late_follower_gets_the_last_whole_view_and_only_the_continuation_since():
+    room = Room("code", "owner")
+
+    def late() -> list[bytes]:
+        """What a follower who arrives now is sent: each message's data."""
+        return [message.split(b"data: ")[1].strip() for message in room.unseen(0)[0]]
+
+    room.show(b'{"view":1}', whole=True)
+    assert late() == [b'{"view":1}']
+    room.show(b'{"continued":1}', whole=False)
+    room.show(b'{"continued":2}', whole=False)
+    assert late() == [b'{"view":1}', b'{"continued":2}']  # the continuation's latest record holds it all
+    room.show(b'{"view":2}', whole=True)
+    assert late() == [b'{"view":2}']  # the continuation before it no longer drawn after it
+    room.show(b'{"continued":3}', whole=False)
+    assert late() == [b'{"view":2}', b'{"continued":3}']
+    _, version = room.unseen(0)
+    assert room.unseen(version) == ([], version)  # a follower up to date is sent nothing again

@@ -11,6 +11,7 @@ from tests.conftest import serving
 from tests.page.test_browser import pytestmark  # noqa: F401 (the module's marks)
 from tests.page.test_follow import wait_until
 from tests.page.test_talks_browser import new_page, open_demo, shows_text
+from tests.page.waiting import wait_in_page
 from tests.ways_in.test_room_limits import is_open, scripted_shares
 from xlm_demo.page.follow.rooms import ROOMS_PER_CLIENT, Rooms
 from xlm_demo.server import create_app
@@ -61,7 +62,7 @@ def test_a_scripts_rooms_leave_a_presenter_room_to_share_be_followed_and_stay(br
         presenter.locator("#prompt textarea").fill(text)
         shows_text(follower, text)
     presenter.locator("#close-room").click()
-    follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=10_000)
+    wait_in_page(follower, "() => document.body.classList.contains('room-ended')", timeout=10_000)
     wait_until(lambda: room.present == 0, 5.0)  # the page let the closed room's presence stream go
     for page in (presenter, follower):
         assert not [error for error in page.errors if "404" not in error], page.errors  # the closed room's: 404

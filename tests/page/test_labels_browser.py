@@ -10,6 +10,7 @@ from gradio_client import Client
 
 from tests.page.conftest import CHROMIUM
 from tests.page.quoting_model import SHOWN, write_quoting_checkpoint
+from tests.page.waiting import wait_in_page
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 PEAKED = 'He said "'  # ends in a quote mark: the quote 79%, then &, </s>, <special1>, ', < and >
@@ -76,8 +77,11 @@ def open_text(context, server, text, width=1400):
 
 
 def added(page, count):
-    page.wait_for_function(
-        "count => document.querySelectorAll('#output .tokens .tok.new').length === count", arg=count, timeout=30_000
+    wait_in_page(
+        page,
+        "count => document.querySelectorAll('#output .tokens .tok.new').length === count",
+        arg=count,
+        timeout=30_000,
     )
 
 
@@ -98,7 +102,7 @@ def test_next_token_chart_and_timeline_read_quotes_ampersands_and_specials_as_wr
         assert choice.inner_text().startswith(f"{token} (")
         choice.click()
         added(page, count)
-    page.wait_for_function("() => document.querySelectorAll('#timeline-plot .xtick text').length === 4")
+    wait_in_page(page, "() => document.querySelectorAll('#timeline-plot .xtick text').length === 4")
     assert drawn(page, "#timeline-plot .xtick text", across=True) == SHOWN[:4]
     shot(page, "02-timeline")
 
@@ -168,8 +172,8 @@ def test_no_tick_label_repeats_on_the_page_in_presenter_mode_or_on_a_phone(conte
         no_repeats(drawn(page, "#timeline-plot .ytick text"))
         page.locator("#header").click()
         page.keyboard.press("p")
-        page.wait_for_function(
-            "() => document.querySelector('#candidates-plot .xtick text')?.style.fontSize === '28px'"
+        wait_in_page(
+            page, "() => document.querySelector('#candidates-plot .xtick text')?.style.fontSize === '28px'"
         )  # presenter mode's type
         no_repeats(drawn(page, "#candidates-plot .xtick text", across=True))
         shot(page, f"07-presenter-{'flat' if text == FLAT else 'peaked'}")

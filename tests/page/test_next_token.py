@@ -286,3 +286,74 @@ def test_the_status_line_says_when_a_crowd_shares_the_model(engine):
     assert not any("Busy" in note for note in ask(engine).notes)
     engine.scheduler.last_batch = 12  # as after a batch of twelve people's requests (this text runs nothing new)
     assert any("Busy: 12 people typing at once" in note for note in ask(engine).notes)
+
+
+@pytest.mark.parametrize(
+    "body, accepted",
+    [
+        ({"top_k": 1}, True),
+        ({"top_k": 50}, True),  # the slider's maximum
+        ({"top_k": 0}, False),
+        ({"top_k": 51}, False),
+        ({"prompt": "x" * 20_000}, True),
+        ({"prompt": "x" * 20_001}, False),
+        ({"action": "continue", "n_tokens": 1}, True),
+        ({"action": "continue", "n_tokens": 64}, True),  # the slider's maximum
+        ({"action": "continue", "n_tokens": 0}, False),
+        ({"action": "continue", "n_tokens": 65}, False),
+        ({"appended": [461], "appended_langs": ["en"]}, True),  # the vocabulary's last id
+        ({"appended": [462], "appended_langs": ["en"]}, False),  # its size
+        ({"appended": [-1], "appended_langs": ["en"]}, False),
+    ],
+)
+def test_each_limit_takes_its_largest_value_and_refuses_the_next(engine, body, accepted):
+    assert engine.model.config.vocab_size == 462  # the test checkpoint's, as the ids above assume
+    request = {"prompt": "The house is", "lang": "en", **body}
+    if accepted:
+        assert read_request(request, ModelFacts.of(engine)).settings.prompt == request["prompt"]
+    else:
+        with pytest.raises(ValueError):
+            read_request(request, ModelFacts.of(engine))
+
+
+def test_sampling_keeps_its_own_top_k_not_the_candidates_shown(engine, tiny_model):
+    record = ask(engine, top_k=10, sampling={"sample": True, "temperature": 1, "top_k": 3})
+    probs = reference_logits(tiny_model[1], record.ids, 1)[-1].softmax(-1)
+    kept = probs.topk(3).values / probs.topk(3).values.sum()
+    assert len(record.candidates) == 10
+    assert [c["sampling_prob"] for c in record.candidates[:3]] == pytest.approx(kept.tolist(), abs=1e-5)
+    assert [c["sampling_prob"] for c in record.candidates[3:]] == [0.0] * 7
+
+
+def test_a_chosen_token_typed_into_the_text_is_drawn_again_as_typed(engine):
+    stepped = ask(engine, action="step")
+    word = stepped.steps[0]["token"]
+    assert not word.endswith("@@")  # a whole word: typing it gives the same positions
+    drawn = {"ids": stepped.ids, "langs": stepped.langs, "typed": stepped.typed}
+    typed = ask(engine, prompt=f"The house is {word}", drawn=drawn)
+    assert typed.ids == stepped.ids and typed.typed == stepped.typed + 1
+    assert typed.spans_from <= stepped.typed  # the chosen token's span is sent again ...
+    was_chosen = typed.spans[stepped.typed - typed.spans_from]
+    assert word in was_chosen and " new" not in re.search(r'class="([^"]*)"', was_chosen).group(1)  # ... as typed
+
+
+def test_a_follower_gets_every_span_under_its_own_language_id(engine, tiny_model):
+    chosen = ask(engine, appended=[247], appended_langs=["de"])  # a German token after an English text
+    drawn = {"ids": chosen.ids, "langs": chosen.langs, "typed": chosen.typed}
+    keystroke = ask(engine, appended=[247], appended_langs=["de"], drawn=drawn)
+    assert keystroke.spans_from > 1  # nothing changed: the page keeps what it draws
+    whole = keystroke.with_every_span(engine)
+    assert whole.spans_from == 1 and len(whole.spans) == len(whole.ids) - 1
+    langs = torch.tensor([[1] * (len(whole.ids) - 1) + [0]])  # each position's own id: English, then German
+    with torch.no_grad():
+        probs = tiny_model[1](input_ids=torch.tensor([whole.ids]), langs=langs).logits[0].softmax(-1)
+    shown = float(re.search(r"p = ([\d.]+)", whole.spans[-1]).group(1))
+    assert shown == pytest.approx(float(probs[-2, 247]), abs=6e-4)  # printed to three places
+    assert 'data-lang="de"' in whole.spans[-1] and "language id de" in whole.spans[-1]
+
+
+def test_a_text_longer_than_the_models_positions_says_so(engine):
+    assert engine.max_positions == 64
+    long = ask(engine, prompt="The house is big " * 40)
+    assert "The text was longer than 64 positions: only its last tokens are used." in long.notes
+    assert len(long.ids) == 64 and not any("longer than" in note for note in ask(engine).notes)

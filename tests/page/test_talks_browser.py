@@ -1,8 +1,13 @@
 """For talks, in Debian's Chromium: a presenter and three followers, each in a browser of their own; presenter mode
 on a 1280×720 projector; figures for slides (SVG, and the view as an HTML file that opens offline)."""
 
-import httpx
+import itertools
+from urllib.parse import quote
 
+import httpx
+import pytest
+
+from tests.conftest import serving
 from tests.page.test_browser import (  # noqa: F401 (the module's marks)
     no_error_toasts,
     open_demo,
@@ -11,6 +16,8 @@ from tests.page.test_browser import (  # noqa: F401 (the module's marks)
     shot,
     shows_prediction,
 )
+from tests.page.waiting import wait_in_page
+from xlm_demo.server import create_app
 
 FOLLOWER_SCREENS = [{"width": 400, "height": 800}, {"width": 1280, "height": 800}, {"width": 800, "height": 1000}]
 
@@ -24,7 +31,8 @@ def new_page(browser, viewport):
 
 
 def shows_text(page, text):
-    page.wait_for_function(
+    wait_in_page(
+        page,
         "text => document.querySelector('#prompt textarea').value === text"
         " && document.querySelector('#output .tokens')?.innerText.includes(text.split(' ').at(-1))",
         arg=text,
@@ -63,25 +71,24 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
         shows_prediction(follower, expected)  # the same candidates, probabilities and entropy
     presenter.locator("#header").click()
     presenter.keyboard.press("ArrowRight")
-    presenter.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    wait_in_page(presenter, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     first = presenter.locator("#output .tokens .tok.new").inner_text()
     for follower in followers:
-        follower.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+        wait_in_page(follower, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
         assert follower.locator("#output .tokens .tok.new").inner_text() == first
     presenter.locator("#continue").click()  # 12 tokens, streamed
-    presenter.wait_for_function(
-        "() => document.querySelectorAll('#output .tokens .tok.new').length === 13", timeout=60_000
-    )
+    wait_in_page(presenter, "() => document.querySelectorAll('#output .tokens .tok.new').length === 13", timeout=60_000)
     continued = presenter.locator("#output .tokens").inner_text()
     for follower in followers:
-        follower.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
+        wait_in_page(follower, "() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
         assert follower.locator("#output .tokens").inner_text() == continued
     presenter.locator("#compare").click()  # the open section's view
     presenter.wait_for_selector("#compare-plot .bars path", timeout=30_000)
     kl = presenter.locator("#compare-plot .gtitle").text_content()
     for follower in followers:
         follower.wait_for_selector("#compare-plot .bars path", timeout=10_000)
-        assert follower.locator("#compare-plot .gtitle").text_content() == kl
+        shown = follower.locator("#compare-plot .gtitle").text_content()
+        assert shown.replace(" ", "") == kl.replace(" ", "")  # on a phone, wrapped into lines
         assert "KL(" in follower.locator("#compare-summary").inner_text()
     shot(followers[0], "follow-02-phone")
     shot(followers[1], "follow-03-laptop")
@@ -92,10 +99,10 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
     explorer.wait_for_selector("#step", state="visible", timeout=30_000)
     shows_text(explorer, text)  # its own session, from the presenter's text and chosen token
     assert "follow=" not in explorer.url
-    explorer.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
+    wait_in_page(explorer, "() => document.querySelectorAll('#output .tokens .tok.new').length === 13")
     for count in (14, 15):
         explorer.locator("#step").click()
-        explorer.wait_for_function(f"() => document.querySelectorAll('#output .tokens .tok.new').length === {count}")
+        wait_in_page(explorer, f"() => document.querySelectorAll('#output .tokens .tok.new').length === {count}")
     explorer.locator("#prompt textarea").fill("Der Hund")
     shows_prediction(explorer, api.predict(prompt="Der Hund", lang="de", top_k=10, api_name="/predict"))
     shot(explorer, "follow-04-explores")
@@ -106,7 +113,7 @@ def test_three_followers_see_the_presenter_live_and_one_explores_alone(browser, 
 
     presenter.locator("#close-room").click()
     for follower in followers[:2]:
-        follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=10_000)
+        wait_in_page(follower, "() => document.body.classList.contains('room-ended')", timeout=10_000)
         assert "closed" in follower.locator("#room-banner").inner_text()
     assert httpx.get(f"{server}room/{code}/events").status_code == 404
     no_error_toasts(presenter)
@@ -124,7 +131,7 @@ def test_a_room_ends_when_its_presenter_leaves(browser, server):
     follower.goto(address)
     follower.wait_for_selector("#candidates-plot .bars path", timeout=30_000)
     presenter.context.close()  # the tab closed: the session ends
-    follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=30_000)
+    wait_in_page(follower, "() => document.body.classList.contains('room-ended')", timeout=30_000)
     assert "closed" in follower.locator("#room-banner").inner_text()
     assert httpx.get(address.replace("?follow=", "room/") + "/events", timeout=10).status_code == 404
     follower.context.close()
@@ -133,7 +140,7 @@ def test_a_room_ends_when_its_presenter_leaves(browser, server):
 def test_a_wrong_follow_code_says_so(browser, server):
     follower = new_page(browser, {"width": 400, "height": 800})
     follower.goto(server + "?follow=not-a-room")
-    follower.wait_for_function("() => document.body.classList.contains('room-ended')", timeout=30_000)
+    wait_in_page(follower, "() => document.body.classList.contains('room-ended')", timeout=30_000)
     assert "No open room" in follower.locator("#room-banner").inner_text()
     follower.context.close()
 
@@ -154,12 +161,12 @@ def test_presenter_mode_fits_a_projector(browser, server):
         assert not page.locator(hidden).is_visible(), hidden
     page.locator("#header").click()
     page.keyboard.press("c")
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length >= 1", timeout=30_000)
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length >= 1", timeout=30_000)
     page.keyboard.press("s")
     shot(page, "presenter-1280x720")
     page.keyboard.press("p")  # back to the page's own size
-    page.wait_for_function(
-        "() => parseFloat(getComputedStyle(document.querySelector('#candidates-plot .ytick text')).fontSize) < 20"
+    wait_in_page(
+        page, "() => parseFloat(getComputedStyle(document.querySelector('#candidates-plot .ytick text')).fontSize) < 20"
     )
     assert not page.errors, page.errors
     page.context.close()
@@ -177,11 +184,15 @@ def test_charts_save_svg_and_export_gives_html_that_opens_offline(browser, serve
     assert svg.read_text().startswith("<svg") and "Next token" in svg.read_text()
 
     page.locator("#step").click()
-    page.wait_for_function("() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
+    wait_in_page(page, "() => document.querySelectorAll('#output .tokens .tok.new').length === 1")
     chosen_token = page.locator("#output .tokens .tok.new").inner_text()
     page.locator("#export").click()
     link = page.locator("#export-html a").first
     link.wait_for(timeout=30_000)
+    for box, name in (("#export-file", "xlm-exploration.json"), ("#export-html", "xlm-view.html")):
+        shown = page.locator(f"{box} .filename")
+        assert shown.inner_text().replace("\n", "").strip() == name  # the file's own name, whole
+        assert shown.evaluate("cell => [...cell.children].every(part => part.scrollWidth <= part.clientWidth + 1)")
     view = tmp_path / "view.html"
     view.write_bytes(httpx.get(httpx.URL(page.url).join(link.get_attribute("href")), timeout=30).content)
     page.context.close()
@@ -194,3 +205,88 @@ def test_charts_save_svg_and_export_gives_html_that_opens_offline(browser, serve
     assert slide.locator(".js-plotly-plot").count() == 2  # the candidates and the continuation so far
     shot(slide, "export-view-offline")
     offline.close()
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+
+def boxes(page, selector: str) -> list[dict]:
+    """The bounding boxes of the elements a selector finds, as drawn."""
+    return page.locator(selector).evaluate_all("nodes => nodes.map(node => node.getBoundingClientRect().toJSON())")
+
+
+def inside(box: dict, frame: dict) -> bool:
+    return box["left"] >= frame["left"] - 1 and box["right"] <= frame["right"] + 1
+
+
+def test_a_followers_phone_reads_every_chart_whole(browser, server):
+    presenter = new_page(browser, {"width": 1280, "height": 800})
+    open_demo(presenter, server)
+    presenter.locator("#share-room").click()
+    presenter.locator("#room-link a").wait_for(timeout=10_000)
+    phone = browser.new_context(**PHONE).new_page()
+    phone.errors = []
+    phone.on("pageerror", lambda error: phone.errors.append(str(error)))
+    phone.goto(presenter.locator("#room-link a").get_attribute("href"))
+    phone.wait_for_selector("#candidates-plot .bars path", timeout=30_000)
+    presenter.locator("#prompt textarea").fill("Die Katze schläft auf dem warmen Sofa und")
+    presenter.locator("#lang label", has_text="German").click()
+    presenter.locator("#header").click()
+    for count in (1, 2):
+        presenter.keyboard.press("ArrowRight")
+        wait_in_page(presenter, "n => document.querySelectorAll('#output .tokens .tok.new').length === n", arg=count)
+    presenter.locator("#continue").click()
+    wait_in_page(presenter, "() => document.querySelectorAll('#output .tokens .tok.new').length === 14", timeout=60_000)
+    presenter.locator("#compare").click()
+    phone.wait_for_selector("#compare-plot .bars path", timeout=30_000)
+    wait_in_page(phone, "() => document.querySelectorAll('#output .tokens .tok.new').length === 14")
+    shot(phone, "follow-05-phone-390")
+    shot(presenter, "follow-05-presenter-1280")
+    for plot in ("candidates-plot", "timeline-plot", "compare-plot"):
+        [frame] = boxes(phone, f"#{plot} .main-svg >> nth=0")
+        assert phone.locator(f"#{plot} .modebar").count() == 0 or not phone.locator(f"#{plot} .modebar").is_visible()
+        for title in boxes(phone, f"#{plot} .gtitle"):
+            assert inside(title, frame), (plot, title, frame)  # the title whole, wrapped where it must
+        for label in boxes(phone, f"#{plot} text.bartext"):
+            assert inside(label, frame), (plot, label, frame)  # every value label whole, its % included
+    shown = [box for box in boxes(phone, "#timeline-plot .xtick text") if box["width"] > 0]
+    assert 2 <= len(shown) < 14  # thinned on a phone
+    assert all(left["right"] <= right["left"] for left, right in itertools.pairwise(shown)), shown  # none overlap
+    assert not [box for box in boxes(phone, "#compare-plot .xtick text") if box["width"] > 0]  # the bars' labels say
+    assert presenter.locator("#candidates-plot .modebar").count() == 1  # the toolbar stays on a larger screen
+    assert not phone.errors and not presenter.errors, phone.errors + presenter.errors
+    phone.context.close()
+    presenter.context.close()
+
+
+PLOTS = ("candidates-plot", "compare-plot")
+QUOTE = "Wer fremde Sprachen nicht kennt, weiß nichts von seiner eigenen. -- Goethe, Maximen und"  # a fortune
+
+
+@pytest.fixture(scope="module")
+def bundled_server():
+    """The demo on the bundled model, which knows this quote: its next word near 100%, a bar to the chart's edge."""
+    with serving(create_app("bundled", device="cpu")) as url:
+        yield url
+
+
+@pytest.mark.parametrize("screen", [PHONE, {"viewport": {"width": 1280, "height": 900}}], ids=["390", "1280"])
+def test_a_bar_that_reaches_the_charts_edge_keeps_its_whole_label(browser, bundled_server, screen):
+    page = browser.new_context(**screen).new_page()
+    page.goto(f"{bundled_server}?prompt={quote(QUOTE)}&lang=de")
+    page.wait_for_selector("#candidates-plot .bars path", timeout=60_000)
+    page.locator("#compare").click()
+    page.wait_for_selector("#compare-plot .bars path", timeout=30_000)
+    labels = {plot: page.locator(f"#{plot} text.bartext").all_text_contents() for plot in PLOTS}
+    assert float(labels["candidates-plot"][0].rstrip("%")) > 90  # the bar reaches the chart's edge
+    for plot in PLOTS:
+        [frame] = boxes(page, f"#{plot} .main-svg >> nth=0")
+        assert all(label.endswith("%") for label in labels[plot] if label)
+        for label in boxes(page, f"#{plot} text.bartext"):
+            assert inside(label, frame), (plot, label, frame)  # drawn whole, its % included
+    [frame] = boxes(page, "#candidates-plot .main-svg >> nth=0")
+    ticks = [box for box in boxes(page, "#candidates-plot .xtick text") if box["width"] > 0]
+    assert all(inside(tick, frame) and tick["width"] > tick["height"] for tick in ticks)  # whole, level
+    assert all(left["right"] <= right["left"] for left, right in itertools.pairwise(ticks)), ticks
+    shot(page, f"edge-label-{screen['viewport']['width']}")
+    page.context.close()

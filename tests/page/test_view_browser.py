@@ -6,6 +6,7 @@ import time
 
 from tests.page.test_browser import open_demo, pytestmark, shot  # noqa: F401 (the module's marks)
 from tests.page.test_talks_browser import new_page
+from tests.page.waiting import wait_in_page
 from xlm_demo.engine import scheduler as scheduler_module
 
 NEW = "document.querySelectorAll('#output .tokens .tok.new').length"
@@ -39,12 +40,12 @@ def test_an_older_answer_never_replaces_a_newer_view(browser, server):
     open_demo(page, server)
     box = page.locator("#prompt textarea")
     box.fill("Der Hund")
-    page.wait_for_function("() => document.querySelector('#output .tokens').innerText.includes('Hund')")
+    wait_in_page(page, "() => document.querySelector('#output .tokens').innerText.includes('Hund')")
     box.fill("Der Hund und")
     page.wait_for_timeout(1000)
     assert "Hund" in page.locator("#output .tokens").inner_text()  # not "The weather in Berlin is" again
     box.fill("Der Hund und die Katze")
-    page.wait_for_function("() => document.querySelector('#output .tokens').innerText.includes('Katze')")
+    wait_in_page(page, "() => document.querySelector('#output .tokens').innerText.includes('Katze')")
     page.context.close()
 
 
@@ -57,7 +58,7 @@ def test_typing_while_answers_are_slow_shows_the_latest_text(browser, server, mo
     box = page.locator("#prompt textarea")
     box.fill("")
     box.press_sequentially("Die Katze sitzt", delay=40)  # faster than the answers come
-    page.wait_for_function("() => document.querySelector('#output .tokens').innerText.includes('sitzt')")
+    wait_in_page(page, "() => document.querySelector('#output .tokens').innerText.includes('sitzt')")
     assert len(sent) < len("Die Katze sitzt")  # one request in flight: the keys typed meanwhile go as one
     assert json.loads(sent[-1].post_data)["prompt"] == "Die Katze sitzt"
     assert not page.errors, page.errors
@@ -78,8 +79,8 @@ def test_a_follower_sees_the_continuation_grow_while_it_streams(browser, server,
     # The follower's count of chosen tokens, sampled every 50 ms in its own page while the presenter continues.
     follower.evaluate(f"() => {{ window.samples = []; setInterval(() => window.samples.push({NEW}), 50); }}")
     presenter.locator("#continue").click()
-    presenter.wait_for_function(f"() => {NEW} === 24", timeout=60_000)
-    follower.wait_for_function(f"() => {NEW} === 24", timeout=10_000)
+    wait_in_page(presenter, f"() => {NEW} === 24", timeout=60_000)
+    wait_in_page(follower, f"() => {NEW} === 24", timeout=10_000)
     samples = follower.evaluate("() => window.samples")
     grown = [count for index, count in enumerate(samples) if index == 0 or count != samples[index - 1]]
     assert grown == sorted(grown) and len(set(grown) - {0, 24}) >= 4, grown  # several lengths on the way

@@ -328,3 +328,11 @@ def test_attribute_json_and_table(capsys, checkpoint):
     assert code == 0 and payload["completeness_error"] < 0.05 and len(payload["tokens"]) == len(payload["input_ids"])
     code, out, _ = cli(capsys, *args, "--contrast", "3", TEXT)
     assert code == 0 and " rather than <unk>: f = " in out.splitlines()[0]
+
+
+def test_a_proxy_that_is_no_address_is_refused_before_the_model_loads(capsys, monkeypatch):
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    code, _, err = cli(capsys, "serve", "--model", "/nowhere/at/all", "--forwarded-allow-ips", "10.0.0.1,nginx")
+    assert code == 2 and err.startswith("error: --forwarded-allow-ips takes addresses and networks: ")
+    assert "'nginx'" in err and err.count("\n") == 1  # the proxies, not the missing model, are told
+    assert os.environ["FORWARDED_ALLOW_IPS"] == "127.0.0.1"  # nothing was served, nothing changed

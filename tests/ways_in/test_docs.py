@@ -40,6 +40,7 @@ SHELL_STOPS = {"|", "||", "&&", ";", ">", "<", "2>", ">>"}
 NOT_RUN = {
     "make test": "the test suite itself",
     "make clean": "it removes the environment the tests run in",
+    "make setup TORCH_INDEX=": "it replaces torch in the environment the tests run in, from an index on the network",
     "make bench": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",
     "make room": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",
     "make loadtest": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",
@@ -94,10 +95,10 @@ def arguments(command: str) -> list[str] | None:
     """The arguments a command line passes to xlm_demo's parser (`make run` and app.py start `serve`); None when
     it is no command of the demo's."""
     words = words_of(command)
-    if words[:2] == ["make", "run"]:
+    if words[:2] in (["make", "run"], ["make", "talk"]):
         given = dict(w.split("=", 1) for w in words[2:] if "=" in w)
         model = ["--model", given["MODEL"]] if "MODEL" in given else []
-        return ["serve", *model, *shlex.split(given.get("ARGS", ""))]
+        return ["serve" if words[1] == "run" else "talk", *model, *shlex.split(given.get("ARGS", ""))]
     if words[0].endswith("xlm-demo"):
         return words[1:]
     if words[:3] == ["python", "-m", "xlm_demo"]:
@@ -222,7 +223,7 @@ def in_the_clone(words: list[str]) -> bool:
 def on_port(command: str, port: int) -> str:
     """The server command with its port moved to a free one: the one change made to a printed command."""
     words = shlex.split(command, comments=True)
-    if words[:2] != ["make", "run"]:
+    if words[:2] not in (["make", "run"], ["make", "talk"]):
         return shlex.join([*words, "--port", str(port)])
     given = next((w for w in words if w.startswith("ARGS=")), "ARGS=")
     return shlex.join([*(w for w in words if w != given), f"{given} --port {port}"])
@@ -281,7 +282,7 @@ def kind(command: str) -> str:
         return "not run"
     if words[0] == "hf":
         return "download"
-    return "server" if argv and argv[0] == "serve" and "--help" not in argv else "to its end"
+    return "server" if argv and argv[0] in ("serve", "talk") and "--help" not in argv else "to its end"
 
 
 def run_to_its_end(command: str, home: Path) -> subprocess.CompletedProcess:

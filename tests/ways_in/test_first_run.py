@@ -172,9 +172,10 @@ def test_a_repository_that_does_not_exist_is_one_sentence(hub, tmp_path):
 def test_the_default_model_missing_gives_the_bundled_one_with_its_banner(hub, tmp_path):
     result = run(hub, tmp_path, page=True)  # no --model: the real checkpoint, which this hub does not hold
     assert result.returncode == 0, result.stderr
-    notice = f"Running the small bundled model, not {DEFAULT_MODEL}: {DEFAULT_MODEL} is not a model repository on"
-    assert result.stdout.startswith(f"⚠️ {notice} {hub.url}")  # the page's banner
-    assert notice in result.stderr and "serving bundled: xlm-mini-ende" in result.stderr  # and the log
+    banner = f"Running the small bundled model: {DEFAULT_MODEL} could not be loaded here. The server's log says why"
+    assert result.stdout.startswith(f"⚠️ {banner} and how to get it.")  # short, and no path of this computer
+    logged = f"Running the small bundled model, not {DEFAULT_MODEL}: {DEFAULT_MODEL} is not a model repository on"
+    assert f"{logged} {hub.url}" in result.stderr and "serving bundled: xlm-mini-ende" in result.stderr  # the log
     assert hub.gets() == []  # the HEAD for its config said it is not there; nothing was fetched
 
 

@@ -12,29 +12,46 @@ import pytest
 
 from benchmarks.follow import gradio_event, share_event
 from tests.conftest import serving
-from xlm_demo.page.clients import TOO_FAST, RateLimit, Slots
-from xlm_demo.page.follow.rooms import Rooms
+from xlm_demo.page.clients import TOO_FAST, RateLimit, Slots, TrustedProxies
+from xlm_demo.page.follow.rooms import FOLLOWERS_PER_CLIENT, Rooms
 from xlm_demo.server import create_app
 
 EXPIRY = 2.0  # seconds a room no page attends lives on this server (55 by default)
+HALL = 2_000  # people following a talk from behind one address (a conference's Wi-Fi)
+ROOMS_CAPPED = "Your address holds 2 rooms, the most one address may; close one of them first."
+PROXY, DIRECT, ANOTHER = "127.0.0.2", "127.0.0.3", "127.0.0.4"  # a trusted proxy's address, two clients' own
 
 
-@pytest.fixture(scope="module")
-def limited(tiny_model):
-    rooms = Rooms(
+def limited_rooms() -> Rooms:
+    return Rooms(
         per_client=2,
         expiry=EXPIRY,
         followers=Slots(per_client=2, total=4, what="followers' streams"),
         requests=RateLimit(per_second=5, burst=30),
     )
-    with serving(create_app(str(tiny_model[0]), device="cpu", rooms=rooms)) as url:
+
+
+@pytest.fixture(scope="module")
+def limited(tiny_model):
+    """Small caps, behind a proxy on the same machine (the default trusted proxy)."""
+    with serving(create_app(str(tiny_model[0]), device="cpu", rooms=limited_rooms())) as url:
         yield url
 
 
-async def share_from(base: str, event: tuple, address: str) -> tuple[str | None, str | None, str | None]:
-    """Share with the room from a session of its own and no page, as from `address`: the error, or the room's
-    code and presenter's key."""
-    async with httpx.AsyncClient(timeout=60, headers={"X-Forwarded-For": address}) as client:
+@pytest.fixture(scope="module")
+def proxied(tiny_model):
+    """Small caps behind a proxy at PROXY; the other loopback addresses are clients that reach the server directly
+    (Gradio's server rewrites only 127.0.0.1's requests itself)."""
+    proxies = TrustedProxies.parse(PROXY)
+    with serving(create_app(str(tiny_model[0]), device="cpu", rooms=limited_rooms(), proxies=proxies)) as url:
+        yield url
+
+
+async def share_from(base: str, event: tuple, address: str, peer: str) -> tuple[str | None, str | None, str | None]:
+    """Share with the room from a session of its own and no page, from the local address `peer` with `address` as
+    its X-Forwarded-For: the error, or the room's code and presenter's key."""
+    transport = httpx.AsyncHTTPTransport(local_address=peer)
+    async with httpx.AsyncClient(timeout=60, headers={"X-Forwarded-For": address}, transport=transport) as client:
         error, outputs = await gradio_event(client, base, uuid.uuid4().hex, event)
     if error:
         return error, None, None
@@ -42,12 +59,13 @@ async def share_from(base: str, event: tuple, address: str) -> tuple[str | None,
     return None, found.group(1), found.group(2)
 
 
-def scripted_shares(base: str, addresses: list[str]) -> list[tuple[str | None, str | None, str | None]]:
-    """One Share per address in the list (an address may come again), all at once."""
+def scripted_shares(base: str, addresses: list[str], peer: str = "127.0.0.1") -> list[tuple]:
+    """One Share per address in the list (an address may come again), all at once, each from the local `peer`:
+    (error, code, key) each."""
     event = share_event(httpx.get(f"{base}config", timeout=30).json())
 
     async def every():
-        return await asyncio.gather(*(share_from(base, event, address) for address in addresses))
+        return await asyncio.gather(*(share_from(base, event, address, peer) for address in addresses))
 
     return asyncio.run(every())
 
@@ -62,7 +80,30 @@ def test_one_address_opens_a_few_rooms_and_is_told_why_not_more(limited):
     codes = [code for error, code, _ in results if code]
     assert len(codes) == 2 and all(is_open(limited, code) for code in codes)
     errors = {error for error, _, _ in results if error}
-    assert errors == {"Your address holds 2 rooms, the most one address may; close one of them first."}
+    assert errors == {ROOMS_CAPPED}
+
+
+def test_entries_a_script_writes_before_its_proxys_get_it_no_more_than_its_address(proxied):
+    # The proxy appends the address it saw; whatever the client wrote comes before it.
+    results = scripted_shares(proxied, [f"10.{n}.{n}.1, 203.0.113.20" for n in range(70)], peer=PROXY)
+    assert len([code for _, code, _ in results if code]) == 2
+    assert ROOMS_CAPPED in {error for error, _, _ in results} <= {None, ROOMS_CAPPED, TOO_FAST}
+    assert scripted_shares(proxied, ["203.0.113.21"], peer=PROXY)[0][1] is not None  # another address is not held
+
+
+def test_from_a_peer_that_is_no_trusted_proxy_a_made_up_header_is_ignored(proxied):
+    results = scripted_shares(proxied, [f"203.0.113.{n}" for n in range(70)], peer=DIRECT)
+    [(_, code, _), _] = [result for result in results if result[1]]
+    assert ROOMS_CAPPED in {error for error, _, _ in results} <= {None, ROOMS_CAPPED, TOO_FAST}
+    transport = httpx.HTTPTransport(local_address=ANOTHER)  # an address whose requests so far are none
+    with httpx.Client(timeout=30, transport=transport) as client:
+        opened = [client.send(client.build_request("GET", f"{proxied}room/{code}/events",
+                                                   headers={"X-Forwarded-For": f"198.51.100.{n}"}), stream=True)
+                  for n in range(3)]  # fmt: skip
+        assert [response.status_code for response in opened] == [200, 200, 429]  # two per address: one address
+        assert opened[2].read().decode().startswith("Your address holds 2 followers' streams")
+        for response in opened:
+            response.close()
 
 
 def test_a_room_no_page_attends_ends_within_its_expiry_and_its_followers_are_told(limited):
@@ -127,3 +168,50 @@ def test_too_many_requests_from_one_address_are_told_to_wait(limited):
     assert answers[-1].status_code == 429 and answers[-1].text == TOO_FAST
     with httpx.Client(timeout=10, headers={"X-Forwarded-For": "198.51.100.10"}) as client:
         assert client.get(f"{limited}room/no-such-room/events").status_code == 404  # another address is not held up
+
+
+def test_a_hall_behind_one_address_follows_the_talk(server):
+    """HALL followers' streams from one address all open, and all see the presenter's next view."""
+    assert FOLLOWERS_PER_CLIENT >= HALL
+    [(_, code, key)] = scripted_shares(server, ["203.0.113.30"])
+    hall = {"X-Forwarded-For": "198.51.100.200"}
+
+    async def follow(client: httpx.AsyncClient, opened: list[int]) -> str | None:
+        async with client.stream("GET", f"{server}room/{code}/events", headers=hall) as stream:
+            opened.append(stream.status_code)
+            if stream.status_code != 200:
+                return None
+            async for line in stream.aiter_lines():
+                if line.startswith("data: ") and '"prompt"' in line:
+                    return json.loads(line.removeprefix("data: "))["prompt"]
+        return None
+
+    async def talk() -> tuple[list[int], list[str | None], int]:
+        limits = httpx.Limits(max_connections=HALL + 10, max_keepalive_connections=HALL + 10)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            opened: list[int] = []
+            followers = [asyncio.create_task(follow(client, opened)) for _ in range(HALL)]
+            while len(opened) < HALL:
+                await asyncio.sleep(0.05)
+            word = {"prompt": "Welcome to the hall", "lang": "en", "room": key}
+            said = await client.post(f"{server}view", json=word, headers={"X-Forwarded-For": "203.0.113.30"})
+            return opened, await asyncio.gather(*followers), said.status_code
+
+    opened, seen, said = asyncio.run(talk())
+    assert said == 200 and opened == [200] * HALL
+    assert seen == ["Welcome to the hall"] * HALL
+
+
+def test_the_page_routes_request_rate_is_counted_per_address_behind_the_proxy(proxied):
+    transport = httpx.HTTPTransport(local_address=PROXY)
+    bad_json = {"Content-Type": "application/json"}
+    with httpx.Client(timeout=30, transport=transport) as client:
+        for _ in range(5_000):  # the burst, then what refills while these are sent
+            answer = client.post(
+                f"{proxied}view", content=b"{", headers={**bad_json, "X-Forwarded-For": "198.51.100.41"}
+            )
+            if answer.status_code == 429:
+                break
+        assert answer.status_code == 429 and answer.text == TOO_FAST
+        other = client.post(f"{proxied}view", content=b"{", headers={**bad_json, "X-Forwarded-For": "198.51.100.42"})
+        assert other.status_code == 400  # another address behind the same proxy is not held up

@@ -3,6 +3,7 @@ every bad input one sentence with a 4xx (and the server unaffected), older reque
 that stops the model."""
 
 import json
+import logging
 import time
 from itertools import islice
 
@@ -66,6 +67,7 @@ def test_a_body_that_is_not_a_pages_request_is_refused_in_a_sentence(server, con
         ({"prompt": "Wort " * 4001}, "The text is 20,005 characters; the limit is 20,000."),
         ({"lang": "xx"}, "Unknown language id 'xx'"),
         ({"appended": [10**6], "appended_langs": ["en"]}, "Token ids must be whole numbers"),
+        ({"appended": [462], "appended_langs": ["en"]}, "Token ids must be whole numbers from 0 to 461."),
         ({"appended": [5] * 600, "appended_langs": ["en"] * 600}, "chosen tokens do not fit in the model's"),
         ({"top_k": -1}, "between 1 and 50"),
         ({"top_k": 10**12}, "between 1 and 50"),
@@ -73,11 +75,35 @@ def test_a_body_that_is_not_a_pages_request_is_refused_in_a_sentence(server, con
         ({"action": "pick", "choice": 3}, "no longer on the chart"),
     ],
 )
-def test_bad_input_is_one_sentence_and_the_server_carries_on(server, body, sentence):
+def test_bad_input_is_one_sentence_and_the_server_carries_on(server, body, sentence, caplog):
+    caplog.set_level(logging.INFO)
     answer = view(server, **body)
     assert answer.status_code == 400 and sentence in answer.text
     assert answer.text.count("\n") == 0 and "Traceback" not in answer.text
+    assert logged(caplog) == [f"user error in POST /view (400): {answer.text}"]  # one line, no traceback
     assert view(server).status_code == 200  # unaffected
+
+
+def logged(caplog) -> list[str]:
+    """What the server logged while the test ran, through any logger: its lines, and no traceback."""
+    assert not any(record.exc_info for record in caplog.records)
+    return [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO
+            and record.name.startswith(("xlm_demo", "gradio", "uvicorn", "starlette"))]  # fmt: skip
+
+
+def test_a_body_streamed_past_the_limit_is_refused_as_it_comes(server, caplog):
+    caplog.set_level(logging.INFO)
+
+    def chunks():  # no Content-Length: the size shows only as the body streams in
+        yield b'{"prompt": "'
+        for _ in range(70):
+            yield b"x" * 1024
+        yield b'"}'
+
+    answer = httpx.post(f"{server}view", content=chunks(), headers={"Content-Type": "application/json"}, timeout=30)
+    assert "content-length" not in answer.request.headers
+    assert answer.status_code == 413 and answer.text == "The request is larger than 64 KB."
+    assert logged(caplog) == ["user error in POST /view (413): The request is larger than 64 KB."]
 
 
 def test_a_pages_older_request_is_dropped_once_a_newer_one_came(server):

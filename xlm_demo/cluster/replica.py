@@ -39,8 +39,8 @@ class ModelReplica:
     """Answers what the page's route and sections ask of the model, with its own engine; up to `concurrency`
     requests wait on its scheduler at once, so that each batch runs all that wait."""
 
-    def __init__(self, model: str | None, device: str, dtype: str, quantize: str, concurrency: int):
-        engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize)
+    def __init__(self, model: str | None, device: str, dtype: str, quantize: str, concurrency: int, cache_bytes: int):
+        engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize, prefix_cache_bytes=cache_bytes)
         self.name = serve.get_replica_context().replica_id.unique_id
         self.tier = InProcessTier(engine, concurrency, name=self.name)
         log.info("replica %s serves %s on %s (%s)", self.name, engine.source, engine.device, engine.dtype)

@@ -24,10 +24,19 @@ HEALTH_CHECK_PERIOD = 2.0  # seconds
 
 
 def start_replicas(
-    model: str | None, device: str, dtype: str, quantize: str, replicas: int, cpus: float, concurrency: int
+    model: str | None,
+    device: str,
+    dtype: str,
+    quantize: str,
+    replicas: int,
+    cpus: float,
+    concurrency: int,
+    prefix_cache_bytes: int,
 ) -> ReplicaTier:
-    """The model tier on `replicas` replicas of `cpus` cores each, `concurrency` requests waiting on each at once."""
-    tier = deploy(ModelReplica, (model, device, dtype, quantize, concurrency), replicas, cpus, concurrency)
+    """The model tier on `replicas` replicas of `cpus` cores each, `concurrency` requests waiting on each at once
+    and a prefix cache of `prefix_cache_bytes` each."""
+    arguments = (model, device, dtype, quantize, concurrency, prefix_cache_bytes)
+    tier = deploy(ModelReplica, arguments, replicas, cpus, concurrency)
     log.info("the model tier: %d replicas of %s core(s) on Ray %s", replicas, cpus, ray.__version__)
     return tier
 

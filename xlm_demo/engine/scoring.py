@@ -54,6 +54,7 @@ class Summary:
     distribution: Distribution
     after: torch.Tensor | None  # (V,) the renormalised sampling distribution; None when greedy (all on the argmax)
     argmax: int
+    expected: list[tuple[int, float]]  # the N_EXPECTED most probable tokens and their log-probabilities
 
     def logprob(self, token_id: int) -> float:
         return float(self.logits[token_id]) - self.normaliser
@@ -61,6 +62,14 @@ class Summary:
     def rank(self, token_id: int) -> int:
         """1 + how many tokens have a larger logit."""
         return 1 if token_id == self.argmax else int((self.logits > self.logits[token_id]).sum()) + 1
+
+    def token_score(self, tokenizer: Tokenizer, token_id: int) -> TokenScore:
+        """The score of a token read at this position, as token_scores gives it, from what this summary holds."""
+        logprob = self.logprob(token_id)
+        alternatives = tuple((tokenizer.display(i), math.exp(lp)) for i, lp in self.expected)
+        entropy = self.distribution.entropy
+        return TokenScore(token_id, tokenizer.display(token_id), math.exp(logprob), logprob, self.rank(token_id),
+                          alternatives, entropy)  # fmt: skip
 
     def choose(self, generator: torch.Generator | None) -> int:
         """The next token: the argmax when greedy or given no generator, else one drawn from the distribution."""
@@ -77,16 +86,17 @@ def summarise(
     normaliser = logits.logsumexp(-1)  # ()
     probs = (logits - normaliser).exp_()  # (V,)
     entropy = float(normaliser - (probs * logits).nansum())  # -Σ p log p; a -inf logit (p = 0) adds nothing
-    top = logits.topk(min(top_k, logits.shape[-1]))
+    widest = logits.topk(min(max(top_k, N_EXPECTED), logits.shape[-1]))  # the candidates and the expected tokens
+    top_values, top_ids = widest.values[:top_k], widest.indices[:top_k]
     argmax = int(logits.argmax())
     if sampling.greedy:
         after, kept = None, float(probs[argmax])
-        sampling_probs = [1.0 if token_id == argmax else 0.0 for token_id in top.indices.tolist()]
+        sampling_probs = [1.0 if token_id == argmax else 0.0 for token_id in top_ids.tolist()]
     else:
         after = sampling_distribution(logits, sampling)
         kept = float(probs[after > 0].sum())
-        sampling_probs = after[top.indices].tolist()
-    columns = (top.indices.tolist(), (top.values - normaliser).tolist(), sampling_probs)
+        sampling_probs = after[top_ids].tolist()
+    columns = (top_ids.tolist(), (top_values - normaliser).tolist(), sampling_probs)
     listed = [
         Candidate(
             id=token_id,
@@ -100,7 +110,9 @@ def summarise(
         for rank, (token_id, logprob, sampling_prob) in enumerate(zip(*columns, strict=True), start=1)
     ]
     distribution = Distribution(encoded.input_ids, encoded.lang, entropy, listed, kept, encoded.truncated, sampling)
-    return Summary(logits, float(normaliser), distribution, after, argmax)
+    expected_logprobs = (widest.values[:N_EXPECTED] - normaliser).tolist()
+    expected = list(zip(widest.indices[:N_EXPECTED].tolist(), expected_logprobs, strict=True))
+    return Summary(logits, float(normaliser), distribution, after, argmax, expected)
 
 
 def distribution(

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..model.kv import Paged
 from ..model.tokenizer import Tokenizer
-from ..model.xlm import XLM, KVCache
+from ..model.xlm import XLM
 from .prefix_cache import Key, Match, PrefixCache
 from .results import Encoded, TokenScore
 from .scheduler import Scheduler
@@ -23,7 +24,7 @@ class Session:
     ids: list[int]
     lang: str  # the typed text's
     langs: list[str]  # each position's language id
-    cache: KVCache
+    cache: Paged  # the cached prefix read where the prefix cache holds it, the rest its own
     truncated: bool
     pending: list[int] = field(default_factory=list)  # ids not yet run through the model
     last_logits: torch.Tensor | None = None  # (vocab,) after the last fed token
@@ -61,29 +62,35 @@ class Sessions:
 
     def _start(self, encoded: Encoded, reserve: int) -> Session:
         """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache."""
-        capacity = min(self.model.config.max_positions, len(encoded.input_ids) + reserve)
-        cache = self.model.new_cache(1, capacity)
         keys = self.keys(encoded.input_ids, encoded.position_langs)
         match = self.prefix_cache.match_prefix(keys)
+        last_logits = self.prefix_cache.last_logits(match)
+        # The logits after the last cached position score the first new one: kept, or run that position again.
+        start = len(match) - (0 if last_logits is not None or not match.nodes else 1)
+        capacity = min(self.model.config.max_positions, len(encoded.input_ids) + reserve)
+        own = self.model.new_cache(1, max(1, capacity - start))  # the positions the prefix cache does not hold
         session = Session(
             ids=list(encoded.input_ids),
             lang=encoded.lang,
             langs=encoded.position_langs,
-            cache=cache,
+            cache=self.prefix_cache.context(match, start, own),
             truncated=encoded.truncated,
+            pending=list(encoded.input_ids[start:]),
+            last_logits=last_logits,
+            cached=match,
+            scores=[node.score for node in match.nodes],
         )
-        session.cached, session.scores = match, [node.score for node in match.nodes]
-        session.last_logits = self.prefix_cache.last_logits(match)
-        # The logits after the last cached position score the first new one: kept, or run that position again.
-        rerun = 0 if session.last_logits is not None or not match.nodes else 1
-        session.pending = session.ids[len(match) - rerun :]
-        if session.pending or reserve:  # the keys and values are copied only for a session that runs the model
-            self.prefix_cache.read(match, cache, n_positions=len(match) - rerun)
         return session
 
     @staticmethod
-    def extend(session: Session, ids: list[int], lang: str | None = None) -> None:
-        """Append tokens fed with `lang` (default: the text's); the model reads them when next asked."""
+    def extend(
+        session: Session, ids: list[int], lang: str | None = None, scores: list[TokenScore] | None = None
+    ) -> None:
+        """Append tokens fed with `lang` (default: the text's); the model reads them when next asked. `scores`: theirs,
+        where known (a continuation's token, scored from the distribution it was chosen from), if every position
+        before them is scored."""
+        if scores is not None and len(session.scores) == len(session.ids):
+            session.scores.extend(scores)
         session.ids.extend(ids)
         session.langs.extend([lang or session.lang] * len(ids))
         session.pending.extend(ids)
@@ -107,11 +114,15 @@ class Sessions:
 
     def _score_run(self, session: Session, logits: torch.Tensor) -> None:
         """Score the positions run last from their (T, V) logits, and keep them in the prefix cache."""
-        start = session.cache.length - logits.shape[0]
-        if session.last_logits is not None and start == len(session.scores):
-            logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
-        first = not session.scores  # the start token's own score comes first
-        session.scores += token_scores(self.tokenizer, logits[:-1], session.ids[len(session.scores) :], first)
+        end = session.cache.length  # positions before it are run
+        start = end - logits.shape[0]  # the first position these rows are of
+        rows = logits if session.last_logits is None else torch.cat([session.last_logits[None], logits])
+        first_row = start if session.last_logits is None else start - 1  # the position rows[0] is of
+        unscored = len(session.scores)  # each scored by the row of the position before it
+        if unscored < end:
+            first = not session.scores  # the start token's own score comes first
+            own_rows = rows[max(0, unscored - 1 - first_row) : end - 1 - first_row]
+            session.scores += token_scores(self.tokenizer, own_rows, session.ids[unscored:end], first)
         session.last_logits = logits[-1]
         keys = self.keys(session.ids, session.langs)
         cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, session.last_logits)

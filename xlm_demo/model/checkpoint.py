@@ -70,11 +70,14 @@ def load_default_checkpoint() -> tuple[Checkpoint, str | None]:
     except CheckpointError as error:
         if not BUNDLED_MODEL.is_dir():
             raise
-        notice = (
+        log.warning(
             f"Running the small bundled model, not {DEFAULT_MODEL}: {error}. "
             f"For the real one, run once with network access, or: {download_command(DEFAULT_MODEL)}"
         )
-        log.warning(notice)
+        notice = (  # on the page, and so on every follower's phone: short, and no path of this computer
+            f"Running the small bundled model: {DEFAULT_MODEL} could not be loaded here. The server's log says why "
+            "and how to get it."
+        )
         return load_checkpoint(BUNDLED_NAME), notice
 
 
@@ -200,19 +203,31 @@ def config_from_hub(raw: dict, path: Path) -> tuple[XLMConfig, dict[str, int]]:
     if raw.get("causal") is False:
         log.info("%s says causal: false; attention is causal anyway, as the CLM was trained", path)
     lang2id = {str(k): int(v) for k, v in raw.get("lang2id", {}).items()}
-    try:
-        config = XLMConfig(
-            vocab_size=int(raw["vocab_size"]),
-            dim=int(raw["emb_dim"]),
-            n_layers=int(raw["n_layers"]),
-            n_heads=int(raw["n_heads"]),
-            n_langs=int(raw.get("n_langs", len(lang2id))),
-            max_positions=int(raw.get("max_position_embeddings", 512)),
-            layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path} lacks a usable {error}") from error
+    config = XLMConfig(
+        vocab_size=config_number(raw, "vocab_size", int, path),
+        dim=config_number(raw, "emb_dim", int, path),
+        n_layers=config_number(raw, "n_layers", int, path),
+        n_heads=config_number(raw, "n_heads", int, path),
+        n_langs=config_number(raw, "n_langs", int, path, default=len(lang2id)),
+        max_positions=config_number(raw, "max_position_embeddings", int, path, default=512),
+        layer_norm_eps=config_number(raw, "layer_norm_eps", float, path, default=1e-12),
+    )
     return config, checked_langs(lang2id, config, path)
+
+
+def config_number(raw: dict, field: str, kind: type, path: Path, default: float | None = None) -> float:
+    """One numeric field of config.json, named in the sentence when it is missing or not a number."""
+    if field not in raw and default is None:
+        raise CheckpointError(f"{path} has no {field}, which the model's shape needs")
+    value = raw.get(field, default)
+    try:
+        number = kind(value)
+        if isinstance(value, bool) or number != float(value):  # true is no number; 6.5 layers no whole one
+            raise ValueError
+    except (TypeError, ValueError):
+        whole = "a whole number" if kind is int else "a number"
+        raise CheckpointError(f"{path}: {field} must be {whole}, not {value!r}") from None
+    return number
 
 
 def checked_langs(lang2id: dict[str, int], config: XLMConfig, path: Path) -> dict[str, int]:

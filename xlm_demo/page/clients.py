@@ -3,28 +3,82 @@ open at once. Any route or page event can use these; each cap is answered with o
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 # Clients whose request rate is remembered at once; beyond this the least recently seen is forgotten (it starts
 # again with a full allowance), so that made-up addresses cannot grow the server's memory.
 REMEMBERED_CLIENTS = 10_000
 TOO_FAST = "Too many requests from your address; wait a few seconds and try again."
+# The peers whose X-Forwarded-For is believed where none are named (as uvicorn's --forwarded-allow-ips): a proxy
+# on the same machine, such as nginx in front of the demo.
+LOCAL_PROXY = "127.0.0.1,::1"
 
 
-def client_address(headers: Mapping[str, str], peer: str | None) -> str:
-    """The address a request came from: the first of X-Forwarded-For where a proxy sets it (a Hugging Face Space),
-    else the socket's peer."""
-    forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()
-    return forwarded or peer or "unknown"
+@dataclass(frozen=True)
+class TrustedProxies:
+    """Which peers are proxies whose X-Forwarded-For is believed: the named addresses and networks, or every peer
+    (a Hugging Face Space, whose proxy is the only way in)."""
+
+    named: tuple[IPNetwork, ...] = ()
+    every_peer: bool = False
+
+    @classmethod
+    def parse(cls, allowed: str) -> TrustedProxies:
+        """From --forwarded-allow-ips: addresses and networks separated by commas; `*` for every peer. ValueError
+        names an entry that is neither."""
+        entries = [entry.strip() for entry in allowed.split(",") if entry.strip()]
+        try:
+            named = tuple(ipaddress.ip_network(entry, strict=False) for entry in entries if entry != "*")
+        except ValueError as error:
+            raise ValueError(f"--forwarded-allow-ips takes addresses and networks: {error}") from None
+        return cls(named, every_peer="*" in entries)
+
+    @classmethod
+    def where_served(cls, allowed: str | None = None) -> TrustedProxies:
+        """The rule for this server: the peers named (or FORWARDED_ALLOW_IPS, else the local proxy), and on a
+        Space every peer."""
+        named = cls.parse(allowed or os.environ.get("FORWARDED_ALLOW_IPS") or LOCAL_PROXY)
+        return cls(named.named, named.every_peer or bool(os.environ.get("SPACE_ID")))
+
+    def for_uvicorn(self) -> str:
+        """The named proxies as uvicorn's FORWARDED_ALLOW_IPS, so that Gradio's server, which rewrites a trusted
+        peer's address from X-Forwarded-For before any route sees it, believes no other (never `*`: uvicorn takes
+        the leftmost entry from every peer)."""
+        return ",".join(str(network) for network in self.named)
+
+    def is_named(self, address: str) -> bool:
+        """Whether this address is one of the named proxies."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        ip = getattr(ip, "ipv4_mapped", None) or ip  # ::ffff:127.0.0.1 from a dual-stack socket is 127.0.0.1
+        return any(ip in network for network in self.named)
+
+    def client(self, headers: Mapping[str, str], peer: str | None) -> str:
+        """The address a request came from, as the nearest trusted proxy saw it: from a trusted peer, the rightmost
+        X-Forwarded-For entry that is not a named proxy (the entries left of it are the client's own writing);
+        from any other peer, the peer itself."""
+        if peer is None:
+            return "unknown"
+        if not (self.every_peer or self.is_named(peer)):
+            return peer
+        hops = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+        outside = [hop for hop in hops if not self.is_named(hop)]
+        return outside[-1] if outside else peer
 
 
-def request_address(request) -> str:
-    """client_address of a Starlette Request or a gr.Request."""
-    return client_address(request.headers, request.client.host if request.client else None)
+def request_address(request, proxies: TrustedProxies) -> str:
+    """The client's address of a Starlette Request or a gr.Request, by the server's trusted proxies."""
+    return proxies.client(request.headers, request.client.host if request.client else None)
 
 
 class RateLimit:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ..engine import Engine
 from ..model import languages
+from ..model.checkpoint import BUNDLED_NAME, DEFAULT_MODEL
 from ..model.tokenizer import SPECIAL_ROLES
+
+# What each model learned from, as its card says; for any other checkpoint, its own card.
+TRAINED_ON = {
+    DEFAULT_MODEL: "Wikipedia in English and German (Lample & Conneau 2019)",
+    BUNDLED_NAME: "Debian 12's package documentation and fortunes, for 29 minutes on two CPU cores "
+    "(assets/xlm-mini-ende/README.md): a stand-in that knows little beyond those words",
+}
 
 
 def precision(engine: Engine) -> str:
@@ -44,7 +52,15 @@ def model_panel(engine: Engine) -> str:
             "by every session, keeps what texts already ran, so an event runs only what is new.",
             f"- **Intended use:** exploring a causal language model of {named} (Lample & Conneau 2019).",
             "- **Out of scope:** facts, advice or any text presented as true; it continues text, nothing more.",
-            "- **Known limitations:** trained on news and Wikipedia-style text; it repeats itself, mixes languages "
-            "and carries the biases of its data.",
+            f"- **Known limitations:** trained on {trained_on(engine)}; it repeats itself, mixes languages and "
+            "carries the biases of its data.",
         ]
     )
+
+
+def trained_on(engine: Engine) -> str:
+    """What the loaded model was trained on, as its card says."""
+    for name, data in TRAINED_ON.items():
+        if engine.source == name or engine.source.startswith(f"{name}:"):
+            return data
+    return "the data its model card describes"

@@ -33,6 +33,13 @@ CONTROLLED = """(prompt, lang, top_k, literal, sample, temperature, sample_top_k
   else window.xlmView.controlled(controls);
 }"""
 
+# The keys of assets/shortcuts.js, where the buttons they press are.
+KEYS = (
+    '<p class="keys">Keys, outside the text box: <kbd>→</kbd> Step · <kbd>1</kbd>–<kbd>9</kbd> pick a candidate · '
+    "<kbd>C</kbd> Continue · <kbd>S</kbd> Stop · <kbd>Backspace</kbd> Undo · <kbd>L</kbd> the other language id · "
+    "<kbd>P</kbd> presenter mode</p>"
+)
+
 
 def title(engine: Engine) -> str:
     """The page's title, naming the checkpoint's languages."""
@@ -71,7 +78,7 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int, tier: ModelTier 
     """The whole page for one loaded engine, inside the Blocks being built; the model work runs on `tier` (default:
     the engine, `room_size` of its requests waiting on its scheduler at once). Nothing is loaded or fetched here."""
     tier = tier or InProcessTier(engine, room_size)
-    demo.routes.extend(ViewRoutes(tier, demo.rooms).routes())
+    demo.routes.extend(ViewRoutes(tier, demo.rooms, demo.proxies).routes())
     # The text and its chosen tokens as the renderer last showed them, for the sections' events to read; the
     # renderer sets it through this button's browser-only event.
     session = gr.JSON(visible=False)
@@ -134,10 +141,11 @@ def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.Sta
         buttons = {
             "step": gr.Button("Step →", elem_id="step", variant="primary", min_width=90),
             "continue": gr.Button("Continue", elem_id="continue", min_width=90),
-            "stop": gr.Button("Stop", elem_id="stop", variant="stop", min_width=70),
+            "stop": gr.Button("Stop", elem_id="stop", variant="secondary", min_width=70),  # red while one runs
             "undo": gr.Button("Undo", elem_id="undo", min_width=70),
             "reset": gr.Button("Reset", elem_id="reset", min_width=70),
         }
+    gr.HTML(KEYS, elem_id="keys")
     with gr.Row():
         buttons["export"] = gr.Button("Export JSON and HTML", elem_id="export", size="sm")
         buttons["exported"] = gr.File(elem_id="export-file", show_label=False, visible=False, height=60)

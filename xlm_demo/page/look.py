@@ -26,6 +26,9 @@ FREE_LABELS = {"ticklabeloverflow": "allow"}
 
 LABEL_PX_PER_CHAR, LABEL_PX_MIN, LABEL_PX_MAX = 10, 40, 240
 
+# Room beside a bar for its value label ("35.7%") at the charts' type: the right margin where labels spill over.
+VALUE_LABEL_PX = 64
+
 # Steps from 0 to a percent axis's end, at most: the fewest Plotly's own ticks make on a narrow chart, so the labels
 # fit on a phone and in presenter type as well as on the page.
 PERCENT_STEPS = 5

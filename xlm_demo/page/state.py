@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import gradio as gr
 
@@ -67,8 +67,20 @@ def from_url(request: gr.Request, *, engine: Engine) -> tuple:
     return prompt, lang, top_k, literal, {**new_state(prompt, literal), "appended": ids, "appended_langs": langs}
 
 
+class Quoted(dict):
+    """str.translate's table quoting each character as quote_plus does, filled as characters are seen: quote_plus
+    quotes character by character, so a text quoted this way is quote_plus's, without its per-byte Python loop."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = quote_plus(chr(code))
+        return self[code]
+
+
+QUOTED = Quoted()
+
+
 def share_query(state: dict, lang: str, top_k: int) -> str:
-    """A relative URL that restores the text, language, candidate count and continuation."""
+    """A relative URL that restores the text, language, candidate count and continuation (as urlencode writes it)."""
     params = {"prompt": state["prompt"], "lang": lang, "top_k": top_k}
     if state.get("literal"):
         params["literal_specials"] = 1
@@ -76,7 +88,7 @@ def share_query(state: dict, lang: str, top_k: int) -> str:
         params["ids"] = ",".join(map(str, state["appended"]))
     if any(code != lang for code in state["appended_langs"]):
         params["langs"] = ",".join(state["appended_langs"])
-    return "?" + urlencode(params)
+    return "?" + "&".join(f"{name}={str(value).translate(QUOTED)}" for name, value in params.items())
 
 
 def sampling_params(sample: bool, temperature: float, top_k: float, top_p: float, seed: float | None) -> SamplingParams:

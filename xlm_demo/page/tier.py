@@ -13,6 +13,7 @@ from functools import partial
 import anyio
 
 from ..engine import Engine
+from ..engine.scheduler import Superseded, wanted_while
 from .next_token.actions import answer, continuation
 from .next_token.record import ViewRecord
 from .next_token.requests import ModelFacts, ViewRequest
@@ -71,10 +72,14 @@ class InProcessTier(ModelTier):
         return await anyio.to_thread.run_sync(self.served, request, whole, wanted, limiter=self.limiter)
 
     def served(self, request: ViewRequest, whole: bool, wanted: Callable[[], bool]) -> Served | None:
-        """The view, computed in the calling thread."""
+        """The view, computed in the calling thread; None once not wanted, even while it waits on the model."""
         if not wanted():
             return None
-        record = answer(self.engine, request)
+        try:
+            with wanted_while(wanted):
+                record = answer(self.engine, request)
+        except Superseded:
+            return None
         every_span = record.with_every_span(self.engine).to_json() if whole else None
         return Served(record.to_json(), every_span, self.name)
 

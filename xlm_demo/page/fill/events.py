@@ -22,6 +22,18 @@ def fill_view(prompt, words, top_k, literal, *, engine: Engine) -> tuple:
     return charts.fill_figure(fills), "  \n".join(summary_line(engine, fill) for fill in fills.values())
 
 
+NOTHING_TO_BLANK = (
+    "There is no word to blank yet: type a text, then Blank a word blanks its last word (or the words you select)."
+)
+
+
+def blanked_view(prompt, words, top_k, literal, *, engine: Engine) -> tuple:
+    """Blank a word's fill, once the browser has made the blank: a text without words to blank is told so."""
+    if not literal and MASK not in (prompt or ""):
+        raise user_error(NOTHING_TO_BLANK, "Blank a word", on_page=True)
+    return fill_view(prompt, words, top_k, literal, engine=engine)
+
+
 def summary_line(engine: Engine, fill: Fill) -> str:
     """The best-filled text under one id, its share, and what the left context alone said of it and of the next
     token."""

@@ -63,6 +63,7 @@ def build_fill_section(
     run = with_live_figures(reading(events.fill_view))
     inputs, outputs = [prompt, words, top_k, literal], [plot, summary]
     gr.on([fill.click, words.submit], run, inputs, outputs, concurrency_id=MODEL_GROUP, api_visibility="private")
+    blanked = with_live_figures(reading(events.blanked_view))
     blank_a_word.click(None, prompt, prompt, js=BLANK_A_WORD, **private).then(
-        run, inputs, outputs, concurrency_id=MODEL_GROUP, api_visibility="private"
+        blanked, inputs, outputs, concurrency_id=MODEL_GROUP, api_visibility="private"
     )

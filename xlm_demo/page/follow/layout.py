@@ -7,7 +7,7 @@ from collections.abc import Callable
 import gradio as gr
 from starlette.routing import Route
 
-from ..clients import TOO_FAST, request_address
+from ..clients import TOO_FAST, TrustedProxies, request_address
 from ..guards import user_error
 from .rooms import Rooms
 from .share import follow_link, link_html
@@ -15,16 +15,19 @@ from .stream import follow_routes
 
 
 class BlocksWithRooms(gr.Blocks):
-    """The page's Blocks: its rooms, and the routes served beside Gradio's own (the rooms' streams, the page's hot
-    path)."""
+    """The page's Blocks: its rooms, the proxies whose word on a client's address it takes, and the routes served
+    beside Gradio's own (the rooms' streams, the page's hot path)."""
 
-    def __init__(self, rooms: Rooms | None = None, **options):
+    def __init__(self, rooms: Rooms | None = None, proxies: TrustedProxies | None = None, **options):
         super().__init__(**options)
         self.rooms = rooms or Rooms()
-        self.routes: list[Route] = follow_routes(self.rooms)
+        self.proxies = proxies or TrustedProxies.where_served()
+        self.listening = "127.0.0.1"  # the address the server listens on, once launched
+        self.routes: list[Route] = follow_routes(self.rooms, self.proxies)
 
     def launch(self, *args, **options):
         """Blocks.launch, the app created with the page's routes first among its routes."""
+        self.listening = options.get("server_name") or "127.0.0.1"
         app_kwargs = dict(options.pop("app_kwargs", None) or {})
         app_kwargs["routes"] = [*self.routes, *app_kwargs.get("routes", [])]
         return super().launch(*args, app_kwargs=app_kwargs, **options)
@@ -54,7 +57,7 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
     link = gr.HTML(elem_id="room-link", visible=False)
 
     def open_room(request: gr.Request) -> tuple:
-        client = request_address(request)
+        client = request_address(request, demo.proxies)
         if not rooms.requests.allow(client):
             raise user_error(TOO_FAST, "Share")
         try:
@@ -62,7 +65,8 @@ def build_sharing(demo: gr.Blocks) -> tuple[gr.State, gr.Button]:
         except ValueError as error:
             raise user_error(str(error), "Share") from None
         hint = "They see your text, chart and chosen tokens as you type, step and continue, and cannot change them."
-        shown = link_html(follow_link(request, room.code), hint, room.code, room.key)
+        link, unreachable = follow_link(request, room.code, demo.listening)
+        shown = link_html(link, unreachable, hint, room.code, room.key)
         return room.code, gr.update(value=shown, visible=True), gr.update(visible=True), gr.update(visible=False)
 
     def close_room(request: gr.Request) -> tuple:

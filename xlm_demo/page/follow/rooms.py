@@ -21,18 +21,23 @@ from dataclasses import dataclass
 
 from ..clients import RateLimit, Slots
 
-# Rooms the server holds at once: a room ends when its presenter closes it or leaves.
-MAX_ROOMS = 64
+# Rooms the server holds at once, sized by memory: a room holds at most a whole view and a continuation's record of
+# a 20,000-character text (125 KB each, measured on the bundled model) and a comparison. A room ends when its
+# presenter closes it or leaves.
+ROOM_BYTES = 320 * 1024
+ROOMS_MEMORY = 256 * 1024 * 1024
+MAX_ROOMS = ROOMS_MEMORY // ROOM_BYTES  # 819
 # Rooms one address may hold at once: a few presenters behind one network's address (a school, a conference).
 ROOMS_PER_CLIENT = 4
 # A room whose presenter's page is gone ends this long after (and within a minute, the reaper looking each second):
 # a page's reconnection (a phone changing networks) takes a few seconds; a session without a page gets no longer.
 UNATTENDED = 55.0  # seconds
-# Followers' streams open at once, on the server and from one address: a lecture hall behind one address fits.
+# Followers' streams open at once, on the server and from one address: a hall of 2,000 behind one address (a
+# conference's Wi-Fi, a mobile carrier) fits, and one address never holds more than a quarter of the server's.
 MAX_FOLLOWERS = 10_000
-FOLLOWERS_PER_CLIENT = 1_000
-# Requests to open or follow a room, from one address: a hall of people opening the link at once fits the burst.
-ROOM_REQUESTS_PER_SECOND, ROOM_REQUESTS_BURST = 20.0, 1_000
+FOLLOWERS_PER_CLIENT = MAX_FOLLOWERS // 4
+# Requests to open or follow a room, from one address: that hall opening the link at once fits the burst.
+ROOM_REQUESTS_PER_SECOND, ROOM_REQUESTS_BURST = 20.0, FOLLOWERS_PER_CLIENT
 # A follower's stream sends a comment this often while nothing changes, so that proxies keep it open and a
 # follower who left is noticed.
 KEEP_ALIVE = 15.0  # seconds

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
-from ..clients import TOO_FAST, request_address
+from ..clients import TOO_FAST, TrustedProxies, request_address
 from .rooms import Rooms
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy holds the events back
@@ -28,13 +28,13 @@ class HeldStream(StreamingResponse):
             self.release()
 
 
-def follow_routes(rooms: Rooms) -> list[Route]:
+def follow_routes(rooms: Rooms, proxies: TrustedProxies) -> list[Route]:
     """GET room/{code}/events: the room's view now and at each change, until it closes (404 for no such room).
     GET room/{code}/presence?key=KEY: held open by the presenter's page, which keeps the room alive (404 for a
     wrong code or key). Too many requests or streams from one address: 429; the server's streams all taken: 503."""
 
     async def events(request):
-        client = request_address(request)
+        client = request_address(request, proxies)
         if not rooms.requests.allow(client):
             return PlainTextResponse(TOO_FAST, 429)
         room = rooms.get(request.path_params["code"])
@@ -46,7 +46,7 @@ def follow_routes(rooms: Rooms) -> list[Route]:
         return HeldStream(room.messages(), lambda: rooms.followers.give_back(client))
 
     async def presence(request):
-        if not rooms.requests.allow(request_address(request)):
+        if not rooms.requests.allow(request_address(request, proxies)):
             return PlainTextResponse(TOO_FAST, 429)
         room = rooms.presented(request.query_params.get("key", ""))
         if room is None or room.code != request.path_params["code"]:

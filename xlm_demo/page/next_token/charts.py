@@ -11,6 +11,7 @@ from ..look import (
     FONT,
     FREE_LABELS,
     LOOK,
+    VALUE_LABEL_PX,
     label_margin,
     lean_figure,
     mirrored_percent_axis,
@@ -59,7 +60,7 @@ def candidates_figure(distribution: Distribution, title: str = "") -> go.Figure:
     return lean_figure(
         [bars, sampled] if reshaped else [bars],
         height=90 + 34 * len(candidates),
-        margin={**LOOK["margin"], "l": label_margin(labels)},
+        margin={**LOOK["margin"], "l": label_margin(labels), "r": VALUE_LABEL_PX},
         title={"text": title or f"Next token · entropy {distribution.entropy:.2f} nats"},
         barmode="overlay",
         showlegend=reshaped,
@@ -76,7 +77,8 @@ def comparison_figure(comparison: Comparison) -> go.Figure:
     rows = 0
     for row, pair in enumerate(pairs, start=1):
         rows += add_pair(fig, comparison, pair, row)
-        fig.update_yaxes(autorange="reversed", fixedrange=True, automargin=True, row=row, col=1)
+        # Tokens, always: "50" and "1" are tokens too, not numbers on a scale.
+        fig.update_yaxes(type="category", autorange="reversed", fixedrange=True, automargin=True, row=row, col=1)
     fig.update_annotations(font_size=FONT["size"])
     styled(
         fig,

@@ -82,8 +82,8 @@ def exported(settings: PageSettings, session: dict, *, engine: Engine) -> tuple[
 
 def files(explored: dict, record: ViewRecord) -> tuple:
     """The exploration's JSON file and the view's HTML file, offered for download."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="xlm-exploration-", delete=False) as file:
-        json.dump(explored, file, ensure_ascii=False, indent=1)
-    with tempfile.NamedTemporaryFile("w", suffix=".html", prefix="xlm-view-", delete=False, encoding="utf-8") as page:
-        page.write(view_html(record, explored["model"]))
-    return gr.update(value=file.name, visible=True), gr.update(value=page.name, visible=True)
+    folder = Path(tempfile.mkdtemp(prefix="xlm-export-"))  # a folder each: the files keep their plain names
+    data, page = folder / "xlm-exploration.json", folder / "xlm-view.html"
+    data.write_text(json.dumps(explored, ensure_ascii=False, indent=1) + "\n")
+    page.write_text(view_html(record, explored["model"]), encoding="utf-8")
+    return gr.update(value=str(data), visible=True), gr.update(value=str(page), visible=True)

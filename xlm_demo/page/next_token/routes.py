@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..clients import TOO_FAST, RateLimit, request_address
+from ..clients import TOO_FAST, RateLimit, TrustedProxies, request_address
 from ..follow.rooms import Room, Rooms
 from ..guards import log_user_error
 from ..tier import ModelTier, Served, Unavailable
@@ -101,8 +101,8 @@ class ViewRoutes:
     events, until the continuation ends or the page closes the stream (Stop). The model tier computes the records;
     each answer names who did (X-Served-By)."""
 
-    def __init__(self, tier: ModelTier, rooms: Rooms):
-        self.tier, self.rooms = tier, rooms
+    def __init__(self, tier: ModelTier, rooms: Rooms, proxies: TrustedProxies):
+        self.tier, self.rooms, self.proxies = tier, rooms, proxies
         self.latest = Latest()
         self.requests = RateLimit(REQUESTS_PER_SECOND, REQUESTS_BURST)
 
@@ -111,7 +111,7 @@ class ViewRoutes:
 
     async def checked(self, request: Request) -> ViewRequest:
         """The page's request, read and checked; UserError for anything else."""
-        if not self.requests.allow(request_address(request)):
+        if not self.requests.allow(request_address(request, self.proxies)):
             raise UserError(429, TOO_FAST)
         body = await read_body(request)
         with mistakes_refused():
