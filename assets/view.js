@@ -98,8 +98,9 @@
     return lines;
   }, []);
   const thinned = (axis, width) => {
-    if (axis.tickmode === "linear" && axis.range) {  // a percent axis: fewer, wider steps, labels written the same
-      const steps = Math.round((axis.range[1] - axis.range[0]) / axis.dtick);
+    if (!(width > 0)) return axis;  // a chart not laid out yet: nothing to thin by
+    if (axis.tickmode === "linear" && axis.range && axis.dtick > 0 && window.innerWidth < PHONE) {  // a percent axis on a phone:
+      const steps = Math.round((axis.range[1] - axis.range[0]) / axis.dtick);  // fewer, wider steps, written alike
       const every = Math.ceil((steps + 1) / Math.max(2, Math.floor(width / 52)));  // about 52 px a label ("100%")
       return every <= 1 ? {...axis, tickangle: 0} : {...axis, dtick: axis.dtick * every, tickangle: 0};
     }
@@ -110,7 +111,7 @@
     return {...axis, tickangle: 0, ticktext: axis.ticktext.map((text, i) => (i % every ? "" : text))};
   };
   const roomier = (axis, half) => {
-    if (!Array.isArray(axis.range) || axis.range[0] !== -axis.range[1]) return axis;
+    if (!Array.isArray(axis.range) || axis.range[0] !== -axis.range[1] || !(half > 0)) return axis;  // no NaN range
     const scale = half / Math.max(half - look.value_label_px, half / 2);  // the bars' own labels tell the values:
     return {...axis, range: [axis.range[0] * scale, axis.range[1] * scale], showticklabels: false};  // no ticks
   };
@@ -145,8 +146,7 @@
     if (width === 0 || width === target.xlmWidth || target.classList.contains("no-figure")) return;
     target.xlmWidth = width;
     if (!window.Plotly || !target.xlmFigure) return;
-    // A chart drawn before it had a width is fitted to the width it got, once; any later change is a resize in
-    // place, so that nothing (a scrollbar coming and going) can set off one redraw after another.
+    // A chart drawn before it had a width is fitted to the width it got, once; later changes resize it in place.
     if (target.xlmFitWidth === 0) draw(target, target.xlmFigure);
     else window.Plotly.Plots.resize(target);
   }));
