@@ -41,8 +41,10 @@ $(VENV)/.package: $(VENV)/.runtime pyproject.toml
 	$(PIP) --no-build-isolation --no-deps --editable .
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.package requirements-dev.txt
+# Tests, lint and benchmarks, and the cluster extra (Ray Serve), so that its tests run too.
+$(VENV)/.dev: $(VENV)/.package requirements-dev.txt pyproject.toml
 	$(PIP) -r requirements-dev.txt
+	$(PIP) --no-build-isolation --editable ".[cluster]"
 	touch $@
 
 run: setup

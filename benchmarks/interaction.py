@@ -21,7 +21,7 @@ from benchmarks.server_process import free_port, start_server, stop, wait_until_
 from xlm_demo.engine import Engine
 from xlm_demo.page.next_token import actions, side_by_side
 from xlm_demo.page.next_token.record import ViewRecord
-from xlm_demo.page.next_token.requests import read_request
+from xlm_demo.page.next_token.requests import ModelFacts, read_request
 from xlm_demo.page.state import new_state
 
 PASSAGE = str.split(
@@ -70,7 +70,9 @@ def ask(engine: Engine, text: str, action: str = "show", after: ViewRecord | Non
     """What the view route answers a page's request (read, acted on and encoded), without HTTP."""
     carried = {"appended": after.appended, "appended_langs": after.appended_langs} if after else {}
     drawn = {"ids": after.ids, "langs": after.langs, "typed": after.typed} if after else None
-    request = read_request({"prompt": text, "lang": "en", "action": action, "drawn": drawn, **carried, **body}, engine)
+    request = read_request(
+        {"prompt": text, "lang": "en", "action": action, "drawn": drawn, **carried, **body}, ModelFacts.of(engine)
+    )
     record = actions.answer(engine, request)
     record.to_json()
     return record
@@ -118,7 +120,7 @@ def continue_rates(engine: Engine, text: str, repeats: int) -> dict[str, float]:
     body = {"prompt": text, "lang": "en", "action": "continue", "n_tokens": CONTINUE_TOKENS}
     rates: dict[str, list[float]] = {"page": [], "engine": []}
     for _ in range(repeats):
-        records = lambda: [r.to_json() for r in actions.continuation(engine, read_request(body, engine))]  # noqa: E731
+        records = lambda: [r.to_json() for r in actions.continuation(engine, read_request(body, ModelFacts.of(engine)))]  # noqa: E731
         rates["page"].append(CONTINUE_TOKENS / timed(records))
         rates["engine"].append(engine_rate(engine, text))
     return {f"{name}_tokens_per_s": statistics.median(values) for name, values in rates.items()}

@@ -255,13 +255,16 @@ def measure_room(base: str, recorded: dict, members: int, seconds: float, warmup
     return row
 
 
-def serve(folder: Path, dtype: str = "float32", quantize: str = "none") -> tuple[object, str]:
-    """The demo in this process, as `make run` starts it, on a free loopback port, in the precision asked."""
-    from xlm_demo.server import create_app, launch_options, return_freed_memory
+def serve(folder: Path, dtype: str = "float32", quantize: str = "none", replicas: int = 0) -> tuple[object, str]:
+    """The demo in this process, as `make run` starts it, on a free loopback port, in the precision asked; with
+    `replicas`, as `serve --replicas` starts it, the model on that many replicas of one core each on Ray (Ray
+    started here)."""
+    from xlm_demo.server import create_app, launch_options, return_freed_memory, start_replicas
 
     return_freed_memory()
     options = launch_options("127.0.0.1", free_port(), share=False)
-    demo = create_app(str(folder), device="cpu", dtype=dtype, quantize=quantize)
+    tier = start_replicas(str(folder), "cpu", dtype, quantize, replicas, 1) if replicas else None
+    demo = create_app(str(folder), device="cpu", dtype=dtype, quantize=quantize, tier=tier)
     demo.launch(**options, prevent_thread_lock=True, quiet=True)
     return demo, f"http://127.0.0.1:{options['server_port']}/"
 
@@ -277,12 +280,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="sample the server with py-spy while measuring")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="as the demo's --dtype")
     parser.add_argument("--quantize", default="none", choices=["none", "int8"], help="as the demo's --quantize")
+    parser.add_argument("--replicas", type=int, default=0, help="the model on this many replicas on Ray (default: 0)")
     args = parser.parse_args()
     folder = args.model or MODEL_DIR
     if args.model is None and not (MODEL_DIR / "model.safetensors").is_file():
         write_checkpoint(MODEL_DIR)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    demo, base = serve(folder, args.dtype, args.quantize)
+    demo, base = serve(folder, args.dtype, args.quantize, args.replicas)
     try:
         recorded = record_requests(base)
         rows = []
@@ -294,8 +298,8 @@ def main() -> None:
     finally:
         demo.close()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    precision = {"dtype": args.dtype, "quantize": args.quantize}
-    RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "model": str(folder), **precision, "rows": rows},
+    setup = {"dtype": args.dtype, "quantize": args.quantize, "replicas": args.replicas}
+    RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "model": str(folder), **setup, "rows": rows},
                                   indent=1))  # fmt: skip
     print(f"wrote {RESULTS}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import importlib.util
 import io
 import logging
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from .page.clients import TrustedProxies
 from .page.follow.rooms import Rooms
+from .page.tier import ModelTier
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # Events waiting for a worker; beyond this a request is told at once that the demo is busy (HTTP 503). A page
@@ -82,9 +84,11 @@ def create_app(
     room_size: int = ROOM_SIZE,
     rooms: Rooms | None = None,
     proxies: TrustedProxies | None = None,
+    tier: ModelTier | None = None,
 ):
     """The queued Blocks for a model: what `serve` launches and tests start; `rooms` with limits of its own, or
-    the defaults; `proxies` whose X-Forwarded-For is believed, or the served machine's (TrustedProxies)."""
+    the defaults; `proxies` whose X-Forwarded-For is believed, or the served machine's (TrustedProxies); the page's
+    model work on `tier` (default: the engine loaded here)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -96,7 +100,7 @@ def create_app(
     engine = Engine.load(model, device=device, dtype=dtype, quantize=quantize, prefix_cache_bytes=ROOM_PREFIX_CACHE)
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
     with BlocksWithRooms(rooms, proxies, title=title(engine), analytics_enabled=False) as demo:
-        build_page(demo, engine, room_size)
+        build_page(demo, engine, room_size, tier)
         register_api(engine, room_size)
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)
 
@@ -148,14 +152,19 @@ def serve(
     share: bool,
     forwarded_allow_ips: str | None = None,
     announce: str = "",
+    replicas: int = 0,
+    replica_cpus: float = 1.0,
 ) -> None:
     """Load the model once and serve the page until interrupted, believing X-Forwarded-For from the proxies named
-    (TrustedProxies.where_served); `announce` is printed once the model is loaded."""
+    (TrustedProxies.where_served); `announce` is printed once the model is loaded; with `replicas`, the page's
+    model work runs on that many replicas on Ray (this machine's, or the cluster RAY_ADDRESS names)."""
     proxies = TrustedProxies.where_served(forwarded_allow_ips)  # mistakes in these are told before the model loads
     check_port(host or default_host(), port)
+    check_replicas(replicas, replica_cpus)
     os.environ["FORWARDED_ALLOW_IPS"] = proxies.for_uvicorn()
     return_freed_memory()
-    demo = create_app(model, device, dtype, quantize, proxies=proxies)
+    tier = start_replicas(model, device, dtype, quantize, replicas, replica_cpus) if replicas else None
+    demo = create_app(model, device, dtype, quantize, proxies=proxies, tier=tier)
     if announce:
         print(announce, flush=True)
     demo.launch(**launch_options(host, port, share))
@@ -179,3 +188,19 @@ def announcement(url: str) -> str:
     code = io.StringIO()
     segno.make(url, error="m").terminal(out=code, compact=True, border=2)
     return f"{code.getvalue()}The page, for the room's phones and laptops: {url}\nShare with the room there to follow."
+
+
+def check_replicas(replicas: int, cpus: float) -> None:
+    """Refuse, in one sentence and before the model loads, replicas that cannot be started."""
+    if replicas < 0 or cpus <= 0:
+        raise ValueError(f"--replicas must be 0 or more and --replica-cpus more than 0, got {replicas} and {cpus}")
+    if replicas and importlib.util.find_spec("ray") is None:
+        raise ValueError("--replicas needs Ray Serve: pip install -e '.[cluster]' in the clone (the cluster extra)")
+
+
+def start_replicas(model: str | None, device: str, dtype: str, quantize: str, replicas: int, cpus: float) -> ModelTier:
+    """The page's model tier on replicas on Ray, each sized for a room as this process's engine is (Ray is an
+    optional extra, imported only here)."""
+    from .cluster.start import start_replicas as on_ray
+
+    return on_ray(model, device, dtype, quantize, replicas, cpus, ROOM_SIZE, ROOM_PREFIX_CACHE)

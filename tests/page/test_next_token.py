@@ -14,7 +14,7 @@ from xlm_demo.engine import Engine
 from xlm_demo.model.tokenizer import SPECIAL_ROLES
 from xlm_demo.page.header import model_panel
 from xlm_demo.page.next_token import actions, export, side_by_side
-from xlm_demo.page.next_token.requests import read_request
+from xlm_demo.page.next_token.requests import ModelFacts, read_request
 from xlm_demo.page.state import PageSettings, from_url, new_state, share_query
 
 
@@ -26,7 +26,7 @@ def engine(tiny_model):
 def ask(engine, prompt="The house is", lang="en", after=None, **body):
     """The record a page's request answers: `after` is the record it shows now (its chosen tokens carried)."""
     carried = {"appended": after.appended, "appended_langs": after.appended_langs} if after else {}
-    request = read_request({"prompt": prompt, "lang": lang, "top_k": 10, **carried, **body}, engine)
+    request = read_request({"prompt": prompt, "lang": lang, "top_k": 10, **carried, **body}, ModelFacts.of(engine))
     return actions.answer(engine, request)
 
 
@@ -79,12 +79,14 @@ def test_editing_the_text_starts_the_continuation_again(engine):
     edited = ask(engine, prompt="Another text")  # the page sends no chosen tokens for a text they do not follow
     assert edited.appended == [] and edited.prompt == "Another text"
     carried = read_request({"prompt": "Another text", "lang": "en", "appended": stepped.appended,
-                            "appended_langs": stepped.appended_langs}, engine)  # fmt: skip
+                            "appended_langs": stepped.appended_langs}, ModelFacts.of(engine))  # fmt: skip
     assert actions.answer(engine, carried).appended == stepped.appended  # the page says what they follow
 
 
 def test_continue_streams_a_record_per_token_then_the_whole_view(engine):
-    request = read_request({"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}, engine)
+    request = read_request(
+        {"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}, ModelFacts.of(engine)
+    )
     records = list(actions.continuation(engine, request))
     greedy = [s.id for s in engine.generate(engine.encode("The house is", "en"), 5)]
     assert [r.streaming for r in records] == [True] * 5 + [False]
@@ -255,7 +257,7 @@ def test_compare_fidelity_and_export_follow_the_literal_setting(engine):
         _, _, fidelity, _ = side_by_side.fidelity(prompt, "de", 5, state, engine=engine)
         as_trained = fidelity.split("  \n")[0]
         assert as_trained.count("</s>") == (1 if literal else 2)
-        json_file, _ = export.export(settings(prompt, "de"), state, engine=engine)
+        json_file, _ = export.files(*export.exported(settings(prompt, "de"), state, engine=engine))
         with open(json_file["value"], encoding="utf-8") as file:
             record = json.load(file)
         assert record["settings"]["literal_specials"] is literal
@@ -308,10 +310,10 @@ def test_each_limit_takes_its_largest_value_and_refuses_the_next(engine, body, a
     assert engine.model.config.vocab_size == 462  # the test checkpoint's, as the ids above assume
     request = {"prompt": "The house is", "lang": "en", **body}
     if accepted:
-        assert read_request(request, engine).settings.prompt == request["prompt"]
+        assert read_request(request, ModelFacts.of(engine)).settings.prompt == request["prompt"]
     else:
         with pytest.raises(ValueError):
-            read_request(request, engine)
+            read_request(request, ModelFacts.of(engine))
 
 
 def test_sampling_keeps_its_own_top_k_not_the_candidates_shown(engine, tiny_model):

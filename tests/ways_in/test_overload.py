@@ -13,7 +13,7 @@ from xlm_demo.engine.engine import MAX_NEW_TOKENS
 from xlm_demo.model.checkpoint import BUNDLED_MODEL
 from xlm_demo.page import guards
 from xlm_demo.page.next_token import actions
-from xlm_demo.page.next_token.requests import read_request
+from xlm_demo.page.next_token.requests import ModelFacts, read_request
 from xlm_demo.server import create_app
 
 LONG = {"prompt": "Once upon a time", "lang": "en", "max_new_tokens": MAX_NEW_TOKENS, "api_name": "/generate"}
@@ -71,7 +71,9 @@ def engine(tiny_model):
 
 def test_continue_on_the_page_stops_at_the_time_limit_and_keeps_what_came(engine, monkeypatch):
     monkeypatch.setattr(guards, "CONTINUATION_TIME_LIMIT", 0.0)
-    request = read_request({"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}, engine)
+    request = read_request(
+        {"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}, ModelFacts.of(engine)
+    )
     records = list(actions.continuation(engine, request))
     assert [len(record.appended) for record in records] == [1, 1]  # one token streamed, then the settled view
     assert "Stopped after 0 seconds, the limit for one continuation." in records[-1].notes

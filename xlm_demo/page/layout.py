@@ -6,7 +6,6 @@ seconds stay queued Gradio events."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import gradio as gr
 
@@ -22,6 +21,7 @@ from .live_plot import live_plot, with_live_figures
 from .next_token import export, side_by_side
 from .next_token.routes import ViewRoutes
 from .state import DEFAULT_PROMPT, PageSettings, from_url, new_state
+from .tier import InProcessTier, ModelTier
 
 # What the renderer is told of the controls, in the order of Controls.values(): it sends them with every request.
 CONTROLLED = """(prompt, lang, top_k, literal, sample, temperature, sample_top_k, top_p, seed, continue_lang, n_tokens,
@@ -74,10 +74,11 @@ class Controls:
                 self.seed, self.continue_lang]  # fmt: skip
 
 
-def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
-    """The whole page for one loaded engine, inside the Blocks being built; `room_size` of its requests wait on
-    the engine's scheduler at once. Nothing is loaded or fetched here."""
-    demo.routes.extend(ViewRoutes(engine, demo.rooms, demo.proxies, room_size).routes())
+def build_page(demo: gr.Blocks, engine: Engine, room_size: int, tier: ModelTier | None = None) -> None:
+    """The whole page for one loaded engine, inside the Blocks being built; the model work runs on `tier` (default:
+    the engine, `room_size` of its requests waiting on its scheduler at once). Nothing is loaded or fetched here."""
+    tier = tier or InProcessTier(engine, room_size)
+    demo.routes.extend(ViewRoutes(tier, demo.rooms, demo.proxies).routes())
     # The text and its chosen tokens as the renderer last showed them, for the sections' events to read; the
     # renderer sets it through this button's browser-only event.
     session = gr.JSON(visible=False)
@@ -94,19 +95,19 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
             gr.HTML(elem_id="candidate-list")
             gr.HTML(elem_id="status")
     live_plot(from_records=True, elem_id="timeline-plot", container=True)
-    compare_section(demo, engine, controls, session, room, room_size)
-    build_fill_section(engine, controls.prompt, controls.literal, controls.top_k, controls.blank_a_word)
+    compare_section(demo, engine, tier, controls, session, room, room_size)
+    build_fill_section(tier.reading, controls.prompt, controls.literal, controls.top_k, controls.blank_a_word)
     with gr.Accordion("Inside the model: attention and attribution", open=False, elem_id="inside"):
-        build_inside(engine, controls.prompt, controls.lang, session)
-    build_lens_section(engine, controls.prompt, controls.lang, session, changed=session)
-    fidelity_section(engine, controls, session)
+        build_inside(engine, controls.prompt, controls.lang, session, tier.reading)
+    build_lens_section(engine, controls.prompt, controls.lang, session, changed=session, reading=tier.reading)
+    fidelity_section(tier, controls, session)
     with gr.Accordion("Tokens as the model sees them", open=False) as table:
         gr.HTML(elem_id="inspector")  # filled while a person can see it
     table.expand(None, js="() => window.xlmView.table(true)", api_visibility="private", queue=False)
     table.collapse(None, js="() => window.xlmView.table(false)", api_visibility="private", queue=False)
     with gr.Accordion("Model", open=False):
         gr.Markdown(model_panel(engine), elem_id="model-panel")
-    wire_view(demo, engine, controls, buttons, session, room_size)
+    wire_view(demo, engine, tier, controls, buttons, session, room_size)
 
 
 def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.State]:
@@ -168,7 +169,13 @@ def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.Sta
 
 
 def compare_section(
-    demo: gr.Blocks, engine: Engine, controls: Controls, session: gr.JSON, room: gr.State, room_size: int
+    demo: gr.Blocks,
+    engine: Engine,
+    tier: ModelTier,
+    controls: Controls,
+    session: gr.JSON,
+    room: gr.State,
+    room_size: int,
 ) -> None:
     """The same text under every language id, shown to the room too."""
     named = languages.names(languages.ordered(engine.lang2id))
@@ -176,14 +183,14 @@ def compare_section(
         compare = gr.Button(f"Compare the {named} ids", elem_id="compare")
         plot = live_plot(elem_id="compare-plot", container=True)
         summary = gr.Markdown(elem_id="compare-summary")
-    compared = with_live_figures(partial(side_by_side.compare, engine=engine))
+    compared = with_live_figures(tier.reading(side_by_side.compare))
     compare.click(
         shown_to_room(compared, demo.rooms), [controls.prompt, controls.top_k, session, room],
         [plot, summary], concurrency_id=ROOM_GROUP, concurrency_limit=room_size, api_visibility="private",
     )  # fmt: skip
 
 
-def fidelity_section(engine: Engine, controls: Controls, session: gr.JSON) -> None:
+def fidelity_section(tier: ModelTier, controls: Controls, session: gr.JSON) -> None:
     """The same text run the way transformers' defaults would, beside the faithful run."""
     with gr.Accordion("Fidelity: the same text through transformers' defaults", open=False):
         gr.Markdown(
@@ -197,7 +204,7 @@ def fidelity_section(engine: Engine, controls: Controls, session: gr.JSON) -> No
         summary = gr.Markdown(elem_id="fidelity-summary")
         widget = live_plot(elem_id="widget-plot", container=True)  # when the text holds one <special1>
     run.click(
-        with_live_figures(partial(side_by_side.fidelity, engine=engine)),
+        with_live_figures(tier.reading(side_by_side.fidelity)),
         [controls.prompt, controls.lang, controls.top_k, session],
         [faithful, defaults, summary, widget],
         concurrency_id=MODEL_GROUP,
@@ -206,7 +213,13 @@ def fidelity_section(engine: Engine, controls: Controls, session: gr.JSON) -> No
 
 
 def wire_view(
-    demo: gr.Blocks, engine: Engine, controls: Controls, buttons: dict, session: gr.JSON, room_size: int
+    demo: gr.Blocks,
+    engine: Engine,
+    tier: ModelTier,
+    controls: Controls,
+    buttons: dict,
+    session: gr.JSON,
+    room_size: int,
 ) -> None:
     """The renderer told of every change, in the browser; the export; the view restored from the page's URL."""
     browser_only = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
@@ -217,9 +230,11 @@ def wire_view(
     buttons["stop"].click(None, js="() => window.xlmView.stop()", **browser_only)
     buttons["shared"].then(None, values, None, js=CONTROLLED, **browser_only)  # the room is shown the view now
 
+    exported_by_tier = tier.reading(export.exported)
+
     def exported(*values):
         *settings, state = values
-        return export.export(PageSettings.read(*settings), state or new_state(settings[0]), engine=engine)
+        return export.files(*exported_by_tier(PageSettings.read(*settings), state or new_state(settings[0])))
 
     buttons["export"].click(
         exported, [*controls.settings(), session], [buttons["exported"], buttons["exported_view"]],

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 
 import gradio as gr
 
-from ...engine import Engine
 from ...engine.fill import MASK
 from ..guards import MODEL_GROUP
 from ..live_plot import live_plot, with_live_figures
@@ -37,7 +36,11 @@ BLANK_A_WORD = f"""(text) => {{
 
 
 def build_fill_section(
-    engine: Engine, prompt: gr.Textbox, literal: gr.Checkbox, top_k: gr.Slider, blank_a_word: gr.Button
+    reading: Callable[[Callable], Callable],
+    prompt: gr.Textbox,
+    literal: gr.Checkbox,
+    top_k: gr.Slider,
+    blank_a_word: gr.Button,
 ) -> None:
     """The section, hidden until the text holds a blank; `blank_a_word` makes one and fills it."""
     with gr.Accordion("Fill the blank", open=True, visible=False, elem_id="fill-section") as section:
@@ -57,10 +60,10 @@ def build_fill_section(
     private = {"api_visibility": "private", "show_progress": "hidden"}
     gr.on([prompt.change, literal.change], None, [prompt, literal], has_blank, js=HAS_BLANK, **private)
     has_blank.change(lambda shown: gr.update(visible=shown), has_blank, section, queue=False, **private)
-    run = with_live_figures(partial(events.fill_view, engine=engine))
+    run = with_live_figures(reading(events.fill_view))
     inputs, outputs = [prompt, words, top_k, literal], [plot, summary]
     gr.on([fill.click, words.submit], run, inputs, outputs, concurrency_id=MODEL_GROUP, api_visibility="private")
-    blanked = with_live_figures(partial(events.blanked_view, engine=engine))
+    blanked = with_live_figures(reading(events.blanked_view))
     blank_a_word.click(None, prompt, prompt, js=BLANK_A_WORD, **private).then(
         blanked, inputs, outputs, concurrency_id=MODEL_GROUP, api_visibility="private"
     )

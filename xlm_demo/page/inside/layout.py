@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 
 import gradio as gr
 
@@ -21,7 +21,9 @@ HOW_TO_READ = (
 )
 
 
-def build_inside(engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.State) -> None:
+def build_inside(
+    engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.State, reading: Callable[[Callable], Callable]
+) -> None:
     """The section's components and events, inside the accordion being built; its model runs share MODEL_GROUP."""
     config = engine.model.config
     inside = gr.State(events.new_inside())
@@ -55,9 +57,9 @@ def build_inside(engine: Engine, prompt: gr.Textbox, lang: gr.Radio, state: gr.S
     attention_out = [attention_plot, layer, head, head_text, inside]
     attribution_in = [prompt, lang, state, method, steps, target, contrast, colouring, inside]
     attribution_out = [attribution_plot, target, contrast, attribution_text, attribution_summary, inside]
-    attend = with_live_figures(partial(events.attention_view, engine=engine))
-    explain = with_live_figures(partial(events.attribution_view, engine=engine))
-    explain_top = with_live_figures(partial(events.top_attribution_view, engine=engine))
+    attend = with_live_figures(reading(events.attention_view))
+    explain = with_live_figures(reading(events.attribution_view))
+    explain_top = with_live_figures(reading(events.top_attribution_view))
     look.click(attend, attention_in, attention_out, **model_event).then(
         explain_top, [prompt, lang, state, method, steps, colouring, inside], attribution_out, **model_event
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 
 import gradio as gr
 
@@ -21,7 +21,12 @@ INTRO = (
 
 
 def build_lens_section(
-    engine: Engine, prompt: gr.Component, lang: gr.Component, state: gr.State, changed: gr.Component
+    engine: Engine,
+    prompt: gr.Component,
+    lang: gr.Component,
+    state: gr.State,
+    changed: gr.Component,
+    reading: Callable[[Callable], Callable],
 ) -> None:
     """The section, closed at first; it follows the text while open (each time `changed` changes)."""
     n_layers = engine.model.config.n_layers
@@ -48,7 +53,7 @@ def build_lens_section(
     text_changed = gr.Number(0, visible=False)
 
     views = [lens_plot, summary, language_plot, table, patching_plot, patching_summary, lens_state]
-    show = with_live_figures(partial(events.show, engine=engine))
+    show = with_live_figures(reading(events.show))
     model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private", "show_progress": "hidden"}
     show_inputs, shown = [prompt, lang, state, patch_layer], [target, *views[:-1], verdict, verdict_plot, lens_state]
     changed.change(None, [is_open, text_changed], text_changed, js="(open, n) => (open ? n + 1 : n)")

@@ -74,11 +74,16 @@ def view_html(record: ViewRecord, source: str) -> str:
     )
 
 
-def export(settings: PageSettings, session: dict, *, engine: Engine) -> tuple:
-    """The exploration's JSON file and the view's HTML file, offered for download."""
+def exported(settings: PageSettings, session: dict, *, engine: Engine) -> tuple[dict, ViewRecord]:
+    """The exploration and the view's record, which `files` writes."""
     session = for_prompt(session, settings.prompt)
+    return exploration(settings, session, engine=engine), view_record(engine, settings, session, seq=0)
+
+
+def files(explored: dict, record: ViewRecord) -> tuple:
+    """The exploration's JSON file and the view's HTML file, offered for download."""
     folder = Path(tempfile.mkdtemp(prefix="xlm-export-"))  # a folder each: the files keep their plain names
     data, page = folder / "xlm-exploration.json", folder / "xlm-view.html"
-    data.write_text(json.dumps(exploration(settings, session, engine=engine), ensure_ascii=False, indent=1) + "\n")
-    page.write_text(view_html(view_record(engine, settings, session, seq=0), engine.source), encoding="utf-8")
+    data.write_text(json.dumps(explored, ensure_ascii=False, indent=1) + "\n")
+    page.write_text(view_html(record, explored["model"]), encoding="utf-8")
     return gr.update(value=str(data), visible=True), gr.update(value=str(page), visible=True)

@@ -17,6 +17,19 @@ MAX_CONTINUE = 64  # tokens per Continue, as the page's slider
 
 
 @dataclass(frozen=True)
+class ModelFacts:
+    """What checking a request needs to know of the model, without its weights."""
+
+    lang2id: dict[str, int]
+    vocab_size: int
+    max_positions: int
+
+    @classmethod
+    def of(cls, engine: Engine) -> ModelFacts:
+        return cls(dict(engine.lang2id), engine.model.config.vocab_size, engine.max_positions)
+
+
+@dataclass(frozen=True)
 class ViewRequest:
     """One request of a page: what to do, and everything the view depends on."""
 
@@ -32,14 +45,14 @@ class ViewRequest:
     room: str  # the presenter's key of the room the view is shown to, or empty
 
 
-def read_request(body: object, engine: Engine) -> ViewRequest:
+def read_request(body: object, model: ModelFacts) -> ViewRequest:
     """The request in a JSON body, checked; ValueError with one sentence for anything a page would not send."""
     if not isinstance(body, dict):
         raise ValueError("The request must be a JSON object.")
     prompt = field(body, "prompt", str, "")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise ValueError(f"The text is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.")
-    lang = known_lang(engine, field(body, "lang", str, ""))
+    lang = known_lang(model, field(body, "lang", str, ""))
     top_k = field(body, "top_k", int, 10)
     if not 1 <= top_k <= MAX_CANDIDATES:
         raise ValueError(f"The number of candidates must be between 1 and {MAX_CANDIDATES}; it was {top_k}.")
@@ -50,10 +63,10 @@ def read_request(body: object, engine: Engine) -> ViewRequest:
     if not 1 <= n_tokens <= MAX_CONTINUE:
         raise ValueError(f"Continue adds between 1 and {MAX_CONTINUE} tokens; {n_tokens} were asked.")
     continue_lang = field(body, "continue_lang", str, "")
-    continue_lang = continue_lang and known_lang(engine, continue_lang)  # empty: the text's
+    continue_lang = continue_lang and known_lang(model, continue_lang)  # empty: the text's
     settings = PageSettings(prompt, lang, top_k, read_sampling(body), continue_lang)
-    appended = token_ids(engine, field(body, "appended", list, []))
-    appended_langs = [known_lang(engine, code) for code in strings(field(body, "appended_langs", list, []))]
+    appended = token_ids(model, field(body, "appended", list, []))
+    appended_langs = [known_lang(model, code) for code in strings(field(body, "appended_langs", list, []))]
     if len(appended_langs) != len(appended):
         raise ValueError("Each chosen token needs its language id: appended and appended_langs differ in length.")
     literal = field(body, "literal", bool, False)
@@ -67,7 +80,7 @@ def read_request(body: object, engine: Engine) -> ViewRequest:
         session=session,
         choice=choice,
         n_tokens=n_tokens,
-        drawn=read_drawn(engine, body.get("drawn")),
+        drawn=read_drawn(model, body.get("drawn")),
         table=field(body, "table", bool, False),
         room=field(body, "room", str, ""),
     )
@@ -88,18 +101,18 @@ def field(body: dict, name: str, kind: type, default):
 KIND_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "an object"}
 
 
-def known_lang(engine: Engine, code: str) -> str:
+def known_lang(model: ModelFacts, code: str) -> str:
     """A language id of the checkpoint's."""
-    if code not in engine.lang2id:
-        raise ValueError(f"Unknown language id {code!r}; this model has {', '.join(engine.lang2id)}.")
+    if code not in model.lang2id:
+        raise ValueError(f"Unknown language id {code!r}; this model has {', '.join(model.lang2id)}.")
     return code
 
 
-def token_ids(engine: Engine, values: list) -> list[int]:
+def token_ids(model: ModelFacts, values: list) -> list[int]:
     """Token ids in the vocabulary, no more than the model's positions."""
-    vocab_size = engine.model.config.vocab_size
-    if len(values) > engine.max_positions:
-        raise ValueError(f"{len(values)} chosen tokens do not fit in the model's {engine.max_positions} positions.")
+    vocab_size = model.vocab_size
+    if len(values) > model.max_positions:
+        raise ValueError(f"{len(values)} chosen tokens do not fit in the model's {model.max_positions} positions.")
     if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < vocab_size for i in values):
         raise ValueError(f"Token ids must be whole numbers from 0 to {vocab_size - 1}.")
     return values
@@ -135,7 +148,7 @@ def number(body: dict, name: str, default: float) -> float:
     return float(value)
 
 
-def read_drawn(engine: Engine, drawn: object) -> Drawn | None:
+def read_drawn(model: ModelFacts, drawn: object) -> Drawn | None:
     """What the page draws now, if it says: ids, their language ids and the typed positions' count."""
     if drawn is None:
         return None
@@ -143,6 +156,6 @@ def read_drawn(engine: Engine, drawn: object) -> Drawn | None:
         raise ValueError("The field 'drawn' must be an object.")
     ids = field(drawn, "ids", list, [])
     langs = strings(field(drawn, "langs", list, []))
-    if len(ids) > engine.max_positions + 1 or len(langs) != len(ids):
+    if len(ids) > model.max_positions + 1 or len(langs) != len(ids):
         raise ValueError("The field 'drawn' must list each position's id and language id.")
     return Drawn(tuple(ids), tuple(langs), field(drawn, "typed", int, 0))

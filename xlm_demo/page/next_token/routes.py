@@ -4,25 +4,20 @@ of its own work around the model's share; a request here costs a fraction of one
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
-import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ...engine import Engine
-from ...engine.scheduler import Superseded, wanted_while
 from ..clients import TOO_FAST, RateLimit, TrustedProxies, request_address
 from ..follow.rooms import Room, Rooms
 from ..guards import log_user_error
-from .actions import answer, continuation
-from .record import ViewRecord
+from ..tier import ModelTier, Served, Unavailable
 from .requests import ViewRequest, read_request
 
 MAX_BODY = 64 * 1024  # bytes: a 20,000-character text and 512 positions' ids fit several times over
@@ -31,6 +26,7 @@ PAGES_REMEMBERED = 4096  # pages whose latest request number is kept, to drop th
 # behind one address (a school, a conference) fits in the burst.
 REQUESTS_PER_SECOND, REQUESTS_BURST = 100.0, 1_000
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy holds the events back
+SERVED_BY = "X-Served-By"  # the header naming the replica that computed an answer
 
 
 class UserError(Exception):
@@ -66,11 +62,14 @@ class Latest:
 
 @contextmanager
 def mistakes_refused() -> Iterator[None]:
-    """An engine's or a request's ValueError as the UserError the page is answered with (400, one sentence)."""
+    """An engine's or a request's ValueError as the UserError the page is answered with (400, one sentence); a
+    model tier that cannot answer, 503."""
     try:
         yield
     except ValueError as error:
         raise UserError(400, sentence(error)) from error
+    except Unavailable as error:
+        raise UserError(503, str(error)) from error
 
 
 def sentence(error: Exception) -> str:
@@ -99,11 +98,11 @@ async def read_body(request: Request) -> object:
 
 class ViewRoutes:
     """POST view: one record for the request's action; POST view/continue: a record per token as server-sent
-    events, until the continuation ends or the page closes the stream (Stop)."""
+    events, until the continuation ends or the page closes the stream (Stop). The model tier computes the records;
+    each answer names who did (X-Served-By)."""
 
-    def __init__(self, engine: Engine, rooms: Rooms, proxies: TrustedProxies, concurrency: int):
-        self.engine, self.rooms, self.proxies = engine, rooms, proxies
-        self.limiter = anyio.CapacityLimiter(concurrency)  # requests waiting on the scheduler at once
+    def __init__(self, tier: ModelTier, rooms: Rooms, proxies: TrustedProxies):
+        self.tier, self.rooms, self.proxies = tier, rooms, proxies
         self.latest = Latest()
         self.requests = RateLimit(REQUESTS_PER_SECOND, REQUESTS_BURST)
 
@@ -116,80 +115,60 @@ class ViewRoutes:
             raise UserError(429, TOO_FAST)
         body = await read_body(request)
         with mistakes_refused():
-            view_request = read_request(body, self.engine)
+            view_request = read_request(body, self.tier.facts)
         self.latest.arrived(view_request.page, view_request.seq)
         return view_request
 
     async def view(self, request: Request) -> Response:
         try:
             view_request = await self.checked(request)
-            record = await anyio.to_thread.run_sync(self.answer, view_request, limiter=self.limiter)
+            served = await self.answer(view_request)
         except UserError as error:
             return refused(request, error)
-        if record is None:
+        if served is None:
             return refused(request, UserError(409, "A newer request from this page replaced this one."))
-        return Response(record.to_json(), media_type="application/json")
+        headers = {SERVED_BY: served.served_by}
+        return Response(served.record, media_type="application/json", headers=headers)
 
-    def answer(self, view_request: ViewRequest) -> ViewRecord | None:
+    async def answer(self, view_request: ViewRequest) -> Served | None:
         """The record for a request, shown to the presenter's room too; None when a newer one has come."""
-        page, seq = view_request.page, view_request.seq
-        if self.latest.superseded(page, seq):
-            return None
-        try:  # dropped from the model's queue too, should a newer request come while it waits
-            with wanted_while(lambda: not self.latest.superseded(page, seq)), mistakes_refused():
-                record = answer(self.engine, view_request)
-        except Superseded:
-            return None
         room = self.room(view_request)
-        if room is not None:
-            room.show(record.with_every_span(self.engine).to_json(), whole=True)
-        return record
+
+        def wanted() -> bool:
+            return not self.latest.superseded(view_request.page, view_request.seq)
+
+        with mistakes_refused():
+            served = await self.tier.view(view_request, room is not None, wanted)
+        if served is not None and room is not None:
+            room.show(served.whole, whole=True)
+        return served
 
     async def go_on(self, request: Request) -> Response:
         try:
             view_request = await self.checked(request)
-            records = await anyio.to_thread.run_sync(self.started, view_request, limiter=self.limiter)
+            records = self.tier.continuation(view_request)
+            with mistakes_refused():
+                first = await anext(records)
         except UserError as error:
             return refused(request, error)
         return StreamingResponse(
-            self.events(records, self.room(view_request)), media_type="text/event-stream", headers=STREAM_HEADERS
+            self.events(first, records, self.room(view_request)),
+            media_type="text/event-stream",
+            headers={**STREAM_HEADERS, SERVED_BY: first.served_by},
         )
 
-    def started(self, view_request: ViewRequest) -> tuple[ViewRecord, Iterator[ViewRecord]]:
-        """A continuation's first record and the rest to come; UserError if it cannot start."""
-        with mistakes_refused():
-            records = continuation(self.engine, view_request)
-            return next(records), records
-
-    async def events(self, started: tuple[ViewRecord, Iterator[ViewRecord]], room: Room | None):
-        """Each record as a server-sent event as it comes, the same bytes to the room. A worker thread continues
-        without waiting for the page to read each token; closing the stream (Stop, or the page leaving) ends the
-        continuation at its next token."""
-        first, records = started
-        loop, arrived, stop = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
-
-        def produce() -> None:
-            try:
-                for record in records:
-                    loop.call_soon_threadsafe(arrived.put_nowait, record)
-                    if stop.is_set():
-                        break
-            finally:
-                records.close()
-                loop.call_soon_threadsafe(arrived.put_nowait, None)
-
-        producing = asyncio.ensure_future(anyio.to_thread.run_sync(produce, limiter=self.limiter))
+    async def events(self, first: Served, records: AsyncIterator[Served], room: Room | None):
+        """Each record as a server-sent event as it comes, the same bytes to the room; closing the stream (Stop, or
+        the page leaving) ends the continuation at its next token."""
         try:
-            record = first
-            while record is not None:
-                message = record.to_json()
+            served = first
+            while served is not None:
                 if room is not None:
-                    room.show(message, whole=False)
-                yield b"data: " + message + b"\n\n"
-                record = await arrived.get()
+                    room.show(served.record, whole=False)
+                yield b"data: " + served.record + b"\n\n"
+                served = await anext(records, None)
         finally:
-            stop.set()
-            await asyncio.shield(producing)
+            await records.aclose()
 
     def room(self, view_request: ViewRequest) -> Room | None:
         """The room the presenter's key opens, if the request carries one."""
