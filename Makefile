@@ -25,7 +25,7 @@ $(VENV)/.torch-choice: FORCE
 	@echo '$(TORCH) $(TORCH_INDEX)' | cmp -s - $@ || echo '$(TORCH) $(TORCH_INDEX)' > $@
 
 $(VENV)/.torch: $(VENV)/.torch-choice
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PIP) $(if $(wildcard $@),--force-reinstall --no-deps) $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	touch $@
 
@@ -41,8 +41,10 @@ $(VENV)/.package: $(VENV)/.runtime pyproject.toml
 	$(PIP) --no-build-isolation --no-deps --editable .
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.package requirements-dev.txt
+# Tests, lint and benchmarks, and the cluster extra (Ray Serve), so that its tests run too.
+$(VENV)/.dev: $(VENV)/.package requirements-dev.txt pyproject.toml
 	$(PIP) -r requirements-dev.txt
+	$(PIP) --no-build-isolation --editable ".[cluster]"
 	touch $@
 
 run: setup

@@ -98,6 +98,12 @@
     return lines;
   }, []);
   const thinned = (axis, width) => {
+    if (!(width > 0)) return axis;  // a chart not laid out yet: nothing to thin by
+    if (axis.tickmode === "linear" && axis.range && axis.dtick > 0 && window.innerWidth < PHONE) {  // a percent axis on a phone:
+      const steps = Math.round((axis.range[1] - axis.range[0]) / axis.dtick);  // fewer, wider steps, written alike
+      const every = Math.ceil((steps + 1) / Math.max(2, Math.floor(width / 52)));  // about 52 px a label ("100%")
+      return every <= 1 ? {...axis, tickangle: 0} : {...axis, dtick: axis.dtick * every, tickangle: 0};
+    }
     if (!Array.isArray(axis.ticktext)) return axis;
     const label = 16 + 10 * Math.max(...axis.ticktext.map((text) => String(text).length));  // px, at 16 px type
     const every = Math.ceil(axis.ticktext.length / Math.max(2, Math.floor(width / label)));
@@ -105,7 +111,7 @@
     return {...axis, tickangle: 0, ticktext: axis.ticktext.map((text, i) => (i % every ? "" : text))};
   };
   const roomier = (axis, half) => {
-    if (!Array.isArray(axis.range) || axis.range[0] !== -axis.range[1]) return axis;
+    if (!Array.isArray(axis.range) || axis.range[0] !== -axis.range[1] || !(half > 0)) return axis;  // no NaN range
     const scale = half / Math.max(half - look.value_label_px, half / 2);  // the bars' own labels tell the values:
     return {...axis, range: [axis.range[0] * scale, axis.range[1] * scale], showticklabels: false};  // no ticks
   };
@@ -139,7 +145,10 @@
     const width = Math.round(contentRect.width);
     if (width === 0 || width === target.xlmWidth || target.classList.contains("no-figure")) return;
     target.xlmWidth = width;
-    if (window.Plotly && target.xlmFigure) draw(target, target.xlmFigure);  // fitted again: narrow or not
+    if (!window.Plotly || !target.xlmFigure) return;
+    // A chart drawn before it had a width is fitted to the width it got, once; later changes resize it in place.
+    if (target.xlmFitWidth === 0) draw(target, target.xlmFigure);
+    else window.Plotly.Plots.resize(target);
   }));
   // Every chart of the page is drawn here: Plotly.react on a div that stays, so Plotly draws only what changed.
   // Until Plotly has loaded (the charts' components load it), the latest figure waits for it.
@@ -159,6 +168,7 @@
     chart.classList.toggle("no-figure", !figure);
     if (!figure) { window.Plotly.purge(chart); return true; }
     const name = chart.closest(".block.live-plot-block")?.id || "chart";  // the component's elem_id
+    chart.xlmFitWidth = chart.clientWidth;
     window.Plotly.react(chart, figure.data, fitted(chart, name, figure.layout), config(name));
     return true;
   };

@@ -1,7 +1,8 @@
 """make bench's interaction section: what a person does on the page, timed in the server's requests and in Chromium.
 
 Server: the view route's work in this process on the real-size checkpoint (the request read, its action, the record
-encoded), without HTTP.
+encoded), without HTTP; for a keystroke also the CPU time of the thread that asked, which is the request's work
+outside the model's batches (those run on the scheduler's thread).
 Browser: the demo as a separate server process, driven in Debian's Chromium through Playwright; each time runs from
 the key (as Playwright presses it) or, in the page's own clock, from the click to the page showing its result.
 """
@@ -20,7 +21,7 @@ from benchmarks.server_process import free_port, start_server, stop, wait_until_
 from xlm_demo.engine import Engine
 from xlm_demo.page.next_token import actions, side_by_side
 from xlm_demo.page.next_token.record import ViewRecord
-from xlm_demo.page.requests import read_view_request
+from xlm_demo.page.requests import ModelFacts, read_view_request
 
 PASSAGE = str.split(
     "The weather in Berlin was cold that winter, and the trains ran late almost every morning. People waited on "
@@ -42,6 +43,7 @@ PASSAGE = str.split(
 )
 WORD_COUNTS = (8, 32, 128, 300)
 TYPED_WORD = "weather"  # typed a letter at a time after each text
+KEYSTROKE_CPU = "keystroke, CPU outside the model's batches"
 CONTINUE_TOKENS = 32
 CONTINUE_WORDS = (8, 300)  # Continue is timed after a short text and a long one
 # Between two interactions in the browser, as a person types or clicks (and as ../shared/measurements timed a bare
@@ -68,7 +70,7 @@ def ask(engine: Engine, text: str, action: str = "show", after: ViewRecord | Non
     carried = {"appended": after.appended, "appended_langs": after.appended_langs} if after else {}
     drawn = {"ids": after.ids, "langs": after.langs, "typed": after.typed} if after else None
     request = read_view_request(
-        engine, {"prompt": text, "lang": "en", "action": action, "drawn": drawn, **carried, **body}
+        ModelFacts.of(engine), {"prompt": text, "lang": "en", "action": action, "drawn": drawn, **carried, **body}
     )
     record = actions.answer(engine, request)
     record.to_json()
@@ -91,7 +93,7 @@ def bench_server(engine: Engine, repeats: int = 3) -> dict:
     """Each interaction through the page's callbacks, at each text length, the prefix cache as the page leaves it."""
     rows = {}
     for n_words in WORD_COUNTS:
-        times = {name: [] for name in ("keystroke", "edit", "step", "pick", "undo")}
+        times = {name: [] for name in ("keystroke", KEYSTROKE_CPU, "edit", "step", "pick", "undo")}
         for _ in range(repeats):
             time_one_text(engine, text_of(n_words), times)
         rows[n_words] = {name: summary(values) for name, values in times.items()}
@@ -116,8 +118,9 @@ def continue_rates(engine: Engine, text: str, repeats: int) -> dict[str, float]:
     ask(engine, text)
     body = {"prompt": text, "lang": "en", "action": "continue", "n_tokens": CONTINUE_TOKENS}
     rates: dict[str, list[float]] = {"page": [], "engine": []}
+    request = read_view_request(ModelFacts.of(engine), body)
     for _ in range(repeats):
-        records = lambda: [r.to_json() for r in actions.continuation(engine, read_view_request(engine, body))]  # noqa: E731
+        records = lambda: [r.to_json() for r in actions.continuation(engine, request)]  # noqa: E731
         rates["page"].append(CONTINUE_TOKENS / timed(records))
         rates["engine"].append(engine_rate(engine, text))
     return {f"{name}_tokens_per_s": statistics.median(values) for name, values in rates.items()}
@@ -135,7 +138,9 @@ def time_one_text(engine: Engine, text: str, times: dict[str, list[float]]) -> N
     shown = ask(engine, text)  # the text as pasted
     for end in range(1, len(TYPED_WORD) + 1):
         typed = f"{text} {TYPED_WORD[:end]}"
+        cpu = time.thread_time()
         times["keystroke"].append(timed(lambda: ask(engine, typed, after=shown)))  # noqa: B023
+        times[KEYSTROKE_CPU].append(time.thread_time() - cpu)
     words = text.split()
     edited = " ".join([*words[: len(words) // 2], "snow", *words[len(words) // 2 + 1 :]])
     times["edit"].append(timed(lambda: ask(engine, edited, after=shown)))

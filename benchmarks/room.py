@@ -2,7 +2,9 @@
 the requests it sends for them are recorded; then N members, each a page of its own, replay them: a word typed about
 every second at the end of their own text (the request the page sends, with their text, their chosen tokens, what
 their page draws and their request number), now and then Step or Continue. Per N: keystroke p50 and p95, answered
-per second, errors, and the server's CPU per keystroke inside and outside the model's batches.
+per second, errors, and the server's CPU per keystroke inside and outside the model's batches. Each member comes
+from an address of its own behind the proxy (X-Forwarded-For), as an audience on a Space does. With --profile, py-spy
+samples the server during each measured part and the split of its work is printed (benchmarks/profile.py).
 
 The server runs in this process, as `make run` starts it, so that its threads can be told apart: the scheduler's
 thread and the numerical libraries' own threads run the model's batches; the event loop and the request threads do
@@ -30,6 +32,7 @@ from pathlib import Path  # noqa: E402
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
+from benchmarks import profile  # noqa: E402
 from benchmarks.server_process import ROOT, free_port  # noqa: E402
 
 RESULTS = ROOT / "build" / "room.json"
@@ -98,6 +101,7 @@ class Member:
     def __init__(self, index: int, recorded: dict[str, dict], room: str = ""):
         self.index, self.recorded, self.room = index, recorded, room  # room: the presenter's key, if presenting
         self.page, self.seq = uuid.uuid4().hex, 0
+        self.address = f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}"  # as its proxy says it
         self.text, self.record = f"Member {index} says that", None
 
     def body(self, action: str) -> dict:
@@ -120,15 +124,16 @@ class Member:
 
 async def send(client: httpx.AsyncClient, base: str, member: Member, action: str) -> str | None:
     """One action's request, read to its end as the page reads it; the error the member would see, or None."""
+    headers = {"X-Forwarded-For": member.address}
     if action == "continue":
-        async with client.stream("POST", f"{base}view/continue", json=member.body(action)) as stream:
+        async with client.stream("POST", f"{base}view/continue", json=member.body(action), headers=headers) as stream:
             if stream.status_code != 200:
                 return f"HTTP {stream.status_code}: {(await stream.aread())[:120]!r}"
             async for line in stream.aiter_lines():
                 if line.startswith("data: "):
                     member.record = json.loads(line.removeprefix("data: "))
         return None
-    answer = await client.post(f"{base}view", json=member.body(action))
+    answer = await client.post(f"{base}view", json=member.body(action), headers=headers)
     if answer.status_code != 200:
         return f"HTTP {answer.status_code}: {answer.text[:120]}"
     member.record = answer.json()
@@ -222,8 +227,9 @@ def summary(members: int, seconds: float, tally: Tally, inside: float, outside: 
     }
 
 
-def measure_room(base: str, recorded: dict, members: int, seconds: float, warmup: float) -> dict:
-    """One room size: the members in their own process, the server's threads' CPU over the measured part."""
+def measure_room(base: str, recorded: dict, members: int, seconds: float, warmup: float, profiled: bool) -> dict:
+    """One room size: the members in their own process, the server's threads' CPU over the measured part, and,
+    `profiled`, the split of the server's work over it."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     members_process = context.Process(target=room_process, args=(base, recorded, members, seconds, warmup, results))
@@ -231,6 +237,8 @@ def measure_room(base: str, recorded: dict, members: int, seconds: float, warmup
     time.sleep(warmup + 1.0)  # the members' process starts, then warms the server up
     before, model = thread_cpu(), model_threads()
     started = time.monotonic()
+    samples = ROOT / "build" / f"room-profile-{members}.txt"
+    sampler = profile.start(os.getpid(), seconds - 1.0, samples) if profiled else None
     tally_dict, client_cpu = results.get(timeout=warmup + seconds + 600)
     after, elapsed = thread_cpu(), time.monotonic() - started
     model |= model_threads()  # a scheduler's thread started during the run too
@@ -240,16 +248,23 @@ def measure_room(base: str, recorded: dict, members: int, seconds: float, warmup
     inside = share * sum(cpu for tid, cpu in used.items() if tid in model)
     outside = share * sum(cpu for tid, cpu in used.items() if tid not in model)
     tally = Tally(**tally_dict)
-    return summary(members, seconds, tally, inside, outside, client_cpu * seconds / (warmup + seconds))
+    row = summary(members, seconds, tally, inside, outside, client_cpu * seconds / (warmup + seconds))
+    if sampler is not None:
+        sampler.wait()
+        row["profile"] = profile.split(samples)
+    return row
 
 
-def serve(folder: Path) -> tuple[object, str]:
-    """The demo in this process, as `make run` starts it, on a free loopback port."""
-    from xlm_demo.server import create_app, launch_options, return_freed_memory
+def serve(folder: Path, dtype: str = "float32", quantize: str = "none", replicas: int = 0) -> tuple[object, str]:
+    """The demo in this process, as `make run` starts it, on a free loopback port, in the precision asked; with
+    `replicas`, as `serve --replicas` starts it, the model on that many replicas of one core each on Ray (Ray
+    started here)."""
+    from xlm_demo.server import create_app, launch_options, return_freed_memory, start_replicas
 
     return_freed_memory()
     options = launch_options("127.0.0.1", free_port(), share=False)
-    demo = create_app(str(folder), device="cpu")
+    tier = start_replicas(str(folder), "cpu", dtype, quantize, replicas, 1) if replicas else None
+    demo = create_app(str(folder), device="cpu", dtype=dtype, quantize=quantize, tier=tier)
     demo.launch(**options, prevent_thread_lock=True, quiet=True)
     return demo, f"http://127.0.0.1:{options['server_port']}/"
 
@@ -262,22 +277,30 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per room size")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds per room size before measuring")
     parser.add_argument("--model", type=Path, default=None, help="checkpoint folder (default: real-size, random)")
+    parser.add_argument("--profile", action="store_true", help="sample the server with py-spy while measuring")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="as the demo's --dtype")
+    parser.add_argument("--quantize", default="none", choices=["none", "int8"], help="as the demo's --quantize")
+    parser.add_argument("--replicas", type=int, default=0, help="the model on this many replicas on Ray (default: 0)")
     args = parser.parse_args()
     folder = args.model or MODEL_DIR
     if args.model is None and not (MODEL_DIR / "model.safetensors").is_file():
         write_checkpoint(MODEL_DIR)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    demo, base = serve(folder)
+    demo, base = serve(folder, args.dtype, args.quantize, args.replicas)
     try:
         recorded = record_requests(base)
         rows = []
         for members in (int(n) for n in args.members.split(",")):
-            rows.append(measure_room(base, recorded, members, args.seconds, args.warmup))
-            print(json.dumps(rows[-1]), flush=True)
+            rows.append(measure_room(base, recorded, members, args.seconds, args.warmup, args.profile))
+            print(json.dumps({key: value for key, value in rows[-1].items() if key != "profile"}), flush=True)
+            if args.profile:
+                print(profile.table(rows[-1]["profile"]), flush=True)
     finally:
         demo.close()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "model": str(folder), "rows": rows}, indent=1))
+    setup = {"dtype": args.dtype, "quantize": args.quantize, "replicas": args.replicas}
+    RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "model": str(folder), **setup, "rows": rows},
+                                  indent=1))  # fmt: skip
     print(f"wrote {RESULTS}")
 
 

@@ -149,6 +149,15 @@ def quoting_api(quoting_server):
 
 
 @pytest.fixture(scope="module")
+def bundled_server():
+    """The demo on the bundled model (assets/xlm-mini-ende), every limit as served; yields its URL."""
+    from xlm_demo.model.checkpoint import BUNDLED_MODEL
+
+    with demo_on(BUNDLED_MODEL) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def busy_server():
     """The demo on the bundled model, whose 256-token continuations take seconds, with a room of BUSY_ROOM and a
     queue of BUSY_WAITING_ROOM. Module-scoped: its tests fill the queue and the room."""

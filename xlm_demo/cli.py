@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", [server_options], "start the web demo")
     serve.add_argument("--host", help="address to listen on (default: 127.0.0.1; 0.0.0.0 on a Hugging Face Space)")
     serve.add_argument("--share", action="store_true", help="ask Gradio for a public share link (default: off)")
+    serve.add_argument(
+        "--replicas", type=int, default=0,
+        help="run the model on this many replicas on Ray, on this machine or the cluster RAY_ADDRESS names; the "
+        "page forwards to them (needs the cluster extra; default: 0, the model in this process)",
+    )  # fmt: skip
+    serve.add_argument("--replica-cpus", type=float, default=1.0, help="cores Ray gives each replica")
     command("talk", [server_options], "start the web demo for a talk: on the network, its address and QR code shown")
     return parser
 
@@ -214,7 +220,8 @@ def run(args: argparse.Namespace) -> dict | str:
         from .server import serve
 
         proxies = args.forwarded_allow_ips
-        serve(args.model, args.device, args.dtype, args.quantize, args.host, args.port, args.share, proxies)
+        serve(args.model, args.device, args.dtype, args.quantize, args.host, args.port, args.share, proxies,
+              replicas=args.replicas, replica_cpus=args.replica_cpus)  # fmt: skip
         return ""
     if args.command == "talk":
         from .server import talk

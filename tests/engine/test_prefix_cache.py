@@ -5,6 +5,7 @@ import threading
 import pytest
 import torch
 
+from tests.reference import reference_logits
 from xlm_demo.engine import Engine
 from xlm_demo.engine.prefix_cache import PrefixCache
 from xlm_demo.engine.sampling import GREEDY
@@ -47,11 +48,33 @@ def test_match_finds_the_longest_cached_prefix_and_reads_its_keys_and_values():
     match = cache.match_prefix(en(1, 5, 9))
     assert [node.key for node in match.nodes] == en(1, 5)
     assert [node.score for node in match.nodes] == ["s(1, 1)", "s(1, 5)"]
-    fresh = KVCache(SMALL, 1, 3, dtype=torch.float32, device="cpu")
-    cache.read(match, fresh, n_positions=2)
-    assert fresh.length == 2
-    assert fresh.keys[:, 0, :, 1].eq(5).all() and fresh.values[:, 0, :, 0].eq(-1).all()
+    context = cache.context(match, 2, KVCache(SMALL, 1, 1, dtype=torch.float32, device="cpu"))
+    assert context.length == 2
+    keys, values = context.span(0, 2)  # (L, 2, H, D), read from the pool's slots
+    assert keys[:, 1].eq(5).all() and values[:, 0].eq(-1).all()
     cache.release(match)
+
+
+def test_keys_and_values_come_back_in_order_from_consecutive_and_from_scattered_slots():
+    cache = PrefixCache(SMALL, 24 * PER_POSITION, torch.float32, "cpu")
+    for token in range(20, 36):  # sixteen one-position texts in slots 0-15
+        put(cache, en(token))
+    for token in range(20, 36, 2):
+        cached_length(cache, en(token))  # every other one used again: the others go first
+    long = en(*range(1, 17))  # eight free slots in a row, then the eight evicted ones, one apart
+    put(cache, long)
+    match = cache.match_prefix(long)
+    slots = [node.slot for node in match.nodes]
+    assert len(match) == 16 and slots != list(range(slots[0], slots[0] + 16))  # not one run of slots
+    for n_positions in (8, 16):
+        context = cache.context(match, n_positions, KVCache(SMALL, 1, 1, dtype=torch.float32, device="cpu"))
+        assert context.length == n_positions
+        keys, values = context.span(0, n_positions)  # (L, n, H, D)
+        assert [int(keys[0, p, 0, 0]) for p in range(n_positions)] == list(range(1, n_positions + 1))
+        assert values.eq(-torch.arange(1.0, n_positions + 1)[:, None, None]).all()
+    cache.release(match)
+    survivors = [token for token in range(20, 36, 2) if cached_length(cache, en(token))]
+    assert survivors == list(range(20, 36, 2))  # the slots of the texts kept were not written over
 
 
 def test_the_language_id_of_every_position_is_part_of_the_key():
@@ -86,6 +109,54 @@ def test_pinned_positions_are_never_evicted():
     assert cached_length(cache, en(1, 4, 5)) == 3
 
 
+class WalkingCache(PrefixCache):
+    """The eviction rule stated plainly: every unpinned leaf of the whole tree, least recently used first."""
+
+    def _evict_locked(self, n_positions: int) -> int:
+        freed = 0
+        while freed < n_positions:
+            leaves = [node for node in self._nodes() if self._evictable(node)]
+            if not leaves:
+                break
+            leaf = min(leaves, key=lambda node: node.last_used)
+            del leaf.parent.children[leaf.key]
+            self.pool.free.append(leaf.slot)
+            freed += 1
+        return freed
+
+
+def held(cache: PrefixCache) -> set[tuple]:
+    """Every cached key sequence, as paths from the root."""
+    paths, stack = set(), [(node, (node.key,)) for node in cache.root.children.values()]
+    while stack:
+        node, path = stack.pop()
+        paths.add(path)
+        stack.extend((child, (*path, child.key)) for child in node.children.values())
+    return paths
+
+
+def test_eviction_takes_the_leaves_the_plain_rule_takes():
+    """Texts typed, looked up and held in turns under a small budget: the same positions stay as when every
+    eviction walks the whole tree."""
+    generator = torch.Generator().manual_seed(3)
+    ours, plain = (
+        PrefixCache(SMALL, 40 * PER_POSITION, torch.float32, "cpu"),
+        WalkingCache(SMALL, 40 * PER_POSITION, torch.float32, "cpu"),
+    )
+    texts = [
+        en(1, *torch.randint(2, 9, (int(n),), generator=generator).tolist())
+        for n in torch.randint(1, 12, (300,), generator=generator)
+    ]
+    for step, keys in enumerate(texts):
+        pinned = [cache.match_prefix(texts[step // 2]) for cache in (ours, plain)] if step % 7 == 0 else []
+        for cache in (ours, plain):
+            put(cache, keys) if step % 3 else cached_length(cache, keys)
+        for cache, match in zip((ours, plain)[: len(pinned)], pinned, strict=True):
+            cache.release(match)
+        assert held(ours) == held(plain), step
+    assert ours.positions == ours.capacity
+
+
 def test_concurrent_sessions_sharing_a_prefix_keep_their_own_tokens():
     cache = PrefixCache(SMALL, 400 * PER_POSITION, torch.float32, "cpu")
     texts = [en(1, 2, *[10 + i] * 8) for i in range(8)]
@@ -101,9 +172,8 @@ def test_concurrent_sessions_sharing_a_prefix_keep_their_own_tokens():
         thread.join()
     for keys in texts:
         match = cache.match_prefix(keys)
-        fresh = KVCache(SMALL, 1, len(keys), dtype=torch.float32, device="cpu")
-        cache.read(match, fresh, n_positions=len(match))
-        tokens = fresh.keys[0, 0, 0, :, 0].tolist()
+        context = cache.context(match, len(match), KVCache(SMALL, 1, 1, dtype=torch.float32, device="cpu"))
+        tokens = context.span(0, len(match))[0][0, :, 0, 0].tolist()
         assert tokens == [token for _, token in keys]
     assert cache.positions == 2 + 8 * 8  # the shared prefix once, each text's own tokens once
 
@@ -186,3 +256,19 @@ def test_compare_through_the_cache_equals_the_batched_forward_and_runs_nothing_t
     run_before = cached.prefix_cache.misses
     cached.compare_encoded(encodings, cached=True)
     assert cached.prefix_cache.misses == run_before  # again: everything from the cache
+
+
+def test_a_continuations_scores_kept_as_its_tokens_were_chosen_equal_the_reference(tiny_model):
+    engine = fresh_engine(tiny_model[0], budget=64 << 20)
+    encoded = engine.encode("Die Katze sitzt auf der", "de")
+    longer = engine.append(encoded, [step.id for step in engine.generate(encoded, 6, GREEDY)])
+    misses = engine.prefix_cache.misses
+    scores = engine.analyse(longer).scores
+    assert engine.prefix_cache.misses == misses + 1  # all but the last token chosen (never run) from the cache
+    logprobs = reference_logits(tiny_model[1], longer.input_ids, engine.lang2id["de"]).log_softmax(-1)  # (T, V)
+    for position, score in enumerate(scores[1:], start=1):
+        before = logprobs[position - 1]
+        assert score.logprob == pytest.approx(float(before[score.id]), abs=1e-5)
+        assert score.rank == int((before > before[score.id]).sum()) + 1
+        assert score.entropy == pytest.approx(float(-(before.exp() * before).sum()), abs=1e-4)
+        assert [prob for _, prob in score.expected] == pytest.approx(before.topk(3).values.exp().tolist(), abs=1e-5)

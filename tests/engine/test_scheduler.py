@@ -9,6 +9,7 @@ import torch
 from tests.reference import reference_logits
 from xlm_demo.engine import Engine
 from xlm_demo.engine.sampling import GREEDY
+from xlm_demo.engine.scheduler import Superseded, wanted_while
 from xlm_demo.model.xlm import Packed
 
 # Mixed lengths and languages; the second and fourth start where the first and third stop (cached prefixes).
@@ -195,3 +196,37 @@ def test_a_batch_that_fails_fails_every_caller_in_it(fresh_engine):
     assert sizes == [3]
     assert [str(outcome) for outcome in outcomes] == ["out of memory"] * 3
     assert fresh_engine.analyse(texts[0]).next_token.candidates  # alone, each runs again
+
+
+def test_a_job_replaced_while_it_waits_is_dropped_and_the_others_run(tiny_model, fresh_engine):
+    """Under overload a page's older text waits for the model; once a newer one has come, the older is not run."""
+    still_wanted, outcomes, sizes, forward = threading.Event(), [None, None], [], fresh_engine.scheduler._forward
+    still_wanted.set()
+    fresh_engine.scheduler._forward = lambda batch: (sizes.append(len(batch)), forward(batch))
+    old, other = fresh_engine.encode("The house is on the hill", "en"), fresh_engine.encode("Die Katze schläft", "de")
+
+    def replaced():
+        with wanted_while(still_wanted.is_set):
+            try:
+                outcomes[0] = fresh_engine.analyse(old)
+            except Superseded as dropped:
+                outcomes[0] = dropped
+
+    def kept():
+        outcomes[1] = fresh_engine.analyse(other)
+
+    threads = [threading.Thread(target=replaced), threading.Thread(target=kept)]
+    with fresh_engine.holding_model():
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while fresh_engine.scheduler.queued < 2:
+            assert time.monotonic() < deadline, "the calls never both waited for the model"
+            time.sleep(0.01)
+        still_wanted.clear()  # the page's newer request came while both waited
+    for thread in threads:
+        thread.join(timeout=30)
+    assert isinstance(outcomes[0], Superseded)
+    assert sizes == [1]  # the batch held the other caller's job alone
+    probs = reference_logits(tiny_model[1], other.input_ids, fresh_engine.lang2id["de"])[-1].softmax(-1)
+    assert outcomes[1].next_token.candidates[0].prob == pytest.approx(float(probs.max()), abs=1e-5)

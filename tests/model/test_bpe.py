@@ -17,6 +17,7 @@ from tests.bpe_files import (
     write_codes,
     write_vocab_json,
 )
+from xlm_demo.model import bpe as bpe_module
 from xlm_demo.model.bpe import FastBPE, PythonBPE, fastbpe_importable, hf_pieces, load_bpe
 
 needs_fastbpe = pytest.mark.skipif(not fastbpe_importable(), reason="fastBPE is not built in this environment")
@@ -187,3 +188,13 @@ def test_load_bpe_picks_and_logs_a_backend(toy, caplog):
     assert isinstance(load_bpe(toy.codes, "python"), PythonBPE)
     with pytest.raises(ValueError, match="BPE backend"):
         load_bpe(toy.codes, "sentencepiece")
+
+
+@needs_fastbpe
+def test_fastbpe_gives_the_words_it_has_seen_the_same_pieces(toy, monkeypatch):
+    words = moses_words(BILINGUAL_CORPUS)
+    first = toy.fast.apply(words)
+    mixed = [*reversed(words), *pseudo_words(50, seed=7), *words]  # seen words, in another order, among new ones
+    assert toy.fast.apply(mixed) == reference_pieces(toy.reference, mixed)
+    monkeypatch.setattr(bpe_module, "SEEN_WORDS", 3)  # past its bound, it starts again
+    assert toy.fast.apply(words) == first and len(toy.fast.seen) == 0

@@ -530,6 +530,7 @@ def test_fill_with_two_blanks_says_so_in_a_sentence(page, server):
 def test_blank_a_word_on_an_empty_text_says_what_to_do_once(page, server):
     open_demo(page, server)
     page.locator("#prompt textarea").fill("")
+    wait_in_page(page, "() => document.querySelector('#status .positions').textContent === '1 position'")  # </s>
     page.locator("#blank-word").click()
     toast = page.locator(".toast-body.error")
     toast.first.wait_for(timeout=30_000)

@@ -12,14 +12,14 @@ from tests.reference import reference_logits
 from xlm_demo.model.tokenizer import SPECIAL_ROLES
 from xlm_demo.page.header import model_panel
 from xlm_demo.page.next_token import actions, export, side_by_side
-from xlm_demo.page.requests import read_share_link, read_view_request
+from xlm_demo.page.requests import ModelFacts, read_share_link, read_view_request
 from xlm_demo.page.state import Chosen, PageState
 
 
 def ask(engine, prompt="The house is", lang="en", after=None, **body):
     """The record a page's request answers: `after` is the record it shows now (its chosen tokens carried)."""
     carried = {"appended": after.appended, "appended_langs": after.appended_langs} if after else {}
-    request = read_view_request(engine, {"prompt": prompt, "lang": lang, "top_k": 10, **carried, **body})
+    request = read_view_request(ModelFacts.of(engine), {"prompt": prompt, "lang": lang, "top_k": 10, **carried, **body})
     return actions.answer(engine, request)
 
 
@@ -71,13 +71,14 @@ def test_editing_the_text_starts_the_continuation_again(engine):
     stepped = ask(engine, action="step")
     edited = ask(engine, prompt="Another text")  # the page sends no chosen tokens for a text they do not follow
     assert edited.appended == [] and edited.prompt == "Another text"
-    carried = read_view_request(engine, {"prompt": "Another text", "lang": "en", "appended": stepped.appended,
-                                         "appended_langs": stepped.appended_langs})  # fmt: skip
+    carried = read_view_request(ModelFacts.of(engine), {"prompt": "Another text", "lang": "en",
+                                "appended": stepped.appended, "appended_langs": stepped.appended_langs})  # fmt: skip
     assert actions.answer(engine, carried).appended == stepped.appended  # the page says what they follow
 
 
 def test_continue_streams_a_record_per_token_then_the_whole_view(engine):
-    request = read_view_request(engine, {"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5})
+    body = {"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}
+    request = read_view_request(ModelFacts.of(engine), body)
     records = list(actions.continuation(engine, request))
     greedy = [s.id for s in engine.generate(engine.encode("The house is", "en"), 5)]
     assert [r.streaming for r in records] == [True] * 5 + [False]
@@ -110,7 +111,7 @@ def test_compare_returns_both_ids(engine):
 
 def test_url_restores_text_language_and_continuation(engine):
     link = {"prompt": "Heute ist", "lang": "de", "top_k": "7", "ids": "20,21,x,999999"}
-    state, told = read_share_link(engine, link)
+    state, told = read_share_link(ModelFacts.of(engine), link)
     assert (state.prompt, state.lang, state.top_k, state.literal) == ("Heute ist", "de", 7, False)
     assert state.appended == [20, 21] and state.prompt == "Heute ist"
     assert told == [
@@ -163,7 +164,7 @@ def test_export_holds_every_step_and_the_next_distribution(engine):
 def test_share_link_restores_the_view(engine):
     stepped = ask(engine, prompt="Es war", lang="de", action="step")
     query = stepped.explore
-    state, told = read_share_link(engine, dict(parse_qsl(query[1:])))
+    state, told = read_share_link(ModelFacts.of(engine), dict(parse_qsl(query[1:])))
     assert (state.prompt, state.lang, state.top_k, state.appended) == ("Es war", "de", 10, stepped.appended)
     assert told == []
 
@@ -193,7 +194,7 @@ def test_chosen_tokens_keep_the_language_id_they_were_fed_with(engine):
     switched = ask(engine, lang="de", after=stepped, table=True)
     assert switched.table[-1][4] == "de (0)" and not any("data-lang" in span for span in switched.spans)
     assert "langs=de" in stepped.explore
-    assert read_share_link(engine, dict(parse_qsl(stepped.explore[1:])))[0].appended_langs == ["de"]
+    assert read_share_link(ModelFacts.of(engine), dict(parse_qsl(stepped.explore[1:])))[0].appended_langs == ["de"]
 
 
 def test_undo_after_a_token_under_another_id_drops_that_tokens_id_too(engine, tiny_model):
@@ -234,7 +235,7 @@ def test_literal_setting_reads_the_characters_and_travels_with_the_link(engine):
     chosen = tuple(Chosen(i, lang) for i, lang in zip(stepped.appended, stepped.appended_langs, strict=True))
     query = PageState(prompt, "de", 7, literal=True, chosen=chosen).share_query()
     assert "literal_specials=1" in query
-    restored, _ = read_share_link(engine, dict(parse_qsl(query[1:])))
+    restored, _ = read_share_link(ModelFacts.of(engine), dict(parse_qsl(query[1:])))
     assert restored.literal is True and restored.appended == stepped.appended
     assert "literal_specials" not in PageState(prompt, "de", 7).share_query()
 
@@ -248,7 +249,7 @@ def test_compare_fidelity_and_export_follow_the_literal_setting(engine):
         _, _, fidelity, _ = side_by_side.fidelity(fields, engine=engine)
         as_trained = fidelity.split("  \n")[0]
         assert as_trained.count("</s>") == (1 if literal else 2)
-        json_file, _ = export.export({**fields, "top_k": 10}, engine=engine)
+        json_file, _ = export.files(*export.exported({**fields, "top_k": 10}, engine=engine))
         with open(json_file["value"], encoding="utf-8") as file:
             record = json.load(file)
         assert record["settings"]["literal_specials"] is literal
@@ -301,10 +302,10 @@ def test_each_limit_takes_its_largest_value_and_refuses_the_next(engine, body, a
     assert engine.model.config.vocab_size == 462  # the test checkpoint's, as the ids above assume
     request = {"prompt": "The house is", "lang": "en", **body}
     if accepted:
-        assert read_view_request(engine, request).state.prompt == request["prompt"]
+        assert read_view_request(ModelFacts.of(engine), request).state.prompt == request["prompt"]
     else:
         with pytest.raises(ValueError):
-            read_view_request(engine, request)
+            read_view_request(ModelFacts.of(engine), request)
 
 
 def test_sampling_keeps_its_own_top_k_not_the_candidates_shown(engine, tiny_model):

@@ -2,8 +2,10 @@
 on a 1280×720 projector; figures for slides (SVG, and the view as an HTML file that opens offline)."""
 
 import itertools
+from urllib.parse import quote
 
 import httpx
+import pytest
 
 from tests.page.conftest import new_page
 from tests.page.test_browser import (  # noqa: F401 (the module's marks)
@@ -234,7 +236,7 @@ def test_a_followers_phone_reads_every_chart_whole(browser, server):
         assert phone.locator(f"#{plot} .modebar").count() == 0 or not phone.locator(f"#{plot} .modebar").is_visible()
         for title in boxes(phone, f"#{plot} .gtitle"):
             assert inside(title, frame), (plot, title, frame)  # the title whole, wrapped where it must
-        for label in boxes(phone, f"#{plot} .textpoint text"):
+        for label in boxes(phone, f"#{plot} text.bartext"):
             assert inside(label, frame), (plot, label, frame)  # every value label whole, its % included
     shown = [box for box in boxes(phone, "#timeline-plot .xtick text") if box["width"] > 0]
     assert 2 <= len(shown) < 14  # thinned on a phone
@@ -244,3 +246,31 @@ def test_a_followers_phone_reads_every_chart_whole(browser, server):
     assert not phone.errors and not presenter.errors, phone.errors + presenter.errors
     phone.context.close()
     presenter.context.close()
+
+
+PLOTS = ("candidates-plot", "compare-plot")
+QUOTE = "Wer fremde Sprachen nicht kennt, weiß nichts von seiner eigenen. -- Goethe, Maximen und"  # a fortune
+
+
+@pytest.mark.parametrize("screen", [PHONE, {"viewport": {"width": 1280, "height": 900}}], ids=["390", "1280"])
+def test_a_bar_that_reaches_the_charts_edge_keeps_its_whole_label(browser, bundled_server, screen):
+    """The bundled model knows this quote: its next word near 100%, a bar to the chart's edge."""
+    page = new_page(browser, **screen)
+    page.goto(f"{bundled_server}?prompt={quote(QUOTE)}&lang=de")
+    page.wait_for_selector("#candidates-plot .bars path", timeout=60_000)
+    page.locator("#compare").click()
+    page.wait_for_selector("#compare-plot .bars path", timeout=30_000)
+    labels = {plot: page.locator(f"#{plot} text.bartext").all_text_contents() for plot in PLOTS}
+    assert float(labels["candidates-plot"][0].rstrip("%")) > 90  # the bar reaches the chart's edge
+    for plot in PLOTS:
+        [frame] = boxes(page, f"#{plot} .main-svg >> nth=0")
+        assert all(label.endswith("%") for label in labels[plot] if label)
+        for label in boxes(page, f"#{plot} text.bartext"):
+            assert inside(label, frame), (plot, label, frame)  # drawn whole, its % included
+    [frame] = boxes(page, "#candidates-plot .main-svg >> nth=0")
+    ticks = [box for box in boxes(page, "#candidates-plot .xtick text") if box["width"] > 0]
+    assert all(inside(tick, frame) and tick["width"] > tick["height"] for tick in ticks)  # whole, level
+    assert all(left["right"] <= right["left"] for left, right in itertools.pairwise(ticks)), ticks
+    shot(page, f"edge-label-{screen['viewport']['width']}")
+    assert not page.errors, page.errors
+    page.context.close()

@@ -40,6 +40,7 @@ SHELL_STOPS = {"|", "||", "&&", ";", ">", "<", "2>", ">>"}
 NOT_RUN = {
     "make test": "the test suite itself",
     "make clean": "it removes the environment the tests run in",
+    "make setup TORCH_INDEX=": "it replaces torch in the environment the tests run in, from an index on the network",
     "make bench": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",
     "make room": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",
     "make loadtest": "a benchmark: minutes of CPU on a quiet machine, measured rather than checked",

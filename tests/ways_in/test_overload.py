@@ -11,7 +11,7 @@ from tests.conftest import BUSY_ROOM, BUSY_WAITING_ROOM
 from xlm_demo.engine.engine import MAX_NEW_TOKENS
 from xlm_demo.page import guards
 from xlm_demo.page.next_token import actions
-from xlm_demo.page.requests import read_view_request
+from xlm_demo.page.requests import ModelFacts, read_view_request
 
 LONG = {"prompt": "Once upon a time", "lang": "en", "max_new_tokens": MAX_NEW_TOKENS, "api_name": "/generate"}
 
@@ -49,7 +49,8 @@ def cpu_seconds_over(seconds: float) -> float:
 
 def test_continue_on_the_page_stops_at_the_time_limit_and_keeps_what_came(engine, monkeypatch):
     monkeypatch.setattr(guards, "CONTINUATION_TIME_LIMIT", 0.0)
-    request = read_view_request(engine, {"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5})
+    body = {"prompt": "The house is", "lang": "en", "action": "continue", "n_tokens": 5}
+    request = read_view_request(ModelFacts.of(engine), body)
     records = list(actions.continuation(engine, request))
     assert [len(record.appended) for record in records] == [1, 1]  # one token streamed, then the settled view
     assert "Stopped after 0 seconds, the limit for one continuation." in records[-1].notes

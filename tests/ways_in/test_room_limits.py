@@ -16,7 +16,7 @@ from xlm_demo.page.follow.rooms import FOLLOWERS_PER_CLIENT
 
 HALL = 2_000  # people following a talk from behind one address (a conference's Wi-Fi)
 ROOMS_CAPPED = "Your address holds 2 rooms, the most one address may; close one of them first."
-DIRECT = "127.0.0.3"  # a client's own address, reaching the proxied server without its proxy
+DIRECT, ANOTHER = "127.0.0.3", "127.0.0.4"  # two clients' own addresses, reaching the proxied server without its proxy
 
 
 async def share_from(base: str, event: tuple, address: str, peer: str) -> tuple[str | None, str | None, str | None]:
@@ -69,19 +69,20 @@ def test_from_a_peer_that_is_no_trusted_proxy_a_made_up_header_is_ignored(proxie
     results = scripted_shares(proxied_server, [f"203.0.113.{n}" for n in range(70)], peer=DIRECT)
     [(_, code, _), _] = [result for result in results if result[1]]
     assert ROOMS_CAPPED in {error for error, _, _ in results} <= {None, ROOMS_CAPPED, TOO_FAST}
-    transport = httpx.HTTPTransport(local_address=DIRECT)
+    transport = httpx.HTTPTransport(local_address=ANOTHER)  # an address whose requests so far are none
     with httpx.Client(timeout=30, transport=transport) as client:
         opened = [client.send(client.build_request("GET", f"{proxied_server}room/{code}/events",
                                                    headers={"X-Forwarded-For": f"198.51.100.{n}"}), stream=True)
                   for n in range(3)]  # fmt: skip
         assert [response.status_code for response in opened] == [200, 200, 429]  # two per address: one address
+        assert opened[2].read().decode().startswith("Your address holds 2 followers' streams")
         for response in opened:
             response.close()
 
 
 def test_a_room_no_page_attends_ends_within_its_expiry_and_its_followers_are_told(limited_server):
+    began = time.monotonic()  # the room's expiry runs from its opening, within the share
     [(_, code, _)] = scripted_shares(limited_server, ["203.0.113.2"])
-    began = time.monotonic()
     with httpx.stream("GET", f"{limited_server}room/{code}/events", timeout=30) as follower:
         assert follower.status_code == 200  # a room that has shown nothing yet sends nothing until it ends
         assert "event: closed" in list(follower.iter_lines())  # and the stream ends

@@ -58,5 +58,21 @@ def test_talk_on_a_taken_port_says_so_before_the_model_loads(tmp_path):
         done = subprocess.run([sys.executable, "-m", "xlm_demo", "talk", "--model", "bundled", "--port", str(port)],
                               capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 2 and done.stdout == ""  # and stderr holds no line of a model being loaded:
-    assert re.fullmatch(rf"error: Port {port} on 0\.0\.0\.0 is taken \(.+\); choose another with --port, "
-                        rf"e\.g\. --port {port + 1}\n", done.stderr), done.stderr  # fmt: skip
+    assert done.stderr == f"error: Port {port} on 0.0.0.0 is taken by another program; choose another with --port, " \
+                          f"e.g. --port {port + 1}\n"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv, sentence",
+    [
+        (["--port", "70000"], "error: --port 70000 is not a port: choose one from 1 to 65535, e.g. --port 7860\n"),
+        (
+            ["--host", "192.0.2.77"],
+            "error: --host 192.0.2.77 is not an address of this computer: try --host 127.0.0.1\n",
+        ),
+    ],
+)
+def test_a_port_or_host_the_server_cannot_take_is_one_sentence(argv, sentence, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "xlm_demo", "serve", "--model", "bundled", *argv],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert (done.returncode, done.stderr) == (2, sentence)

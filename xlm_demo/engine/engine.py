@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import replace
@@ -287,11 +286,10 @@ class Engine:
         generator = None if sampling.greedy else torch.Generator().manual_seed(sampling.resolved().seed)
         with self.session(encoded, reserve=max_new_tokens) as session:
             for _ in range(max_new_tokens):
-                step = self.step(session, sampling, generator, top_k)
+                step, score = self._step(session, sampling, generator, top_k)
                 yield step
-                self.extend(session, [step.id], lang)
+                self.sessions.extend(session, [step.id], lang, scores=[score])  # scored as it was chosen
 
-    @thread_scoped
     def step(
         self,
         session: Session,
@@ -300,14 +298,19 @@ class Engine:
         top_k: int = 10,
     ) -> Step:
         """Choose the next token of a session (without appending it)."""
+        return self._step(session, sampling, generator, top_k)[0]
+
+    @thread_scoped
+    def _step(
+        self, session: Session, sampling: SamplingParams, generator: torch.Generator | None, top_k: int
+    ) -> tuple[Step, TokenScore]:
+        """The next token of a session, chosen, and its score where it stands (the session's next position's)."""
         logits = self.next_logits(session)
         langs = tuple(session.langs) if set(session.langs) != {session.lang} else ()
         now = Encoded(list(session.ids), session.lang, session.truncated, langs)
         summary = scoring.summarise(self.tokenizer, logits, now, top_k, sampling)
-        token_id = summary.choose(generator)
-        logprob = summary.logprob(token_id)
-        display = self.tokenizer.display(token_id)
-        return Step(token_id, display, math.exp(logprob), logprob, summary.rank(token_id), summary.distribution)
+        score = summary.token_score(self.tokenizer, summary.choose(generator))
+        return Step(score.id, score.token, score.prob, score.logprob, score.rank, summary.distribution), score
 
     def compare(self, text: str, top_k: int = 10) -> Comparison:
         """The next-token distributions under every language id, in one batched forward."""

@@ -14,6 +14,7 @@ from contextlib import ExitStack, nullcontext
 
 import torch
 
+from ..model.kv import Paged
 from ..model.tokenizer import N_SPECIAL, Tokenizer
 from ..model.xlm import XLM, KVCache
 from .forward import Hold, continuation_logprobs, next_logprobs
@@ -125,7 +126,7 @@ def check_work(candidates: list[tuple[int, ...]], after_blank: list[int]) -> Non
 def propose(
     model: XLM,
     tokenizer: Tokenizer,
-    prefix: KVCache,
+    prefix: KVCache | Paged,
     left_logits: torch.Tensor,
     lang_id: int,
     n: int = PROPOSALS,
@@ -169,7 +170,7 @@ def propose(
 
 def score(
     model: XLM,
-    prefix: KVCache,
+    prefix: KVCache | Paged,
     left_logits: torch.Tensor,
     candidates: list[tuple[int, ...]],
     right: list[int],

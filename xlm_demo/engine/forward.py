@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
+from ..model.kv import Paged
 from ..model.xlm import XLM, KVCache
 from .results import PAD_ID, Encoded
 
@@ -50,7 +51,7 @@ def padded_groups(lengths: list[int], budget: int = BATCH_TOKENS) -> list[list[i
     return groups
 
 
-def after_prefix(model: XLM, prefix: KVCache, rows: list[list[int]], lang_id: int) -> torch.Tensor:
+def after_prefix(model: XLM, prefix: KVCache | Paged, rows: list[list[int]], lang_id: int) -> torch.Tensor:
     """(B, W, C) hidden states of right-padded rows of tokens, each run after the prefix whose keys and values are in
     `prefix` (row 0), every new position with one language id."""
     device = model.tokens.weight.device
@@ -64,7 +65,7 @@ def after_prefix(model: XLM, prefix: KVCache, rows: list[list[int]], lang_id: in
 
 
 def next_logprobs(
-    model: XLM, prefix: KVCache, rows: list[list[int]], lang_id: int, hold: Hold = nullcontext
+    model: XLM, prefix: KVCache | Paged, rows: list[list[int]], lang_id: int, hold: Hold = nullcontext
 ) -> torch.Tensor:
     """(B, vocab) log-probabilities of the token after each non-empty row, run after the cached prefix, holding the
     model (`hold`) while it runs."""
@@ -78,7 +79,7 @@ def next_logprobs(
 
 def continuation_logprobs(
     model: XLM,
-    prefix: KVCache,
+    prefix: KVCache | Paged,
     first: torch.Tensor,
     suffixes: list[list[int]],
     lang_id: int,

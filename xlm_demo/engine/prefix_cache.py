@@ -20,10 +20,15 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..model.kv import KVPool, Paged
 from ..model.xlm import KVCache, XLMConfig
 
 Key = tuple[int, int]  # (language id, token id) of one position
 LOG_EVERY = 500  # inserts between two log lines saying what the cache holds
+# A text's next-token logits are kept for its last position, so that its next keystroke need not run that position
+# again: one text end per 16 cached positions (a room's members each keep their own, with texts of 16 positions and
+# more), from 256 to 1,024 texts (66 to 265 MB of the real model's logits).
+POSITIONS_PER_LOGITS_ROW, MIN_LOGITS_ROWS, MAX_LOGITS_ROWS = 16, 256, 1024
 
 log = logging.getLogger("xlm_demo")
 
@@ -51,35 +56,6 @@ class Match:
         return len(self.nodes)
 
 
-class KVPool:
-    """Preallocated keys and values for `capacity` positions, one slot each, every layer at once."""
-
-    def __init__(self, config: XLMConfig, capacity: int, dtype: torch.dtype, device: torch.device | str):
-        shape = (config.n_layers, capacity, config.n_heads, config.head_dim)
-        self.keys = torch.empty(shape, dtype=dtype, device=device)  # (L, slots, H, D): resident as slots fill
-        self.values = torch.empty(shape, dtype=dtype, device=device)
-        self.free = list(range(capacity - 1, -1, -1))
-
-    @staticmethod
-    def bytes_per_position(config: XLMConfig, dtype: torch.dtype) -> int:
-        return 2 * config.n_layers * config.dim * torch.finfo(dtype).bits // 8
-
-    def write(self, slots: list[int], cache: KVCache, start: int) -> None:
-        """Copy a session's positions start … start + len(slots) - 1 (batch row 0) into the slots."""
-        index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
-        end = start + len(slots)
-        self.keys[:, index] = cache.keys[:, 0, :, start:end].transpose(1, 2)  # (L, n, H, D)
-        self.values[:, index] = cache.values[:, 0, :, start:end].transpose(1, 2)
-
-    def read(self, slots: list[int], cache: KVCache) -> None:
-        """Fill a fresh session cache's first len(slots) positions (batch row 0) from the slots."""
-        index = torch.tensor(slots, dtype=torch.long, device=self.keys.device)
-        n = len(slots)
-        cache.keys[:, 0, :, :n] = self.keys[:, index].transpose(1, 2)  # (L, H, n, D)
-        cache.values[:, 0, :, :n] = self.values[:, index].transpose(1, 2)
-        cache.length = n
-
-
 class PrefixCache:
     """Cached positions of every text any session ran, bounded in bytes, least recently used evicted first."""
 
@@ -89,16 +65,24 @@ class PrefixCache:
         budget_bytes: int,
         dtype: torch.dtype,
         device: torch.device | str,
-        logits_rows: int = 256,  # texts whose next-token logits stay: a room of 256 (66 MB for the real model)
+        logits_rows: int | None = None,  # texts whose next-token logits stay (default: by the capacity)
     ):
         self.bytes_per_position = KVPool.bytes_per_position(config, dtype)
         self.capacity = max(0, budget_bytes // self.bytes_per_position)
+        logits_rows = logits_rows or min(
+            MAX_LOGITS_ROWS, max(MIN_LOGITS_ROWS, self.capacity // POSITIONS_PER_LOGITS_ROW)
+        )
         self.pool = KVPool(config, self.capacity, dtype, device)
         self.root = Node(key=None, parent=None, slot=-1)
         self.logits: OrderedDict[Node, torch.Tensor] = OrderedDict()  # node -> (V,) logits after it, newest last
         self.logits_rows = logits_rows
         self.lock = threading.Lock()
         self.clock = itertools.count(1)
+        # Leaves that may be evicted, least recently used first, kept as they become so (a release, an eviction
+        # baring a parent): no walk of the tree per eviction. Entries go stale when a leaf is used again, gets a child
+        # or goes: checked when taken, and the heap rebuilt from the tree when stale ones pile up.
+        self.leaves: list[tuple[int, int, Node]] = []  # heap of (last_used, order, node)
+        self.order = itertools.count()
         self.hits = self.misses = 0  # positions found and not found, for the log and the model panel
         self.inserts = 0
 
@@ -133,15 +117,18 @@ class PrefixCache:
             self.misses += len(keys) - len(nodes)
             return Match(nodes)
 
-    def read(self, match: Match, cache: KVCache, n_positions: int) -> None:
-        """Load the keys and values of a pinned match's first n_positions into a fresh session cache."""
-        self.pool.read([node.slot for node in match.nodes[:n_positions]], cache)
+    def context(self, match: Match, n_positions: int, own: KVCache) -> Paged:
+        """A sequence whose first n_positions are a pinned match's, read where they are, and whose next ones go into
+        `own`."""
+        return Paged(self.pool, [node.slot for node in match.nodes[:n_positions]], own)
 
     def release(self, match: Match) -> None:
         """Unpin a match's nodes."""
         with self.lock:
             for node in match.nodes:
                 node.pins -= 1
+            if match.nodes:  # a match is a path: only its last node can be a leaf
+                self._note_leaf(match.nodes[-1])
 
     def last_logits(self, match: Match) -> torch.Tensor | None:
         """The (V,) logits after a match's last position, if still kept."""
@@ -155,7 +142,7 @@ class PrefixCache:
         self,
         match: Match,
         keys: list[Key],
-        cache: KVCache,
+        cache: KVCache | Paged,
         scores: list[object],
         last_logits: torch.Tensor | None = None,
     ) -> Match:
@@ -198,22 +185,27 @@ class PrefixCache:
             return self._evict_locked(n_positions)
 
     def _evict_locked(self, n_positions: int) -> int:
-        if n_positions <= 0:
-            return 0
-        order = itertools.count()  # ties broken by discovery, never by comparing nodes
-        leaves = [(node.last_used, next(order), node) for node in self._nodes() if self._evictable(node)]
-        heapq.heapify(leaves)
         freed = 0
-        while leaves and freed < n_positions:
-            _, _, leaf = heapq.heappop(leaves)
+        while self.leaves and freed < n_positions:
+            last_used, _, leaf = heapq.heappop(self.leaves)
+            stale = last_used != leaf.last_used or leaf.parent.children.get(leaf.key) is not leaf
+            if stale or not self._evictable(leaf):
+                continue  # used again since, gone, pinned or grown a child
             parent = leaf.parent
             del parent.children[leaf.key]
             self.pool.free.append(leaf.slot)
             self.logits.pop(leaf, None)
             freed += 1
-            if parent is not self.root and self._evictable(parent):
-                heapq.heappush(leaves, (parent.last_used, next(order), parent))
+            self._note_leaf(parent)
         return freed
+
+    def _note_leaf(self, node: Node) -> None:
+        """Keep a node among the leaves that may be evicted, if it is one."""
+        if node is not self.root and self._evictable(node):
+            heapq.heappush(self.leaves, (node.last_used, next(self.order), node))
+        if len(self.leaves) > 2 * self.capacity + 1024:  # mostly stale entries: the evictable leaves found again
+            self.leaves = [(node.last_used, next(self.order), node) for node in self._nodes() if self._evictable(node)]
+            heapq.heapify(self.leaves)
 
     @staticmethod
     def _evictable(node: Node) -> bool:

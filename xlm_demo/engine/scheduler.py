@@ -14,6 +14,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,24 @@ IDLE_SECONDS = 5.0  # the scheduler's thread ends after this long without a job
 # Schedulers whose thread runs: stopped when the process exits, before the interpreter's finalization, which would
 # otherwise end the process with "terminate called" while a thread waits inside torch's runtime.
 RUNNING: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+# Whether the calling thread's work is still wanted (a page's newer request has not replaced it): asked when its job
+# would join a batch, so that under overload only each page's latest text is run.
+WANTED: ContextVar[Callable[[], bool]] = ContextVar("wanted", default=lambda: True)
+
+
+class Superseded(Exception):
+    """A job dropped before it ran: its caller said it was no longer wanted."""
+
+
+@contextmanager
+def wanted_while(still_wanted: Callable[[], bool]) -> Iterator[None]:
+    """The model runs the calling thread's jobs only while `still_wanted()`; a job it no longer wants when a batch
+    is made raises Superseded in the caller."""
+    token = WANTED.set(still_wanted)
+    try:
+        yield
+    finally:
+        WANTED.reset(token)
 
 
 @dataclass(eq=False)
@@ -37,9 +56,11 @@ class Job:
 
     session: Any  # a sessions.Session
     score: bool
+    then: Callable[[list, list[torch.Tensor]], None] | None = None  # given the scored sessions and their logits
     result: torch.Tensor | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    wanted: Callable[[], bool] = field(default_factory=WANTED.get)  # the caller's, asked when a batch is made
 
     @property
     def tokens(self) -> int:
@@ -73,10 +94,12 @@ class Scheduler:
         """Jobs waiting for the next batch."""
         return len(self.waiting)
 
-    def forward(self, sessions: list, score: bool) -> list[torch.Tensor | None]:
+    def forward(self, sessions: list, score: bool, then: Callable | None = None) -> list[torch.Tensor | None]:
         """Run the sessions' pending tokens together, and with everyone else's; `score`: each session's (T, V) logits
-        of every position run but not yet scored (its unscored hidden states, then the new ones)."""
-        jobs = [Job(session=session, score=score) for session in sessions]
+        of every position run but not yet scored (its unscored hidden states, then the new ones), handed with those
+        of every other session of the batch with the same `then` to `then(sessions, logits)`, once, before any
+        caller of the batch goes on."""
+        jobs = [Job(session=session, score=score, then=then) for session in sessions]
         if not jobs:
             return []
         if self.holder is threading.current_thread():  # inside hold(): run them alone, now
@@ -123,7 +146,8 @@ class Scheduler:
             with self.model_lock:  # taken only once the model is free: what arrived meanwhile joins this batch
                 with self.arrived:
                     batch = self._take()
-                self._run(batch)
+                if batch:
+                    self._run(batch)
             self.last_batch = len(batch)
 
     def stop(self) -> None:
@@ -135,10 +159,14 @@ class Scheduler:
             thread.join()
 
     def _take(self) -> list[Job]:
-        """The waiting jobs that fit the token budget, oldest first (at least one)."""
+        """The waiting jobs still wanted that fit the token budget, oldest first (at least one, if any is wanted);
+        those no longer wanted are ended with Superseded."""
         batch, tokens, kept = [], 0, []
         for job in self.waiting:
-            if not batch or tokens + job.tokens <= self.batch_tokens:
+            if not job.wanted():
+                job.error = Superseded("a newer request replaced this one")
+                job.done.set()
+            elif not batch or tokens + job.tokens <= self.batch_tokens:
                 batch.append(job)
                 tokens += job.tokens
             else:
@@ -183,6 +211,9 @@ class Scheduler:
             logits = self.model.logits(torch.cat(rows)).float()  # (sum of T, V): row t predicts the token after it
             for job, part in zip(scoring, logits.split([len(r) for r in rows]), strict=True):
                 job.result, job.session.unscored = part, None
+            for then in dict.fromkeys(job.then for job in scoring if job.then):  # one call per receiver, in order
+                own = [job for job in scoring if job.then == then]  # bound methods: equal, not the same
+                then([job.session for job in own], [job.result for job in own])
 
 
 @atexit.register

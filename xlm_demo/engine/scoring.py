@@ -21,10 +21,15 @@ def check_top_k(k: int) -> int:
     return k
 
 
+def start_score(tokenizer: Tokenizer) -> TokenScore:
+    """The start token's score: it is given, not predicted."""
+    return TokenScore(START_ID, tokenizer.display(START_ID), None, None, None)
+
+
 def token_scores(tokenizer: Tokenizer, rows: torch.Tensor, ids: list[int], first: bool) -> list[TokenScore]:
     """Scores of `ids` from (len(ids), V) logits rows, each of the position before; `first`: ids[0] is the start
     token, scored by nothing."""
-    scores = [TokenScore(START_ID, tokenizer.display(START_ID), None, None, None)] if first else []
+    scores = [start_score(tokenizer)] if first else []
     targets = torch.tensor(ids[1:] if first else ids, device=rows.device)[:, None]  # (N, 1)
     rows = rows.float()
     normaliser = rows.logsumexp(-1, keepdim=True)  # (N, 1): log-probabilities are logits minus it
@@ -54,6 +59,7 @@ class Summary:
     distribution: Distribution
     after: torch.Tensor | None  # (V,) the renormalised sampling distribution; None when greedy (all on the argmax)
     argmax: int
+    expected: list[tuple[int, float]]  # the N_EXPECTED most probable tokens and their log-probabilities
 
     def logprob(self, token_id: int) -> float:
         return float(self.logits[token_id]) - self.normaliser
@@ -61,6 +67,14 @@ class Summary:
     def rank(self, token_id: int) -> int:
         """1 + how many tokens have a larger logit."""
         return 1 if token_id == self.argmax else int((self.logits > self.logits[token_id]).sum()) + 1
+
+    def token_score(self, tokenizer: Tokenizer, token_id: int) -> TokenScore:
+        """The score of a token read at this position, as token_scores gives it, from what this summary holds."""
+        logprob = self.logprob(token_id)
+        alternatives = tuple((tokenizer.display(i), math.exp(lp)) for i, lp in self.expected)
+        entropy = self.distribution.entropy
+        return TokenScore(token_id, tokenizer.display(token_id), math.exp(logprob), logprob, self.rank(token_id),
+                          alternatives, entropy)  # fmt: skip
 
     def choose(self, generator: torch.Generator | None) -> int:
         """The next token: the argmax when greedy or given no generator, else one drawn from the distribution."""
@@ -77,16 +91,17 @@ def summarise(
     normaliser = logits.logsumexp(-1)  # ()
     probs = (logits - normaliser).exp_()  # (V,)
     entropy = float(normaliser - (probs * logits).nansum())  # -Σ p log p; a -inf logit (p = 0) adds nothing
-    top = logits.topk(min(top_k, logits.shape[-1]))
+    widest = logits.topk(min(max(top_k, N_EXPECTED), logits.shape[-1]))  # the candidates and the expected tokens
+    top_values, top_ids = widest.values[:top_k], widest.indices[:top_k]
     argmax = int(logits.argmax())
     if sampling.greedy:
         after, kept = None, float(probs[argmax])
-        sampling_probs = [1.0 if token_id == argmax else 0.0 for token_id in top.indices.tolist()]
+        sampling_probs = [1.0 if token_id == argmax else 0.0 for token_id in top_ids.tolist()]
     else:
         after = sampling_distribution(logits, sampling)
         kept = float(probs[after > 0].sum())
-        sampling_probs = after[top.indices].tolist()
-    columns = (top.indices.tolist(), (top.values - normaliser).tolist(), sampling_probs)
+        sampling_probs = after[top_ids].tolist()
+    columns = (top_ids.tolist(), (top_values - normaliser).tolist(), sampling_probs)
     listed = [
         Candidate(
             id=token_id,
@@ -100,7 +115,9 @@ def summarise(
         for rank, (token_id, logprob, sampling_prob) in enumerate(zip(*columns, strict=True), start=1)
     ]
     distribution = Distribution(encoded.input_ids, encoded.lang, entropy, listed, kept, encoded.truncated, sampling)
-    return Summary(logits, float(normaliser), distribution, after, argmax)
+    expected_logprobs = (widest.values[:N_EXPECTED] - normaliser).tolist()
+    expected = list(zip(widest.indices[:N_EXPECTED].tolist(), expected_logprobs, strict=True))
+    return Summary(logits, float(normaliser), distribution, after, argmax, expected)
 
 
 def distribution(

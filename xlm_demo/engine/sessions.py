@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..model.kv import Paged
 from ..model.tokenizer import Tokenizer
-from ..model.xlm import XLM, KVCache
+from ..model.xlm import XLM
 from .prefix_cache import Key, Match, PrefixCache
 from .results import Encoded, TokenScore
 from .scheduler import Scheduler
-from .scoring import token_scores
+from .scoring import start_score, token_scores
 
 
 @dataclass
@@ -23,7 +24,8 @@ class Session:
     ids: list[int]
     lang: str  # the typed text's
     langs: list[str]  # each position's language id
-    cache: KVCache
+    cache: Paged  # the cached prefix read where the prefix cache holds it, the rest its own
+    keys: list[Key]  # the prefix cache's key of each position
     truncated: bool
     pending: list[int] = field(default_factory=list)  # ids not yet run through the model
     last_logits: torch.Tensor | None = None  # (vocab,) after the last fed token
@@ -61,31 +63,39 @@ class Sessions:
 
     def _start(self, encoded: Encoded, reserve: int) -> Session:
         """A session holding an encoded text, with room for `reserve` more tokens, resumed from the prefix cache."""
-        capacity = min(self.model.config.max_positions, len(encoded.input_ids) + reserve)
-        cache = self.model.new_cache(1, capacity)
         keys = self.keys(encoded.input_ids, encoded.position_langs)
         match = self.prefix_cache.match_prefix(keys)
+        last_logits = self.prefix_cache.last_logits(match)
+        # The logits after the last cached position score the first new one: kept, or run that position again.
+        start = len(match) - (0 if last_logits is not None or not match.nodes else 1)
+        capacity = min(self.model.config.max_positions, len(encoded.input_ids) + reserve)
+        own = self.model.new_cache(1, max(1, capacity - start))  # the positions the prefix cache does not hold
         session = Session(
             ids=list(encoded.input_ids),
             lang=encoded.lang,
             langs=encoded.position_langs,
-            cache=cache,
+            cache=self.prefix_cache.context(match, start, own),
+            keys=keys,
             truncated=encoded.truncated,
+            pending=list(encoded.input_ids[start:]),
+            last_logits=last_logits,
+            cached=match,
+            scores=[node.score for node in match.nodes],
         )
-        session.cached, session.scores = match, [node.score for node in match.nodes]
-        session.last_logits = self.prefix_cache.last_logits(match)
-        # The logits after the last cached position score the first new one: kept, or run that position again.
-        rerun = 0 if session.last_logits is not None or not match.nodes else 1
-        session.pending = session.ids[len(match) - rerun :]
-        if session.pending or reserve:  # the keys and values are copied only for a session that runs the model
-            self.prefix_cache.read(match, cache, n_positions=len(match) - rerun)
         return session
 
-    @staticmethod
-    def extend(session: Session, ids: list[int], lang: str | None = None) -> None:
-        """Append tokens fed with `lang` (default: the text's); the model reads them when next asked."""
+    def extend(
+        self, session: Session, ids: list[int], lang: str | None = None, scores: list[TokenScore] | None = None
+    ) -> None:
+        """Append tokens fed with `lang` (default: the text's); the model reads them when next asked. `scores`: theirs,
+        where known (a continuation's token, scored from the distribution it was chosen from), if every position
+        before them is scored."""
+        if scores is not None and len(session.scores) == len(session.ids):
+            session.scores.extend(scores)
+        lang = lang or session.lang
         session.ids.extend(ids)
-        session.langs.extend([lang or session.lang] * len(ids))
+        session.langs.extend([lang] * len(ids))
+        session.keys.extend((self.lang2id[lang], token_id) for token_id in ids)
         session.pending.extend(ids)
 
     def keys(self, ids: list[int], langs: list[str]) -> list[Key]:
@@ -95,9 +105,7 @@ class Sessions:
     def next_logits(self, *sessions: Session) -> list[torch.Tensor]:
         """(vocab,) logits after everything in each session, running (in one batch) and scoring only the tokens not
         yet seen."""
-        unseen = [s for s in sessions if s.pending or s.unscored is not None]
-        for session, logits in zip(unseen, self.scheduler.forward(unseen, score=True), strict=True):
-            self._score_run(session, logits)
+        self.scheduler.forward([s for s in sessions if s.pending or s.unscored is not None], True, self._score_runs)
         return [session.last_logits for session in sessions]
 
     def run_pending(self, *sessions: Session) -> None:
@@ -105,14 +113,28 @@ class Sessions:
         projection of every position, as costly as the blocks for a long text)."""
         self.scheduler.forward([s for s in sessions if s.pending], score=False)
 
-    def _score_run(self, session: Session, logits: torch.Tensor) -> None:
-        """Score the positions run last from their (T, V) logits, and keep them in the prefix cache."""
+    def _score_runs(self, sessions: list[Session], logits: list[torch.Tensor]) -> None:
+        """Score the positions each session ran last from their (T, V) logits, every session's in one set of passes
+        over the vocabulary (in the scheduler's thread, as its batch ends), and keep them in the prefix cache."""
+        unscored = [self._unscored(session, rows) for session, rows in zip(sessions, logits, strict=True)]
+        targets = [token_id for _, ids in unscored for token_id in ids]
+        stacked = torch.cat([rows for rows, _ in unscored])  # (N, V)
+        scored = token_scores(self.tokenizer, stacked, targets, first=False) if targets else []  # none: Continue
+        for session, rows, (_, ids) in zip(sessions, logits, unscored, strict=True):
+            if not session.scores:
+                session.scores.append(start_score(self.tokenizer))
+            session.scores += scored[: len(ids)]
+            scored = scored[len(ids) :]
+            session.last_logits = rows[-1]
+            cached = self.prefix_cache.insert(session.cached, session.keys, session.cache, session.scores, rows[-1])
+            session.cached = cached  # the prefix cache now holds these positions too, pinned for this session
+
+    @staticmethod
+    def _unscored(session: Session, logits: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """The (N, V) rows that score a session's positions not yet scored, from the logits of the positions it ran
+        last, and those positions' ids (the start token's, scored by nothing, left out)."""
         start = session.cache.length - logits.shape[0]
         if session.last_logits is not None and start == len(session.scores):
             logits = torch.cat([session.last_logits[None], logits])  # the cached position's row first
-        first = not session.scores  # the start token's own score comes first
-        session.scores += token_scores(self.tokenizer, logits[:-1], session.ids[len(session.scores) :], first)
-        session.last_logits = logits[-1]
-        keys = self.keys(session.ids, session.langs)
-        cached = self.prefix_cache.insert(session.cached, keys, session.cache, session.scores, session.last_logits)
-        session.cached = cached  # the prefix cache now holds these positions too, pinned for this session
+        ids = session.ids[len(session.scores) :]
+        return logits[:-1], ids[1:] if not session.scores else ids

@@ -212,8 +212,9 @@ def lens_views(engine: Engine, encoded: Encoded, top_k: int = 10, target: int | 
         cache = engine.model.new_cache(n, T)
         engine.run_pending(*sessions)  # every id's positions in one batch
         for row, session in enumerate(sessions):
-            cache.keys[:, row, :, : T - 1] = session.cache.keys[:, 0, :, : T - 1]  # (L, H, T - 1, D)
-            cache.values[:, row, :, : T - 1] = session.cache.values[:, 0, :, : T - 1]
+            keys, values = session.cache.span(0, T - 1)  # (L, T - 1, H, D)
+            cache.keys[:, row, :, : T - 1] = keys.transpose(1, 2)
+            cache.values[:, row, :, : T - 1] = values.transpose(1, 2)
         cache.advance(T - 1)
         last = torch.full((n, 1), encoded.input_ids[-1], device=engine.device)  # (n, 1)
         lang_ids = torch.tensor([[engine.lang2id[lang]] for lang in langs], device=engine.device)  # (n, 1)

@@ -18,6 +18,7 @@ log = logging.getLogger("xlm_demo")
 WORD_END = "</w>"  # marks the last symbol of a word in merges and in transformers' pieces
 BACKENDS = ("auto", "fastBPE", "python")
 NATIVE_UNSAFE = re.compile("[\x00\ud800-\udfff]")  # fastBPE stops a word at NUL; surrogates cannot become UTF-8
+SEEN_WORDS = 200_000  # words whose pieces fastBPE's side keeps, as PythonBPE's cache: a few tens of MB
 
 
 def read_merges(codes_path: Path) -> dict[tuple[str, str], int]:
@@ -84,6 +85,7 @@ class FastBPE:
         import fastBPE
 
         self.python = PythonBPE(codes_path)  # parses the file safely, and handles the words fastBPE would mangle
+        self.seen: dict[str, list[str]] = {}  # word -> its pieces
         with tempfile.TemporaryDirectory(prefix="xlm-demo-codes-") as folder:
             codes = Path(folder) / "codes"  # fastBPE segfaults on a blank line and exits on a missing file
             ranked = sorted(self.python.ranks, key=self.python.ranks.get)
@@ -92,13 +94,16 @@ class FastBPE:
                 self.bpe = fastBPE.fastBPE(str(codes))
 
     def apply(self, words: list[str]) -> list[str]:
-        """BPE pieces of Moses tokens: "xx" continues a word, "yy</w>" ends one."""
-        words = split_words(words)
-        native = iter(self.bpe.apply([word for word in words if not NATIVE_UNSAFE.search(word)]))
-        pieces = []
-        for word in words:
-            pieces += self.python.word_pieces(word) if NATIVE_UNSAFE.search(word) else hf_pieces(next(native))
-        return pieces
+        """BPE pieces of Moses tokens: "xx" continues a word, "yy</w>" ends one. A word seen before is looked up: a
+        keystroke's text differs from the last one by a word or two."""
+        words, seen = split_words(words), self.seen  # this call keeps the dict it read, whatever another thread does
+        new = [word for word in dict.fromkeys(words) if word not in seen]
+        native = iter(self.bpe.apply([word for word in new if not NATIVE_UNSAFE.search(word)]))
+        for word in new:
+            seen[word] = self.python.word_pieces(word) if NATIVE_UNSAFE.search(word) else hf_pieces(next(native))
+        if len(seen) > SEEN_WORDS:
+            self.seen = {}  # started again: a bound on memory, not a cache policy worth more
+        return [piece for word in words for piece in seen[word]]
 
 
 def hf_pieces(encoded: str) -> list[str]:

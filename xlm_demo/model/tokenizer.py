@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -11,6 +12,7 @@ from typing import NamedTuple
 
 import sacremoses
 
+from . import chunks
 from .bpe import WORD_END, FastBPE, PythonBPE, load_bpe
 from .languages import check_moses
 
@@ -36,6 +38,7 @@ UNICODE_PUNCT = {
 }  # fmt: skip
 PUNCT_TABLE = str.maketrans(UNICODE_PUNCT)
 FULL_STOPS = re.compile(r"[。．]\s*")  # ideographic and full-width full stops swallow the spaces after them
+PIECES_KEPT = 1 << 15  # pieces of text (a few words each) whose ids each tokenizer keeps, least recently used out
 
 
 def replace_unicode_punct(text: str) -> str:
@@ -43,9 +46,20 @@ def replace_unicode_punct(text: str) -> str:
     return FULL_STOPS.sub(". ", text).translate(PUNCT_TABLE)
 
 
+class NonPrinting(dict):
+    """str.translate's table dropping every character of a Unicode category C*, filled as characters are seen."""
+
+    def __missing__(self, code: int) -> int | None:
+        self[code] = None if unicodedata.category(chr(code)).startswith("C") else code
+        return self[code]
+
+
+NON_PRINTING = NonPrinting()
+
+
 def remove_non_printing(text: str) -> str:
     """Drop control, format, surrogate, private-use and unassigned characters (Unicode categories C*)."""
-    return "".join(char for char in text if not unicodedata.category(char).startswith("C"))
+    return text.translate(NON_PRINTING)
 
 
 def lowercase_and_strip_accents(tokens: list[str]) -> list[str]:
@@ -92,6 +106,7 @@ class Tokenizer:
             self.pieces[i] = piece
         self._moses: dict[str, Moses] = {}
         self.specials = specials_pattern(self.pieces[:N_SPECIAL])
+        self.piece_ids = functools.lru_cache(maxsize=PIECES_KEPT)(self._piece_ids)
 
     @classmethod
     def from_files(
@@ -143,8 +158,18 @@ class Tokenizer:
         Specials written in the text (`</s>`, `<special1>` ...) are their ids, as in transformers, unless `literal`.
         """
         parts = [text] if literal else self.specials.split(text)  # text, special, text, ...
-        pieces = [piece for i, part in enumerate(parts) for piece in ([part] if i % 2 else self.tokenize(part, lang))]
-        return [self.vocab.get(piece, UNK_ID) for piece in pieces]
+        ids = []
+        for i, part in enumerate(parts):
+            if i % 2:
+                ids.append(self.vocab.get(part, UNK_ID))
+            else:  # cut where tokenizing cannot see across, each piece's ids cached: an edit tokenizes its piece
+                for piece in chunks.pieces(part):
+                    ids += self.piece_ids(piece, lang)
+        return ids
+
+    def _piece_ids(self, text: str, lang: str) -> tuple[int, ...]:
+        """Ids of a text without specials; `piece_ids` is its cached form."""
+        return tuple(self.vocab.get(piece, UNK_ID) for piece in self.tokenize(text, lang))
 
     def ids_of_words(self, words: list[str]) -> list[int]:
         """Ids of words that are already Moses tokens (no punctuation handling), lowercased if the vocab is."""

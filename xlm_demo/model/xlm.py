@@ -70,6 +70,10 @@ class KVCache:
         """Mark n_tokens more positions as filled, once every layer has stored them."""
         self.length += n_tokens
 
+    def span(self, start: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(L, end - start, H, D) keys and values of positions start … end - 1 of batch row 0."""
+        return self.keys[:, 0, :, start:end].transpose(1, 2), self.values[:, 0, :, start:end].transpose(1, 2)
+
     def repeated(self, batch_size: int, capacity: int) -> KVCache:
         """A new cache of `batch_size` rows, each holding this cache's row 0, with room for `capacity` positions."""
         if capacity < self.length:
@@ -88,10 +92,10 @@ class KVCache:
 
 
 class Packed:
-    """Several sequences' new tokens side by side in one row of a batch, each attending over its own KV cache
-    (batch row 0 of each): the linear layers read their weights once for all of them."""
+    """Several sequences' new tokens side by side in one row of a batch, each attending over its own keys and values
+    (a KVCache's batch row 0, or a kv.Paged context): the linear layers read their weights once for all of them."""
 
-    def __init__(self, caches: list[KVCache], lengths: list[int]):
+    def __init__(self, caches: list, lengths: list[int]):
         self.caches, self.lengths = caches, lengths
         self.ends = list(itertools.accumulate(lengths))
 
@@ -99,7 +103,7 @@ class Packed:
         """(N,) each new token's position in its own sequence."""
         return torch.cat([torch.arange(c.length, c.length + n, device=device) for c, n in self.segments()])
 
-    def segments(self) -> list[tuple[KVCache, int]]:
+    def segments(self) -> list[tuple]:
         """Each sequence's cache and its number of new tokens."""
         return list(zip(self.caches, self.lengths, strict=True))
 

@@ -6,7 +6,6 @@ seconds stay queued Gradio events."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import partial
 
 import gradio as gr
 
@@ -23,6 +22,7 @@ from .next_token import export, side_by_side
 from .next_token.routes import ViewRoutes
 from .requests import MAX_CANDIDATES, MAX_CONTINUE, read_share_link
 from .state import DEFAULT_PROMPT
+from .tier import InProcessTier, ModelTier
 
 # The page state as the renderer holds it (assets/view.js), in the fields page/requests.py reads: the renderer sets
 # this component's value whenever the controls or the view shown change, and the sections' events read it.
@@ -68,10 +68,11 @@ class Controls:
         return f"({names}, ...more) => window.xlmView.{method}({{{names}}}, ...more)"
 
 
-def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
-    """The whole page for one loaded engine, inside the Blocks being built; `room_size` of its requests wait on
-    the engine's scheduler at once. Nothing is loaded or fetched here."""
-    demo.routes.extend(ViewRoutes(engine, demo.rooms, demo.proxies, room_size).routes())
+def build_page(demo: gr.Blocks, engine: Engine, room_size: int, tier: ModelTier | None = None) -> None:
+    """The whole page for one loaded engine, inside the Blocks being built; the model work runs on `tier` (default:
+    the engine, `room_size` of its requests waiting on its scheduler at once). Nothing is loaded or fetched here."""
+    tier = tier or InProcessTier(engine, room_size)
+    demo.routes.extend(ViewRoutes(tier, demo.rooms, demo.proxies).routes())
     page_state = gr.HTML(None, html_template="", js_on_load=FOLLOW_THE_RENDERER, visible="hidden", elem_id="page-state")
     gr.Markdown(f"# {title(engine)}\n{model_line(engine)}", elem_id="header")
     if engine.notice:
@@ -84,19 +85,19 @@ def build_page(demo: gr.Blocks, engine: Engine, room_size: int) -> None:
             gr.HTML(elem_id="candidate-list")
             gr.HTML(elem_id="status")
     live_plot(from_records=True, elem_id="timeline-plot", container=True)
-    compare_section(demo, engine, page_state, room, room_size)
-    build_fill_section(engine, page_state, controls.prompt, buttons["blank_a_word"])
+    compare_section(demo, engine, tier, page_state, room, room_size)
+    build_fill_section(tier.reading, page_state, controls.prompt, buttons["blank_a_word"])
     with gr.Accordion("Inside the model: attention and attribution", open=False, elem_id="inside"):
-        build_inside(engine, page_state)
-    build_lens_section(engine, page_state)
-    fidelity_section(engine, page_state)
+        build_inside(engine, page_state, tier.reading)
+    build_lens_section(engine, page_state, tier.reading)
+    fidelity_section(tier, page_state)
     with gr.Accordion("Tokens as the model sees them", open=False) as table:
         gr.HTML(elem_id="inspector")  # filled while a person can see it
     table.expand(None, js="() => window.xlmView.table(true)", api_visibility="private", queue=False)
     table.collapse(None, js="() => window.xlmView.table(false)", api_visibility="private", queue=False)
     with gr.Accordion("Model", open=False):
         gr.Markdown(model_panel(engine), elem_id="model-panel")
-    wire_view(demo, engine, controls, buttons, page_state, room_size)
+    wire_view(demo, engine, tier, controls, buttons, page_state, room_size)
 
 
 def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.State]:
@@ -158,21 +159,23 @@ def text_column(demo: gr.Blocks, engine: Engine) -> tuple[Controls, dict, gr.Sta
     return controls, buttons, room
 
 
-def compare_section(demo: gr.Blocks, engine: Engine, page_state: gr.HTML, room: gr.State, room_size: int) -> None:
+def compare_section(
+    demo: gr.Blocks, engine: Engine, tier: ModelTier, page_state: gr.HTML, room: gr.State, room_size: int
+) -> None:
     """The same text under every language id, shown to the room too."""
     named = languages.names(languages.ordered(engine.lang2id))
     with gr.Accordion("Compare the language ids", open=True, elem_id="compare-section"):
         compare = gr.Button(f"Compare the {named} ids", elem_id="compare")
         plot = live_plot(elem_id="compare-plot", container=True)
         summary = gr.Markdown(elem_id="compare-summary")
-    compared = with_live_figures(partial(side_by_side.compare, engine=engine))
+    compared = with_live_figures(tier.reading(side_by_side.compare))
     compare.click(
         shown_to_room(compared, demo.rooms), [page_state, room],
         [plot, summary], concurrency_id=ROOM_GROUP, concurrency_limit=room_size, api_visibility="private",
     )  # fmt: skip
 
 
-def fidelity_section(engine: Engine, page_state: gr.HTML) -> None:
+def fidelity_section(tier: ModelTier, page_state: gr.HTML) -> None:
     """The same text run the way transformers' defaults would, beside the faithful run."""
     with gr.Accordion("Fidelity: the same text through transformers' defaults", open=False):
         gr.Markdown(
@@ -186,7 +189,7 @@ def fidelity_section(engine: Engine, page_state: gr.HTML) -> None:
         summary = gr.Markdown(elem_id="fidelity-summary")
         widget = live_plot(elem_id="widget-plot", container=True)  # when the text holds one <special1>
     run.click(
-        with_live_figures(partial(side_by_side.fidelity, engine=engine)),
+        with_live_figures(tier.reading(side_by_side.fidelity)),
         page_state,
         [faithful, defaults, summary, widget],
         concurrency_id=MODEL_GROUP,
@@ -195,7 +198,13 @@ def fidelity_section(engine: Engine, page_state: gr.HTML) -> None:
 
 
 def wire_view(
-    demo: gr.Blocks, engine: Engine, controls: Controls, buttons: dict, page_state: gr.HTML, room_size: int
+    demo: gr.Blocks,
+    engine: Engine,
+    tier: ModelTier,
+    controls: Controls,
+    buttons: dict,
+    page_state: gr.HTML,
+    room_size: int,
 ) -> None:
     """The renderer told of every change, in the browser; the export; the view restored from the page's URL."""
     browser_only = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
@@ -205,9 +214,14 @@ def wire_view(
         buttons[action].click(None, js=f"() => window.xlmView.act('{action}')", **browser_only)
     buttons["stop"].click(None, js="() => window.xlmView.stop()", **browser_only)
     buttons["shared"].then(None, values, None, js=controls.told("controlled"), **browser_only)  # the room sees it now
+    exported_by_tier = tier.reading(export.exported)
+
+    def exported(fields: dict | None) -> tuple:
+        """The page state's files: computed where the model runs, written here."""
+        return export.files(*exported_by_tier(fields))
 
     buttons["export"].click(
-        partial(export.export, engine=engine), page_state, [buttons["exported"], buttons["exported_view"]],
+        exported, page_state, [buttons["exported"], buttons["exported_view"]],
         concurrency_id=ROOM_GROUP, concurrency_limit=room_size, api_visibility="private",
     )  # fmt: skip
 
@@ -215,7 +229,7 @@ def wire_view(
         """The controls and the chosen tokens a share link restores; each part of it left out, told."""
         if request.query_params.get("follow"):  # a follower's page: the room pushes what it shows
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), None
-        state, told = read_share_link(engine, request.query_params)
+        state, told = read_share_link(tier.facts, request.query_params)
         for sentence in told:
             gr.Warning(sentence)
         return state.prompt, state.lang, state.top_k, state.literal, state.fields()

@@ -27,6 +27,24 @@ class UserError(ValueError):
         super().__init__(sentence)
         self.status = status
 
+    def __reduce__(self):  # pickled whole: a replica's refusal reaches the front with its status
+        return UserError, (str(self), self.status)
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What checking a request needs to know of the model, without its weights (a front of replicas holds these
+    alone)."""
+
+    lang2id: dict[str, int]
+    vocab_size: int
+    max_positions: int
+
+    @classmethod
+    def of(cls, engine: Engine) -> ModelFacts:
+        """The facts of an engine loaded here."""
+        return cls(dict(engine.lang2id), engine.model.config.vocab_size, engine.max_positions)
+
 
 @dataclass(frozen=True)
 class Drawn:
@@ -61,7 +79,7 @@ class ViewRequest:
     room: str  # the presenter's key of the room the view is shown to, or empty
 
 
-def read_view_request(engine: Engine, body: object) -> ViewRequest:
+def read_view_request(model: ModelFacts, body: object) -> ViewRequest:
     """A view request from its JSON body: its page state, its action and what the page draws now."""
     if not isinstance(body, dict):
         raise UserError("The request must be a JSON object.")
@@ -75,23 +93,23 @@ def read_view_request(engine: Engine, body: object) -> ViewRequest:
         seq=field(body, "seq", int, 0),
         page=field(body, "page", str, "")[:64],
         action=action,
-        state=read_state(engine, body),
+        state=read_state(model, body),
         choice=field(body, "choice", int, None),
         n_tokens=n_tokens,
-        drawn=read_drawn(engine, body.get("drawn")),
+        drawn=read_drawn(model, body.get("drawn")),
         table=field(body, "table", bool, False),
         room=field(body, "room", str, ""),
     )
 
 
-def read_state(engine: Engine, fields: object) -> PageState:
+def read_state(model: ModelFacts, fields: object) -> PageState:
     """The page state in the view route's fields (prompt, lang, top_k, sampling, literal, continue_lang, appended,
     appended_langs), as the page sends it with every request and the sections read it."""
     if fields is None:
         raise UserError("The page is still loading; try again in a moment.")
     if not isinstance(fields, dict):
         raise UserError("The page state must be a JSON object.")
-    lang = known_lang(engine, field(fields, "lang", str, ""))
+    lang = known_lang(model, field(fields, "lang", str, ""))
     appended = field(fields, "appended", list, [])
     appended_langs = field(fields, "appended_langs", list, [])
     if len(appended_langs) != len(appended):
@@ -103,12 +121,12 @@ def read_state(engine: Engine, fields: object) -> PageState:
         top_k=candidates(field(fields, "top_k", int, 10)),
         sampling=read_sampling(field(fields, "sampling", dict, {})),
         literal=field(fields, "literal", bool, False),
-        chosen=chosen_tokens(engine, appended, [known_lang(engine, code) for code in strings(appended_langs)]),
-        continue_lang=continue_lang and known_lang(engine, continue_lang),  # empty: the text's
+        chosen=chosen_tokens(model, appended, [known_lang(model, code) for code in strings(appended_langs)]),
+        continue_lang=continue_lang and known_lang(model, continue_lang),  # empty: the text's
     )
 
 
-def read_share_link(engine: Engine, params: Mapping[str, str]) -> tuple[PageState, list[str]]:
+def read_share_link(model: ModelFacts, params: Mapping[str, str]) -> tuple[PageState, list[str]]:
     """The page state a share link restores (?prompt=…&lang=de&top_k=7&literal_specials=1&ids=…&langs=…), by the
     rules a request is checked by. The page opens whatever the link holds: a part that breaks a rule is left out
     (the text past the limit, an unknown language id, a count out of range, an id outside the vocabulary, tokens
@@ -126,18 +144,18 @@ def read_share_link(engine: Engine, params: Mapping[str, str]) -> tuple[PageStat
     if len(prompt) > MAX_PROMPT_CHARS:
         told.append(f"From the link: the text is {len(prompt):,} characters; the first {MAX_PROMPT_CHARS:,} are kept.")
         prompt = prompt[:MAX_PROMPT_CHARS]
-    lang = kept(lambda code: known_lang(engine, code), params.get("lang", ""), languages.default(engine.lang2id))
+    lang = kept(lambda code: known_lang(model, code), params.get("lang", ""), languages.default(model.lang2id))
     top_k = kept(lambda count: candidates(whole_number(count, "top_k")), params.get("top_k", ""), 10)
-    langs = [kept(lambda code: known_lang(engine, code), code, lang) for code in params.get("langs", "").split(",")]
+    langs = [kept(lambda code: known_lang(model, code), code, lang) for code in params.get("langs", "").split(",")]
     chosen = []
     for n, text in enumerate(params.get("ids", "").split(",")):
         fed = langs[n] if n < len(langs) else lang
-        chosen += kept(lambda i, fed=fed: chosen_tokens(engine, [whole_number(i, "ids")], [fed]), text, ())
-    if len(chosen) > engine.max_positions:
-        told.append(f"From the link: {len(chosen)} chosen tokens do not fit in the model's {engine.max_positions} "
-                    f"positions; the first {engine.max_positions} are kept.")  # fmt: skip
+        chosen += kept(lambda i, fed=fed: chosen_tokens(model, [whole_number(i, "ids")], [fed]), text, ())
+    if len(chosen) > model.max_positions:
+        told.append(f"From the link: {len(chosen)} chosen tokens do not fit in the model's {model.max_positions} "
+                    f"positions; the first {model.max_positions} are kept.")  # fmt: skip
     literal = params.get("literal_specials") == "1"
-    return PageState(prompt, lang, top_k, literal=literal, chosen=tuple(chosen[: engine.max_positions])), told
+    return PageState(prompt, lang, top_k, literal=literal, chosen=tuple(chosen[: model.max_positions])), told
 
 
 def checked_text(prompt: str | None) -> str:
@@ -148,10 +166,10 @@ def checked_text(prompt: str | None) -> str:
     return prompt
 
 
-def known_lang(engine: Engine, code: str) -> str:
+def known_lang(model: ModelFacts, code: str) -> str:
     """A language id of the checkpoint's."""
-    if code not in engine.lang2id:
-        raise UserError(f"Unknown language id {code!r}; this model has {', '.join(engine.lang2id)}.")
+    if code not in model.lang2id:
+        raise UserError(f"Unknown language id {code!r}; this model has {', '.join(model.lang2id)}.")
     return code
 
 
@@ -162,11 +180,11 @@ def candidates(top_k: int) -> int:
     return top_k
 
 
-def chosen_tokens(engine: Engine, ids: list, langs: list[str]) -> tuple[Chosen, ...]:
+def chosen_tokens(model: ModelFacts, ids: list, langs: list[str]) -> tuple[Chosen, ...]:
     """Token ids in the vocabulary, no more than the model's positions, each with its language id."""
-    vocab_size = engine.model.config.vocab_size
-    if len(ids) > engine.max_positions:
-        raise UserError(f"{len(ids)} chosen tokens do not fit in the model's {engine.max_positions} positions.")
+    vocab_size = model.vocab_size
+    if len(ids) > model.max_positions:
+        raise UserError(f"{len(ids)} chosen tokens do not fit in the model's {model.max_positions} positions.")
     if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < vocab_size for i in ids):
         raise UserError(f"Token ids must be whole numbers from 0 to {vocab_size - 1}.")
     return tuple(Chosen(i, lang) for i, lang in zip(ids, langs, strict=True))
@@ -189,7 +207,7 @@ def read_sampling(sampling: dict) -> SamplingParams:
         raise UserError(str(error)) from None
 
 
-def read_drawn(engine: Engine, drawn: object) -> Drawn | None:
+def read_drawn(model: ModelFacts, drawn: object) -> Drawn | None:
     """What the page draws now, if it says: ids, their language ids and the typed positions' count."""
     if drawn is None:
         return None
@@ -197,7 +215,7 @@ def read_drawn(engine: Engine, drawn: object) -> Drawn | None:
         raise UserError("The field 'drawn' must be an object.")
     ids = field(drawn, "ids", list, [])
     langs = strings(field(drawn, "langs", list, []))
-    if len(ids) > engine.max_positions + 1 or len(langs) != len(ids):
+    if len(ids) > model.max_positions + 1 or len(langs) != len(ids):
         raise UserError("The field 'drawn' must list each position's id and language id.")
     return Drawn(tuple(ids), tuple(langs), field(drawn, "typed", int, 0))
 
@@ -226,7 +244,7 @@ def number(fields: dict, name: str, default: float) -> float:
 
 def strings(values: list) -> list[str]:
     """A list of strings, as sent."""
-    if not all(isinstance(value, str) for value in values):
+    if not set(map(type, values)) <= {str}:  # in C: a text's every position is sent
         raise UserError("Language ids must be strings.")
     return values
 

@@ -4,7 +4,7 @@ requests.py reads and checks it; this module only holds it."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from ..engine import Encoded, Engine
 from ..engine.sampling import GREEDY, SamplingParams
@@ -68,7 +68,8 @@ class PageState:
                 "appended_langs": self.appended_langs}  # fmt: skip
 
     def share_query(self) -> str:
-        """A relative URL that restores the text, language, candidate count, literal setting and chosen tokens."""
+        """A relative URL that restores the text, language, candidate count, literal setting and chosen tokens (as
+        urlencode writes it)."""
         params = {"prompt": self.prompt, "lang": self.lang, "top_k": self.top_k}
         if self.literal:
             params["literal_specials"] = 1
@@ -76,7 +77,19 @@ class PageState:
             params["ids"] = ",".join(map(str, self.appended))
         if any(lang != self.lang for lang in self.appended_langs):
             params["langs"] = ",".join(self.appended_langs)
-        return "?" + urlencode(params)
+        return "?" + "&".join(f"{name}={str(value).translate(QUOTED)}" for name, value in params.items())
+
+
+class Quoted(dict):
+    """str.translate's table quoting each character as quote_plus does, filled as characters are seen: quote_plus
+    quotes character by character, so a text quoted this way is quote_plus's, without its per-byte Python loop."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = quote_plus(chr(code))
+        return self[code]
+
+
+QUOTED = Quoted()
 
 
 def fed_sequence(engine: Engine, state: PageState, reserve: int = 0) -> Encoded:

@@ -8,14 +8,14 @@ from ...engine import Engine, Fill
 from ...engine.fill import MASK, split_words
 from ...model import languages
 from ..guards import user_errors
-from ..requests import UserError, read_state
+from ..requests import ModelFacts, UserError, read_state
 from . import charts
 
 
 def fill_view(fields, words, *, engine: Engine) -> tuple:
     """The page state's blank filled under every language id side by side, and what the left context alone ranks."""
     with user_errors("Fill", on_page=True):
-        state = read_state(engine, fields)
+        state = read_state(ModelFacts.of(engine), fields)
         if state.literal:
             raise UserError(f"Literal is on, so {MASK} is plain characters, not a blank; switch it off to fill.")
         ordered = languages.ordered(engine.lang2id)
@@ -32,7 +32,9 @@ def blanked_view(fields, words, blanked: str, *, engine: Engine) -> tuple:
     """Blank a word's fill, of the text as the browser has just blanked it (the page state may not have caught up
     with it yet): a text without words to blank is told so."""
     with user_errors("Blank a word", on_page=True):
-        state = read_state(engine, {**(fields or {}), "prompt": blanked, "appended": [], "appended_langs": []})
+        state = read_state(
+            ModelFacts.of(engine), {**(fields or {}), "prompt": blanked, "appended": [], "appended_langs": []}
+        )
         if not state.literal and MASK not in state.prompt:
             raise UserError(NOTHING_TO_BLANK)
     return fill_view(state.fields(), words, engine=engine)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 
 import gradio as gr
 
-from ...engine import Engine
 from ...engine.fill import MASK
 from ..guards import MODEL_GROUP
 from ..live_plot import live_plot, with_live_figures
@@ -36,9 +35,11 @@ BLANK_A_WORD = f"""(text) => {{
 }}"""
 
 
-def build_fill_section(engine: Engine, page_state: gr.HTML, prompt: gr.Textbox, blank_a_word: gr.Button) -> None:
+def build_fill_section(
+    reading: Callable[[Callable], Callable], page_state: gr.HTML, prompt: gr.Textbox, blank_a_word: gr.Button
+) -> None:
     """The section for the page state's text, hidden until it holds a blank; `blank_a_word` makes one in the text
-    box `prompt` and fills it."""
+    box `prompt` and fills it; the model work runs through `reading` (the model tier's)."""
     with gr.Accordion("Fill the blank", open=True, visible=False, elem_id="fill-section") as section:
         gr.Markdown(HOW_TO_READ)
         with gr.Row(equal_height=True):
@@ -56,10 +57,10 @@ def build_fill_section(engine: Engine, page_state: gr.HTML, prompt: gr.Textbox, 
     private = {"api_visibility": "private", "show_progress": "hidden"}
     page_state.change(None, page_state, has_blank, js=HAS_BLANK, **private)
     has_blank.change(lambda shown: gr.update(visible=shown), has_blank, section, queue=False, **private)
-    run = with_live_figures(partial(events.fill_view, engine=engine))
+    run = with_live_figures(reading(events.fill_view))
     inputs, outputs = [page_state, words], [plot, summary]
     gr.on([fill.click, words.submit], run, inputs, outputs, concurrency_id=MODEL_GROUP, api_visibility="private")
-    blanked = with_live_figures(partial(events.blanked_view, engine=engine))
+    blanked = with_live_figures(reading(events.blanked_view))
     blank_a_word.click(None, prompt, prompt, js=BLANK_A_WORD, **private).then(
         blanked, [*inputs, prompt], outputs, concurrency_id=MODEL_GROUP, api_visibility="private"
     )

@@ -15,7 +15,7 @@ from ...payloads import attribution_payload
 from ..coloured_text import token_html
 from ..guards import user_errors
 from ..look import shown
-from ..requests import read_state
+from ..requests import ModelFacts, read_state
 from ..state import fed_sequence
 from . import charts
 
@@ -33,7 +33,7 @@ def attention_view(fields, position, difference, layer, head, inside, *, engine:
     """The layer × head chart for a query position (empty: the last) of the page state's sequence, or two language
     ids' difference, and one head's weights on the text."""
     with user_errors("Attention"):
-        encoded = fed_sequence(engine, read_state(engine, fields))
+        encoded = fed_sequence(engine, read_state(ModelFacts.of(engine), fields))
         query = query_position(position)
         if difference:
             pair = compared_pair(engine, encoded.lang)
@@ -125,7 +125,7 @@ def attribution_view(fields, method, steps, target, contrast, colouring, inside,
     """The attribution chart for the page state's sequence, the target and contrast choices, the coloured text and
     the summary."""
     with user_errors("Attribution"):
-        state = read_state(engine, fields)
+        state = read_state(ModelFacts.of(engine), fields)
         encoded = fed_sequence(engine, state)
         target_id, contrast_id = token_id(engine, target, "target"), token_id(engine, contrast, "contrast")
         result = attribute(engine, encoded, target_id, contrast_id, method, int(steps))

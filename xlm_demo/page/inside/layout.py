@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 
 import gradio as gr
 
@@ -21,9 +21,9 @@ HOW_TO_READ = (
 )
 
 
-def build_inside(engine: Engine, page_state: gr.Component) -> None:
+def build_inside(engine: Engine, page_state: gr.Component, reading: Callable[[Callable], Callable]) -> None:
     """The section's components and events, inside the accordion being built, for the page state (requests.py's
-    fields) the renderer holds; its model runs share MODEL_GROUP."""
+    fields) the renderer holds; its model runs share MODEL_GROUP, through `reading` (the model tier's)."""
     config = engine.model.config
     inside = gr.State(events.new_inside())
     gr.Markdown(HOW_TO_READ)
@@ -56,9 +56,9 @@ def build_inside(engine: Engine, page_state: gr.Component) -> None:
     attention_out = [attention_plot, layer, head, head_text, inside]
     attribution_in = [page_state, method, steps, target, contrast, colouring, inside]
     attribution_out = [attribution_plot, target, contrast, attribution_text, attribution_summary, inside]
-    attend = with_live_figures(partial(events.attention_view, engine=engine))
-    explain = with_live_figures(partial(events.attribution_view, engine=engine))
-    explain_top = with_live_figures(partial(events.top_attribution_view, engine=engine))
+    attend = with_live_figures(reading(events.attention_view))
+    explain = with_live_figures(reading(events.attribution_view))
+    explain_top = with_live_figures(reading(events.top_attribution_view))
     look.click(attend, attention_in, attention_out, **model_event).then(
         explain_top, [page_state, method, steps, colouring, inside], attribution_out, **model_event
     )

@@ -11,7 +11,7 @@ from ...inside import lens
 from ...inside.lens import LensView, TextScore
 from ...model import languages
 from ..guards import user_errors
-from ..requests import read_state
+from ..requests import ModelFacts, read_state
 from ..state import fed_sequence
 from . import charts
 from .charts import id_name, mass_name
@@ -31,7 +31,7 @@ def show(fields, patch_layer, *, engine: Engine) -> Iterator[tuple]:
     """Every layer under every language id for the page state's text (typed and continued) and the patching runs;
     then the whole-text verdict, which scores every token under each id."""
     with user_errors("Layer by layer"):
-        state = read_state(engine, fields)
+        state = read_state(ModelFacts.of(engine), fields)
         readings = lens.lens_views(engine, fed_sequence(engine, state))
         view = next(readings)
     target = view.lenses[state.lang].layers[-1].target.id

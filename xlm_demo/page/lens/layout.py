@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 
 import gradio as gr
 
@@ -20,9 +20,9 @@ INTRO = (
 )
 
 
-def build_lens_section(engine: Engine, page_state: gr.Component) -> None:
+def build_lens_section(engine: Engine, page_state: gr.Component, reading: Callable[[Callable], Callable]) -> None:
     """The section, closed at first; while open, it follows the page state the renderer holds (each time it
-    changes)."""
+    changes); its model runs go through `reading` (the model tier's)."""
     n_layers = engine.model.config.n_layers
     with gr.Accordion("Inside the model: layer by layer", open=False, elem_id="lens-section") as section:
         gr.Markdown(INTRO)
@@ -47,7 +47,7 @@ def build_lens_section(engine: Engine, page_state: gr.Component) -> None:
     text_changed = gr.Number(0, visible=False)
 
     views = [lens_plot, summary, language_plot, table, patching_plot, patching_summary, lens_state]
-    show = with_live_figures(partial(events.show, engine=engine))
+    show = with_live_figures(reading(events.show))
     model_event = {"concurrency_id": MODEL_GROUP, "api_visibility": "private", "show_progress": "hidden"}
     show_inputs, shown = [page_state, patch_layer], [target, *views[:-1], verdict, verdict_plot, lens_state]
     page_state.change(None, [is_open, text_changed], text_changed, js="(open, n) => (open ? n + 1 : n)")

@@ -77,7 +77,8 @@ def comparison_figure(comparison: Comparison) -> go.Figure:
     rows = 0
     for row, pair in enumerate(pairs, start=1):
         rows += add_pair(fig, comparison, pair, row)
-        fig.update_yaxes(autorange="reversed", fixedrange=True, automargin=True, row=row, col=1)
+        # Tokens, always: "50" and "1" are tokens too, not numbers on a scale.
+        fig.update_yaxes(type="category", autorange="reversed", fixedrange=True, automargin=True, row=row, col=1)
     fig.update_annotations(font_size=FONT["size"])
     styled(
         fig,

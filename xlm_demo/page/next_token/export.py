@@ -18,7 +18,7 @@ from ...payloads import predict_payload, step_payload
 from ..guards import user_errors
 from ..live_plot import PLOTLY_JS
 from ..renderer import renderer_script
-from ..requests import read_state
+from ..requests import ModelFacts, read_state
 from ..state import PageState, fed_sequence
 from .record import ViewRecord, view_record
 
@@ -73,13 +73,17 @@ def view_html(record: ViewRecord, source: str) -> str:
     )
 
 
-def export(fields: dict, *, engine: Engine) -> tuple:
-    """The page state's exploration as a JSON file and its view as an HTML file, offered for download."""
+def exported(fields: dict, *, engine: Engine) -> tuple[dict, ViewRecord]:
+    """The page state's exploration and its view's record, which `files` writes."""
     with user_errors("Export"):
-        state = read_state(engine, fields)
-        explored, record = exploration(state, engine=engine), view_record(engine, state, seq=0)
+        state = read_state(ModelFacts.of(engine), fields)
+        return exploration(state, engine=engine), view_record(engine, state, seq=0)
+
+
+def files(explored: dict, record: ViewRecord) -> tuple:
+    """The exploration's JSON file and the view's HTML file, offered for download."""
     folder = Path(tempfile.mkdtemp(prefix="xlm-export-"))  # a folder each: the files keep their plain names
     data, page = folder / "xlm-exploration.json", folder / "xlm-view.html"
     data.write_text(json.dumps(explored, ensure_ascii=False, indent=1) + "\n")
-    page.write_text(view_html(record, engine.source), encoding="utf-8")
+    page.write_text(view_html(record, explored["model"]), encoding="utf-8")
     return gr.update(value=str(data), visible=True), gr.update(value=str(page), visible=True)

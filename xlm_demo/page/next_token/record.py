@@ -3,7 +3,7 @@ export and the tests read its JSON, and one renderer (assets/view.js) draws it."
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -97,7 +97,7 @@ def record_of(
         typed=typed,
         spans_from=spans_from,
         spans=token_spans(analysis.scores, typed, fed, start=spans_from),
-        candidates=[asdict(c) for c in distribution.candidates],
+        candidates=[dict(vars(c)) for c in distribution.candidates],  # flat dataclasses: no asdict's deep copy
         entropy=distribution.entropy,
         reshaped=distribution.sampling.reshapes,
         notes=notes(engine, fed, analysis),

@@ -4,24 +4,20 @@ of its own work around the model's share; a request here costs a fraction of one
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
-import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ...engine import Engine
 from ..clients import TOO_FAST, RateLimit, TrustedProxies, request_address
 from ..follow.rooms import Room, Rooms
 from ..guards import refused
 from ..requests import UserError, ViewRequest, read_view_request
-from .actions import answer, continuation
-from .record import ViewRecord
+from ..tier import ModelTier, Served, Unavailable
 
 MAX_BODY = 64 * 1024  # bytes: a 20,000-character text and 512 positions' ids fit several times over
 PAGES_REMEMBERED = 4096  # pages whose latest request number is kept, to drop their older requests
@@ -29,6 +25,7 @@ PAGES_REMEMBERED = 4096  # pages whose latest request number is kept, to drop th
 # behind one address (a school, a conference) fits in the burst.
 REQUESTS_PER_SECOND, REQUESTS_BURST = 100.0, 1_000
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy holds the events back
+SERVED_BY = "X-Served-By"  # the header naming the replica that computed an answer
 
 
 class Latest:
@@ -73,11 +70,11 @@ async def read_body(request: Request) -> object:
 
 class ViewRoutes:
     """POST view: one record for the request's action; POST view/continue: a record per token as server-sent
-    events, until the continuation ends or the page closes the stream (Stop)."""
+    events, until the continuation ends or the page closes the stream (Stop). The model tier computes the records;
+    each answer names who did (X-Served-By)."""
 
-    def __init__(self, engine: Engine, rooms: Rooms, proxies: TrustedProxies, concurrency: int):
-        self.engine, self.rooms, self.proxies = engine, rooms, proxies
-        self.limiter = anyio.CapacityLimiter(concurrency)  # requests waiting on the scheduler at once
+    def __init__(self, tier: ModelTier, rooms: Rooms, proxies: TrustedProxies):
+        self.tier, self.rooms, self.proxies = tier, rooms, proxies
         self.latest = Latest()
         self.requests = RateLimit(REQUESTS_PER_SECOND, REQUESTS_BURST)
 
@@ -88,74 +85,58 @@ class ViewRoutes:
         """The page's request, read and checked (requests.py); UserError for anything a page would not send."""
         if not self.requests.allow(request_address(request, self.proxies)):
             raise UserError(TOO_FAST, 429)
-        view_request = read_view_request(self.engine, await read_body(request))
+        view_request = read_view_request(self.tier.facts, await read_body(request))
         self.latest.arrived(view_request.page, view_request.seq)
         return view_request
 
     async def view(self, request: Request) -> Response:
         try:
             view_request = await self.checked(request)
-            record = await anyio.to_thread.run_sync(self.answer, view_request, limiter=self.limiter)
-        except ValueError as error:  # a UserError, or the engine's refusal of what it was asked
+            served = await self.answer(view_request)
+        except (ValueError, Unavailable) as error:  # a UserError, the engine's refusal, or no replica to answer
             return refused(request, error)
-        if record is None:
+        if served is None:
             return refused(request, UserError("A newer request from this page replaced this one.", 409))
-        return Response(record.to_json(), media_type="application/json")
+        headers = {SERVED_BY: served.served_by}
+        return Response(served.record, media_type="application/json", headers=headers)
 
-    def answer(self, view_request: ViewRequest) -> ViewRecord | None:
+    async def answer(self, view_request: ViewRequest) -> Served | None:
         """The record for a request, shown to the presenter's room too; None when a newer one has come."""
-        if self.latest.superseded(view_request.page, view_request.seq):
-            return None
-        record = answer(self.engine, view_request)
         room = self.room(view_request)
-        if room is not None:
-            room.show(record.with_every_span(self.engine).to_json(), whole=True)
-        return record
+
+        def wanted() -> bool:
+            return not self.latest.superseded(view_request.page, view_request.seq)
+
+        served = await self.tier.view(view_request, room is not None, wanted)
+        if served is not None and room is not None:
+            room.show(served.whole, whole=True)
+        return served
 
     async def go_on(self, request: Request) -> Response:
         try:
             view_request = await self.checked(request)
-            records = await anyio.to_thread.run_sync(self.started, view_request, limiter=self.limiter)
-        except ValueError as error:
+            records = self.tier.continuation(view_request)
+            first = await anext(records)
+        except (ValueError, Unavailable) as error:
             return refused(request, error)
         return StreamingResponse(
-            self.events(records, self.room(view_request)), media_type="text/event-stream", headers=STREAM_HEADERS
+            self.events(first, records, self.room(view_request)),
+            media_type="text/event-stream",
+            headers={**STREAM_HEADERS, SERVED_BY: first.served_by},
         )
 
-    def started(self, view_request: ViewRequest) -> tuple[ViewRecord, Iterator[ViewRecord]]:
-        """A continuation's first record and the rest to come; ValueError if it cannot start."""
-        records = continuation(self.engine, view_request)
-        return next(records), records
-
-    async def events(self, started: tuple[ViewRecord, Iterator[ViewRecord]], room: Room | None):
-        """Each record as a server-sent event as it comes, the same bytes to the room. A worker thread continues
-        without waiting for the page to read each token; closing the stream (Stop, or the page leaving) ends the
-        continuation at its next token."""
-        first, records = started
-        loop, arrived, stop = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
-
-        def produce() -> None:
-            try:
-                for record in records:
-                    loop.call_soon_threadsafe(arrived.put_nowait, record)
-                    if stop.is_set():
-                        break
-            finally:
-                records.close()
-                loop.call_soon_threadsafe(arrived.put_nowait, None)
-
-        producing = asyncio.ensure_future(anyio.to_thread.run_sync(produce, limiter=self.limiter))
+    async def events(self, first: Served, records: AsyncIterator[Served], room: Room | None):
+        """Each record as a server-sent event as it comes, the same bytes to the room; closing the stream (Stop, or
+        the page leaving) ends the continuation at its next token."""
         try:
-            record = first
-            while record is not None:
-                message = record.to_json()
+            served = first
+            while served is not None:
                 if room is not None:
-                    room.show(message, whole=False)
-                yield b"data: " + message + b"\n\n"
-                record = await arrived.get()
+                    room.show(served.record, whole=False)
+                yield b"data: " + served.record + b"\n\n"
+                served = await anext(records, None)
         finally:
-            stop.set()
-            await asyncio.shield(producing)
+            await records.aclose()
 
     def room(self, view_request: ViewRequest) -> Room | None:
         """The room the presenter's key opens, if the request carries one."""

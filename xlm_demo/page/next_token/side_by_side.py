@@ -8,7 +8,7 @@ from ...engine.fill import MASK
 from ...model import languages
 from ..guards import user_errors
 from ..look import shown
-from ..requests import read_state
+from ..requests import ModelFacts, read_state
 from . import charts
 
 WIDGET_TITLE = "no language id, both ways, the blank's own position"
@@ -17,7 +17,7 @@ WIDGET_TITLE = "no language id, both ways, the blank's own position"
 def compare(fields: dict, *, engine: Engine) -> tuple:
     """The page state's text and chosen tokens under every language id, side by side."""
     with user_errors("Compare"):
-        state = read_state(engine, fields)
+        state = read_state(ModelFacts.of(engine), fields)
         typed = [engine.encode(state.prompt, lang, literal=state.literal) for lang in engine.lang2id]
         encodings = [engine.append(text, state.appended) for text in typed]  # every position under each id
         comparison = engine.compare_encoded(encodings, state.top_k, cached=True)
@@ -41,7 +41,7 @@ def fidelity(fields: dict, *, engine: Engine) -> tuple:
     """The page state's text run faithfully and with transformers' defaults (which always read specials), side by
     side; and, for a text with one <special1>, what the hub's Fill-Mask widget answers."""
     with user_errors("Fidelity"):
-        state = read_state(engine, fields)
+        state = read_state(ModelFacts.of(engine), fields)
         typed = state.prompt
         faithful = engine.predict_encoded(engine.encode(typed, state.lang, literal=state.literal), state.top_k)
         defaults = engine.transformers_defaults(typed, state.lang, top_k=state.top_k)

@@ -1,0 +1,138 @@
+"""python -m benchmarks.forward: how many page requests a second one front forwards to the model tier when the
+model answers at once. Two replicas on Ray (2 CPUs) answer every view with one record computed when they started;
+the front (the page, the view route, the rooms) runs in this process as `serve --replicas` runs it; N pages in a
+process of their own post keystrokes as fast as they are answered. Per N: requests per second, latency p50 and
+p95, and the front's CPU per request (what bounds it on a machine of its own: one core forwards 1000 / that)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import time
+import uuid
+
+import httpx
+import psutil
+
+from benchmarks.follow import PAGE_DEFAULTS, person
+from benchmarks.room import percentile_ms
+from benchmarks.server_process import ROOT, free_port
+
+RESULTS = ROOT / "build" / "forward.json"
+BUNDLED_MODEL = ROOT / "assets" / "xlm-mini-ende"
+
+
+class InstantReplica:
+    """A replica whose model answers at once: every view is the record of one text, computed when it started."""
+
+    def __init__(self, model: str):
+        from ray import serve
+
+        from xlm_demo.engine import Engine
+        from xlm_demo.page.next_token.actions import answer
+        from xlm_demo.page.requests import ModelFacts, read_view_request
+
+        engine = Engine.load(model, device="cpu")
+        self.model_facts = ModelFacts.of(engine)
+        request = read_view_request(self.model_facts, {**PAGE_DEFAULTS, "prompt": "The weather in Berlin is"})
+        self.record = answer(engine, request).to_json()
+        self.name = serve.get_replica_context().replica_id.unique_id
+
+    def facts(self):
+        return self.model_facts
+
+    async def view(self, request, whole: bool):
+        from xlm_demo.page.tier import Served
+
+        return Served(self.record, self.record if whole else None, self.name)
+
+
+async def pages_post(base: str, pages: int, seconds: float) -> dict:
+    """`pages` pages, each posting its next keystroke as soon as the last is answered, for `seconds`."""
+    latencies, errors, until = [], [], time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=pages + 10, max_keepalive_connections=pages + 10)
+
+    async def page(client: httpx.AsyncClient, n: int) -> None:
+        page_id, seq = uuid.uuid4().hex, 0
+        while time.monotonic() < until:
+            seq += 1
+            body = {**PAGE_DEFAULTS, "prompt": f"Page {page_id[:4]} word {seq}", "page": page_id, "seq": seq}
+            began = time.monotonic()
+            answer = await client.post(f"{base}view", json=body, headers=person(n))  # each its own address
+            if answer.status_code == 200:
+                latencies.append(time.monotonic() - began)
+            else:
+                errors.append(f"HTTP {answer.status_code}: {answer.text[:80]}")
+
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await asyncio.gather(*(page(client, n) for n in range(pages)))
+    return {"latencies": latencies, "errors": errors, "client_cpu": time.process_time()}
+
+
+def pages_process(base: str, pages: int, seconds: float, results) -> None:
+    results.put(asyncio.run(pages_post(base, pages, seconds)))
+
+
+def measure(base: str, pages: int, seconds: float) -> dict:
+    """One run of `pages` pages: the rate, the latency, and this process's (the front's) CPU per request."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=pages_process, args=(base, pages, seconds, results))
+    front = psutil.Process()
+    process.start()
+    time.sleep(2.0)  # the pages' process starts
+    before = front.cpu_times()
+    got = results.get(timeout=seconds + 300)
+    after = front.cpu_times()
+    process.join()
+    answered = len(got["latencies"])
+    front_cpu = (after.user - before.user) + (after.system - before.system)
+    return {
+        "pages": pages,
+        "requests_per_s": answered / seconds,
+        "p50_ms": percentile_ms(got["latencies"], 0.50),
+        "p95_ms": percentile_ms(got["latencies"], 0.95),
+        "errors": len(got["errors"]),
+        "error_examples": sorted(set(got["errors"]))[:3],
+        "front_cpu_ms_per_request": 1e3 * front_cpu / max(1, answered),  # the front's share: its window is wider
+        "pages_cpu_percent": 100 * got["client_cpu"] / seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pages", default="16,64", help="pages posting at once, comma-separated")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per run")
+    args = parser.parse_args()
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import ray
+    from ray import serve
+
+    from xlm_demo.cluster.start import deploy
+    from xlm_demo.server import ROOM_SIZE, create_app, launch_options
+
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        tier = deploy(InstantReplica, (str(BUNDLED_MODEL),), 2, 1, ROOM_SIZE)
+        options = launch_options("127.0.0.1", free_port(), share=False)
+        demo = create_app(str(BUNDLED_MODEL), device="cpu", tier=tier)
+        demo.launch(**options, prevent_thread_lock=True, quiet=True)
+        base = f"http://127.0.0.1:{options['server_port']}/"
+        rows = []
+        for pages in (int(n) for n in args.pages.split(",")):
+            rows.append(measure(base, pages, args.seconds))
+            print(json.dumps(rows[-1]), flush=True)
+        demo.close()
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "load": os.getloadavg(), "rows": rows}, indent=1))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
