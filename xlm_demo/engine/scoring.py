@@ -59,7 +59,7 @@ def largest(values: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     if k > n_blocks // 4:  # few blocks left out: one search of everything costs as much
         return values.topk(k)
     rows, whole = values.reshape(-1, size), n_blocks * BLOCK  # (N, V)
-    best = rows[:, :whole].view(len(rows), n_blocks, BLOCK).amax(-1).topk(k).indices  # (N, k)
+    best = rows[:, :whole].reshape(len(rows), n_blocks, BLOCK).amax(-1).topk(k).indices  # (N, k)
     within = torch.arange(BLOCK, device=values.device)  # (BLOCK,)
     tail = torch.arange(whole, size, device=values.device).expand(len(rows), -1)  # (N, V - whole)
     index = torch.cat([(best[:, :, None] * BLOCK + within).flatten(1), tail], dim=1)  # (N, k × BLOCK + tail)
