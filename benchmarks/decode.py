@@ -173,6 +173,7 @@ def phases(engine: Engine, n_tokens: int, rounds: int) -> dict[str, float]:
         **{name: row[name] for name in named},
         "the rest (scheduler, sessions, prefix cache, Python)": row["total"] - blocks - projection
         - sum(row[name] for name in named),
+        "everything outside the matrix products": row["total"] - products,
     }  # fmt: skip
 
 

@@ -2,7 +2,8 @@
 model answers at once. Two replicas on Ray (2 CPUs) answer every view with one record computed when they started;
 the front (the page, the view route, the rooms) runs in this process as `serve --replicas` runs it; N pages in a
 process of their own post keystrokes as fast as they are answered. Per N: requests per second, latency p50 and
-p95, and the front's CPU per request (what bounds it on a machine of its own: one core forwards 1000 / that)."""
+p95, and the front's CPU per request (what bounds it on a machine of its own: one core forwards 1000 / that). With
+--profile, py-spy samples the front while measuring and the split of its work is printed (benchmarks/profile.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import uuid
 import httpx
 import psutil
 
+from benchmarks import profile
 from benchmarks.follow import PAGE_DEFAULTS, person
 from benchmarks.room import percentile_ms
 from benchmarks.server_process import ROOT, free_port
@@ -61,7 +63,7 @@ async def pages_post(base: str, pages: int, seconds: float) -> dict:
             seq += 1
             body = {**PAGE_DEFAULTS, "prompt": f"Page {page_id[:4]} word {seq}", "page": page_id, "seq": seq}
             began = time.monotonic()
-            answer = await client.post(f"{base}view", json=body, headers=person(n))  # each its own address
+            answer = await client.post(f"{base}view", json=body, headers=person(n, hall=False))  # each its own address
             if answer.status_code == 200:
                 latencies.append(time.monotonic() - began)
             else:
@@ -76,8 +78,9 @@ def pages_process(base: str, pages: int, seconds: float, results) -> None:
     results.put(asyncio.run(pages_post(base, pages, seconds)))
 
 
-def measure(base: str, pages: int, seconds: float) -> dict:
-    """One run of `pages` pages: the rate, the latency, and this process's (the front's) CPU per request."""
+def measure(base: str, pages: int, seconds: float, profiled: bool) -> dict:
+    """One run of `pages` pages: the rate, the latency, this process's (the front's) CPU per request, and,
+    `profiled`, the split of the front's work."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     process = context.Process(target=pages_process, args=(base, pages, seconds, results))
@@ -85,12 +88,14 @@ def measure(base: str, pages: int, seconds: float) -> dict:
     process.start()
     time.sleep(2.0)  # the pages' process starts
     before = front.cpu_times()
+    samples = ROOT / "build" / f"forward-profile-{pages}.txt"
+    sampler = profile.start(os.getpid(), seconds - 2.0, samples) if profiled else None
     got = results.get(timeout=seconds + 300)
     after = front.cpu_times()
     process.join()
     answered = len(got["latencies"])
     front_cpu = (after.user - before.user) + (after.system - before.system)
-    return {
+    row = {
         "pages": pages,
         "requests_per_s": answered / seconds,
         "p50_ms": percentile_ms(got["latencies"], 0.50),
@@ -99,13 +104,19 @@ def measure(base: str, pages: int, seconds: float) -> dict:
         "error_examples": sorted(set(got["errors"]))[:3],
         "front_cpu_ms_per_request": 1e3 * front_cpu / max(1, answered),  # the front's share: its window is wider
         "pages_cpu_percent": 100 * got["client_cpu"] / seconds,
+        "load": os.getloadavg()[0],  # the machine's, over the last minute
     }
+    if sampler is not None:
+        sampler.wait()
+        row["profile"] = profile.split(samples)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pages", default="16,64", help="pages posting at once, comma-separated")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per run")
+    parser.add_argument("--profile", action="store_true", help="sample the front with py-spy while measuring")
     args = parser.parse_args()
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import ray
@@ -123,8 +134,10 @@ def main() -> None:
         base = f"http://127.0.0.1:{options['server_port']}/"
         rows = []
         for pages in (int(n) for n in args.pages.split(",")):
-            rows.append(measure(base, pages, args.seconds))
-            print(json.dumps(rows[-1]), flush=True)
+            rows.append(measure(base, pages, args.seconds, args.profile))
+            print(json.dumps({key: value for key, value in rows[-1].items() if key != "profile"}), flush=True)
+            if args.profile:
+                print(profile.table(rows[-1]["profile"]), flush=True)
         demo.close()
     finally:
         serve.shutdown()

@@ -140,44 +140,43 @@ async def send(client: httpx.AsyncClient, base: str, member: Member, action: str
     return None
 
 
-async def member_types(client, base: str, member: Member, start_at: float, until: float, tally: Tally) -> None:
-    """One person: types a word about every second at the end of their own text; now and then Step or Continue."""
+async def member_types(base: str, member: Member, start_at: float, until: float, tally: Tally) -> None:
+    """One person: types a word about every second at the end of their own text; now and then Step or Continue.
+    Each member has a connection of its own, as each person's browser does (one client's pool shared by hundreds
+    of members cost the members' process more CPU per answer than the server spent on it)."""
     rng, actions = random.Random(member.index), 0
     await asyncio.sleep(rng.uniform(0, 1.0))
-    while time.monotonic() < until:
-        actions += 1
-        if actions % CONTINUE_EVERY == 0:
-            kind, action = tally.continues, "continue"
-        elif actions % STEP_EVERY == 0:
-            kind, action = tally.steps, "step"
-        else:
-            member.text += " " + rng.choice(WORDS)
-            kind, action = tally.keystrokes, "keystroke"
-        began = time.monotonic()
-        try:
-            error = await send(client, base, member, action)
-        except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}"[:120]
-        if kind is tally.keystrokes and error is None:
-            tally.last_seen[member.index] = (member.text, member.record)
-        if began >= start_at:  # the first seconds warm the server up and are not counted
-            if error is None:
-                kind.append(time.monotonic() - began)
+    async with httpx.AsyncClient(timeout=120) as client:
+        while time.monotonic() < until:
+            actions += 1
+            if actions % CONTINUE_EVERY == 0:
+                kind, action = tally.continues, "continue"
+            elif actions % STEP_EVERY == 0:
+                kind, action = tally.steps, "step"
             else:
-                tally.errors.append(error)
-        await asyncio.sleep(max(0.0, rng.uniform(0.5, 1.5) - (time.monotonic() - began)))
+                member.text += " " + rng.choice(WORDS)
+                kind, action = tally.keystrokes, "keystroke"
+            began = time.monotonic()
+            try:
+                error = await send(client, base, member, action)
+            except httpx.HTTPError as failure:
+                error = f"{type(failure).__name__}: {failure}"[:120]
+            if kind is tally.keystrokes and error is None:
+                tally.last_seen[member.index] = (member.text, member.record)
+            if began >= start_at:  # the first seconds warm the server up and are not counted
+                if error is None:
+                    kind.append(time.monotonic() - began)
+                else:
+                    tally.errors.append(error)
+            await asyncio.sleep(max(0.0, rng.uniform(0.5, 1.5) - (time.monotonic() - began)))
 
 
 async def run_room(base: str, recorded: dict[str, dict], members: int, seconds: float, warmup: float) -> Tally:
     """Every member at once for `warmup` + `seconds`, counted after the warm-up."""
     tally = Tally()
-    limits = httpx.Limits(max_connections=members + 10, max_keepalive_connections=members + 10)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        now = time.monotonic()
-        people = [Member(i, recorded) for i in range(members)]
-        await asyncio.gather(
-            *(member_types(client, base, m, now + warmup, now + warmup + seconds, tally) for m in people)
-        )
+    now = time.monotonic()
+    people = [Member(i, recorded) for i in range(members)]
+    await asyncio.gather(*(member_types(base, m, now + warmup, now + warmup + seconds, tally) for m in people))
     return tally
 
 

@@ -3,7 +3,9 @@ JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 
 import gradio as gr
 
@@ -18,6 +20,7 @@ from .inside.lens import logit_lens
 from .model import languages
 from .page.guards import MODEL_GROUP, ROOM_GROUP, time_limited, user_errors
 from .page.requests import checked_text
+from .page.tier import ModelTier
 from .payloads import (
     attention_payload,
     attribution_payload,
@@ -30,9 +33,9 @@ from .payloads import (
 )
 
 
-def register_api(engine: Engine, room_size: int) -> None:
-    """Add the endpoints to the Blocks being built, sharing the page's room; parameter names follow the CLI's
-    flags."""
+def endpoints(engine: Engine) -> tuple[Callable, ...]:
+    """The endpoints on an engine, their parameter names following the CLI's flags: the front shows them, and the
+    model tier runs them (here, or on a replica)."""
 
     default_lang = languages.default(engine.lang2id)  # every `lang` is checked against the checkpoint's lang2id
 
@@ -123,8 +126,60 @@ def register_api(engine: Engine, room_size: int) -> None:
             encoded = engine.encode(checked_text(prompt), lang, literal=literal_specials)
             return lens_payload(logit_lens(engine, encoded, int(top_k), None if target is None else int(target)))
 
-    # Sessions through the prefix cache, batched by the engine's scheduler with the page's own events.
-    for endpoint in (predict, score, generate):
-        gr.api(endpoint, api_name=endpoint.__name__, concurrency_id=ROOM_GROUP, concurrency_limit=room_size)
-    for endpoint in (compare, fill, attention, attribute, lens):  # each holds the model alone while it runs
-        gr.api(endpoint, api_name=endpoint.__name__, concurrency_id=MODEL_GROUP)
+    return predict, score, generate, compare, fill, attention, attribute, lens
+
+
+# Sessions through the prefix cache, batched by the engine's scheduler with the page's own events; the others hold
+# the model alone while they run.
+IN_THE_ROOM = ("predict", "score", "generate")
+
+
+def register_api(engine: Engine, room_size: int, tier: ModelTier | None = None) -> None:
+    """Add the endpoints to the Blocks being built, sharing the page's room; with a `tier`, each runs there."""
+    for endpoint in endpoints(engine):
+        shown = endpoint if tier is None else forwarded(endpoint, tier)
+        if endpoint.__name__ in IN_THE_ROOM:
+            gr.api(shown, api_name=endpoint.__name__, concurrency_id=ROOM_GROUP, concurrency_limit=room_size)
+        else:
+            gr.api(shown, api_name=endpoint.__name__, concurrency_id=MODEL_GROUP)
+
+
+def forwarded(endpoint: Callable, tier: ModelTier) -> Callable:
+    """The endpoint as the API shows it (its parameters, their defaults, its docstring), computed by the tier."""
+    signature = inspect.signature(endpoint)
+
+    def arguments(args: tuple, kwargs: dict) -> tuple:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()  # the front's defaults (its model's language), sent as given
+        return bound.args
+
+    if inspect.isgeneratorfunction(endpoint):
+        run_stream = tier.reading(streamed_answer)
+
+        @functools.wraps(endpoint)
+        def stream(*args, **kwargs) -> Iterator[dict]:
+            yield from run_stream(endpoint.__name__, arguments(args, kwargs))
+
+        return stream
+    run = tier.reading(answer)
+
+    @functools.wraps(endpoint)
+    def call(*args, **kwargs) -> dict:
+        return run(endpoint.__name__, arguments(args, kwargs))
+
+    return call
+
+
+def answer(name: str, args: tuple, engine: Engine) -> dict:
+    """An endpoint's answer on `engine` (the tier's)."""
+    return named(engine)[name](*args)
+
+
+def streamed_answer(name: str, args: tuple, engine: Engine) -> Iterator[dict]:
+    """A streaming endpoint's answers on `engine` (the tier's), as they come."""
+    yield from named(engine)[name](*args)
+
+
+def named(engine: Engine) -> dict[str, Callable]:
+    """The endpoints on an engine, by name."""
+    return {endpoint.__name__: endpoint for endpoint in endpoints(engine)}

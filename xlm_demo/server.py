@@ -101,7 +101,7 @@ def create_app(
     log.info("serving %s on %s (%s)", engine.source, engine.device, engine.dtype)
     with BlocksWithRooms(rooms, proxies, title=title(engine), analytics_enabled=False) as demo:
         build_page(demo, engine, room_size, tier)
-        register_api(engine, room_size)
+        register_api(engine, room_size, tier)
     return demo.queue(max_size=queue_size, default_concurrency_limit=MODEL_CONCURRENCY)
 
 

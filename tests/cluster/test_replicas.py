@@ -15,6 +15,8 @@ import httpx
 import orjson
 import psutil
 import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
 
 ray = pytest.importorskip("ray", reason="the cluster extra (Ray Serve) is not installed")
 from ray import serve  # noqa: E402
@@ -24,6 +26,7 @@ from benchmarks.room import Member, run_room  # noqa: E402
 from tests.conftest import serving  # noqa: E402
 from tests.page.conftest import CHROMIUM  # noqa: E402
 from tests.page.test_browser import ARTIFACTS  # noqa: E402
+from xlm_demo import api  # noqa: E402
 from xlm_demo.cluster.start import APP, DEPLOYMENT  # noqa: E402
 from xlm_demo.model.checkpoint import BUNDLED_MODEL  # noqa: E402
 from xlm_demo.page.fill import events as fill_events  # noqa: E402
@@ -121,6 +124,46 @@ def test_the_sections_readings_run_on_the_replicas_as_in_process(cluster, bundle
     assert len(shown) == 2 and shown[-1][-1].scores.keys() == {"de", "en"}  # the layers, then the verdict
     with pytest.raises(Exception, match="Literal is on"):  # a user's mistake, raised on the front as on the replica
         tier.reading(fill_events.fill_view)({**blank, "literal": True}, "")
+
+
+def same_payload(served, expected) -> bool:
+    """Two JSON answers alike: the same keys, ids and words, and numbers within 1e-5 (another process sums in
+    another order)."""
+    if isinstance(expected, dict):
+        return (
+            isinstance(served, dict)
+            and served.keys() == expected.keys()
+            and all(same_payload(served[key], expected[key]) for key in expected)
+        )
+    if isinstance(expected, list | tuple):
+        return isinstance(served, list) and len(served) == len(expected) and all(map(same_payload, served, expected))
+    if isinstance(expected, float):
+        return served == pytest.approx(expected, abs=1e-5)
+    return served == expected
+
+
+def test_the_named_api_is_answered_by_the_replicas_as_in_process(cluster, engine):
+    base, _ = cluster
+    client = Client(base, verbose=False)
+    in_process = api.named(engine)  # the endpoints as `make run` answers them
+    expected = in_process["predict"](prompt="Die Katze sitzt auf der", lang="de", top_k=5)
+    stalled = replica_processes()
+    for process in stalled:
+        process.suspend()
+    try:
+        job = client.submit(prompt="Die Katze sitzt auf der", lang="de", top_k=5, api_name="/predict")
+        time.sleep(5.0)  # the front's own engine would answer in a fraction of this; it waits on the replicas
+        assert not job.done()
+    finally:
+        for process in stalled:
+            process.resume()
+    assert same_payload(job.result(timeout=60), expected)
+    streamed = client.submit(prompt="Once upon a time", max_new_tokens=5, api_name="/generate")
+    answers = list(streamed)
+    assert same_payload(answers, list(in_process["generate"](prompt="Once upon a time", max_new_tokens=5)))
+    assert [len(answer["new_ids"]) for answer in answers] == [1, 2, 3, 4, 5]
+    with pytest.raises(AppError, match="language must be one of"):
+        client.predict(prompt="Hallo", lang="xx", api_name="/predict")
 
 
 def test_bad_input_is_one_sentence_from_the_front_or_a_replica(cluster):

@@ -90,3 +90,15 @@ def test_an_engine_call_that_fails_still_gives_torch_its_threads_back(tiny_model
         engine.predict("The cat sat", "en", top_k=0)  # raises inside the engine's thread scope
     assert torch.get_num_threads() == threads == 2
     assert thread_pools() == pools
+
+
+def test_the_thread_scope_entered_inside_itself_limits_until_the_outer_one_ends(tiny_model, two_torch_threads):
+    engine = Engine.load(str(tiny_model[0]), device="cpu", products="openblas")
+    seen = []
+    for _ in range(2):  # entered again after it ended, it limits again
+        with engine.thread_scope():
+            with engine.thread_scope():  # a continued token's step enters it inside itself
+                seen.append(torch.get_num_threads())
+            seen.append(torch.get_num_threads())
+        seen.append(torch.get_num_threads())
+    assert seen == [1, 1, 2, 1, 1, 2]

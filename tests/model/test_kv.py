@@ -70,3 +70,22 @@ def test_a_paged_sequence_continues_token_by_token_and_reads_back_what_it_holds(
             torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
     copied = context.repeated(2, len(ids) + 1)
     torch.testing.assert_close(copied.keys[:, 1, :, : len(ids)], whole.keys[:, 0], atol=1e-5, rtol=0)
+
+
+def test_paged_sequences_continuing_in_turns_each_read_their_own_context(model, reference):
+    pool = KVPool(TINY, 20, torch.float32, "cpu")
+    texts, cuts, slots = [TEXTS[0], TEXTS[2]], [4, 3], [[13, 2, 7, 19], [5, 6, 11]]  # the pool's buffer shared
+    contexts = []
+    for ids, cut, own_slots in zip(texts, cuts, slots, strict=True):
+        pooled(model, pool, ids[:cut], 1, own_slots)
+        contexts.append(Paged(pool, own_slots, model.new_cache(1, len(ids) - cut)))
+    got = [[], []]
+    with torch.inference_mode():
+        for step in range(4):  # one token of each in turn, then two of the first alone
+            for which in (0, 1) if step < 2 else (0, 0):
+                token = torch.tensor([[texts[which][cuts[which] + len(got[which])]]])
+                hidden = model(token, torch.tensor([[1]]), cache=contexts[which])
+                got[which].append(model.logits(hidden)[0, -1])
+    for rows, ids, cut in zip(got, texts, cuts, strict=True):
+        expected = reference_logits(reference, ids, 1)[cut : cut + len(rows)]
+        torch.testing.assert_close(torch.stack(rows), expected, atol=1e-5, rtol=1e-5)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks.server_process import free_port
 from tests.checkpoints import write_hub_checkpoint
@@ -381,6 +382,40 @@ def test_every_python_example_runs_as_printed(page, code, tmp_path, request):
     result = shell("python example.py", tmp_path, user_env(tmp_path))
     assert result.returncode == 0, f"{page}\n{result.stderr[-3000:]}"
     assert result.stdout.strip()
+
+
+def manifests() -> list[tuple[str, dict]]:
+    """(page, document) for every YAML document in a ```yaml fence of the README and docs/."""
+    return [
+        (page.relative_to(ROOT).as_posix(), document)
+        for page in PAGES
+        for block in re.findall(
+            r"^```yaml\n(.*?)^```", page.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL
+        )
+        for document in yaml.safe_load_all(block)
+    ]
+
+
+def demo_command(script: str) -> list[str]:
+    """The arguments of the one `xlm-demo` command in a container's script."""
+    (line,) = [line for line in script.splitlines() if "xlm-demo " in line]
+    return shlex.split(line[line.index("xlm-demo ") :], comments=True)[1:]
+
+
+def test_the_kuberay_manifest_serves_as_many_replicas_as_it_starts_workers_for():
+    """Not run on Kubernetes here: its YAML parses, its front's command is one the demo's parser takes, and the
+    front asks for the replicas and cores that the worker group gives."""
+    (cluster,) = [document for _, document in manifests() if document["kind"] == "RayCluster"]
+    (head,) = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"]
+    argv = demo_command("\n".join(head["args"]))
+    assert unknown_flags(argv) == [] and parses(argv), argv
+    asked = build_parser().parse_args(argv)
+    (workers,) = cluster["spec"]["workerGroupSpecs"]
+    assert asked.replicas == workers["replicas"] == workers["minReplicas"] == workers["maxReplicas"]
+    assert asked.replica_cpus == float(workers["rayStartParams"]["num-cpus"])
+    (worker,) = workers["template"]["spec"]["containers"]
+    assert float(worker["resources"]["requests"]["cpu"]) >= asked.replica_cpus
+    assert cluster["spec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"  # no replica beside the front
 
 
 def test_the_examples_show_how_to_choose_the_model():

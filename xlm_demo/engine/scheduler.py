@@ -135,6 +135,11 @@ class Scheduler:
                 self.holder = None
 
     def _loop(self) -> None:
+        """The thread's life, inside the thread scope throughout (not entered again per batch)."""
+        with self.thread_scope():
+            self._batches()
+
+    def _batches(self) -> None:
         """Take what waits, run it as one batch, again; end after IDLE_SECONDS without a job."""
         while True:
             with self.arrived:

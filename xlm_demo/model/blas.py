@@ -13,6 +13,7 @@ to the duration of the call.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -80,14 +81,23 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
 
 
 class OneTorchThread:
-    """A context in which torch's OpenMP pool runs one thread, for the calling thread only, restored on exit."""
+    """A context in which torch's OpenMP pool runs one thread, for the calling thread only, restored on exit; entered
+    again inside itself, it changes nothing (a continued token's step enters it several times)."""
 
     def __init__(self):
         self.openmp = ThreadpoolController().select(user_api="openmp")
+        self.inside = threading.local()  # .active: this thread is inside the context
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
+        if getattr(self.inside, "active", False):
+            yield
+            return
         # torch sizes a thread's pool on its first parallel call; do that now, or it would undo the limit.
         torch.get_num_threads()
         with self.openmp.limit(limits=1):
-            yield
+            self.inside.active = True
+            try:
+                yield
+            finally:
+                self.inside.active = False

@@ -4,9 +4,13 @@ the sequence's own cache."""
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 
 from .xlm import KVCache, XLMConfig
+
+SERIALS = itertools.count()  # one per Paged sequence ever made
 
 
 class KVPool:
@@ -17,11 +21,13 @@ class KVPool:
         self.keys = torch.empty(shape, dtype=dtype, device=device)  # (L, slots, H, D): resident as slots fill
         self.values = torch.empty(shape, dtype=dtype, device=device)
         self.free = list(range(capacity - 1, -1, -1))
-        # One model run at a time (the engine's scheduler holds the model): a sequence's context for one layer is
-        # gathered here while its attention reads it.
-        context = (config.max_positions, config.n_heads, config.head_dim)
-        self.context_keys = torch.empty(context, dtype=dtype, device=device)  # (positions, H, D)
+        # One model run at a time (the engine's scheduler holds the model): a sequence's context is gathered here,
+        # layer by layer, while its attention reads it. What a layer's buffer holds stays there for the sequence's
+        # next token (a continuation), until another sequence's takes its place.
+        context = (config.n_layers, config.max_positions, config.n_heads, config.head_dim)
+        self.context_keys = torch.empty(context, dtype=dtype, device=device)  # (L, positions, H, D)
         self.context_values = torch.empty(context, dtype=dtype, device=device)
+        self.gathered = [(-1, 0)] * config.n_layers  # per layer: whose positions (a Paged's serial), and how many
 
     @staticmethod
     def bytes_per_position(config: XLMConfig, dtype: torch.dtype) -> int:
@@ -35,15 +41,21 @@ class KVPool:
         self.values[:, index] = values
 
     def gather(
-        self, layer: int, slots: torch.Tensor, own_keys: torch.Tensor, own_values: torch.Tensor
+        self, layer: int, sequence: Paged, own_keys: torch.Tensor, own_values: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1, H, P + m, D) keys and values of one layer: the P slots' (P,), then a sequence's own (1, H, m, D)."""
-        n_slots, n = len(slots), len(slots) + own_keys.shape[2]
-        keys, values = self.context_keys[:n], self.context_values[:n]  # (P + m, H, D)
-        torch.index_select(self.keys[layer], 0, slots, out=keys[:n_slots])
-        torch.index_select(self.values[layer], 0, slots, out=values[:n_slots])
-        keys[n_slots:] = own_keys[0].transpose(0, 1)
-        values[n_slots:] = own_values[0].transpose(0, 1)
+        """(1, H, P + m, D) keys and values of one layer of a sequence: its P slots', then its own (1, H, m, D). Of
+        what the layer's buffer holds of the sequence since its last run, only the positions after it are copied."""
+        n_slots, n = len(sequence.slots), len(sequence.slots) + own_keys.shape[2]
+        keys, values = self.context_keys[layer, :n], self.context_values[layer, :n]  # (P + m, H, D)
+        whose, held = self.gathered[layer]
+        if whose != sequence.serial:
+            torch.index_select(self.keys[layer], 0, sequence.slots, out=keys[:n_slots])
+            torch.index_select(self.values[layer], 0, sequence.slots, out=values[:n_slots])
+            held = n_slots
+        keys[held:] = own_keys[0, :, held - n_slots :].transpose(0, 1)
+        values[held:] = own_values[0, :, held - n_slots :].transpose(0, 1)
+        # Kept: the positions filled before this run (those of a run that fails are written again by the next).
+        self.gathered[layer] = (sequence.serial, n_slots + sequence.own.length)
         return keys.permute(1, 0, 2)[None], values.permute(1, 0, 2)[None]  # (1, H, P + m, D)
 
 
@@ -55,6 +67,7 @@ class Paged:
         self.pool, self.own = pool, own
         self.slots = torch.tensor(slots, dtype=torch.long, device=own.keys.device)  # (P,)
         self.start = len(slots)  # P: the first position the sequence holds itself
+        self.serial = next(SERIALS)  # names it in the pool's gathered context
 
     @property
     def length(self) -> int:
@@ -69,7 +82,7 @@ class Paged:
         own_keys, own_values = self.own.update(layer, k, v)  # (1, H, m, D)
         if not self.start:
             return own_keys, own_values
-        return self.pool.gather(layer, self.slots, own_keys, own_values)
+        return self.pool.gather(layer, self, own_keys, own_values)
 
     def advance(self, n_tokens: int) -> None:
         """Mark n_tokens more positions as filled, once every layer has stored them."""

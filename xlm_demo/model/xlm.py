@@ -115,7 +115,7 @@ class Packed:
             past = cache.length
             keys, values = cache.update(layer, k[:, :, span], v[:, :, span])  # (1, H, past + n, D)
             outputs.append(attend(q[:, :, span], keys, values, past))  # (1, H, n, D)
-        return torch.cat(outputs, dim=2)
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
 
     def advance(self) -> None:
         """Mark each sequence's new tokens as filled in its cache."""
