@@ -142,10 +142,10 @@ def same_payload(served, expected) -> bool:
     return served == expected
 
 
-def test_the_named_api_is_answered_by_the_replicas_as_in_process(cluster, engine):
+def test_the_named_api_is_answered_by_the_replicas_as_in_process(cluster, bundled_engine):
     base, _ = cluster
     client = Client(base, verbose=False)
-    in_process = api.named(engine)  # the endpoints as `make run` answers them
+    in_process = api.named(bundled_engine)  # the endpoints as `make run` answers them
     expected = in_process["predict"](prompt="Die Katze sitzt auf der", lang="de", top_k=5)
     stalled = replica_processes()
     for process in stalled:
