@@ -393,6 +393,6 @@ def test_a_replica_killed_in_a_room_loses_no_keystroke_and_is_replaced(cluster, 
     assert {answer.headers["X-Served-By"] for answer in in_flight}.isdisjoint({victim, "in-process"})
     assert records[0]["streaming"] and not records[-1]["streaming"]  # the stream ended with the settled view
     greedy = [step.id for step in bundled_engine.generate(bundled_engine.encode("Once upon a time", "en"), 64)]
-    assert 1 <= len(records[-1]["appended"]) < 64 and records[-1]["appended"] == greedy[: len(records[-1]["appended"])]
+    assert 1 <= len(records[-1]["appended"]) <= 64 and records[-1]["appended"] == greedy[: len(records[-1]["appended"])]
     assert replica_ready(2, seconds=180)  # Ray put a new replica in its place
     assert view(base, prompt="Who serves this now?", page=continuing, seq=100).headers["X-Served-By"] != victim
