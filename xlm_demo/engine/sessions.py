@@ -92,10 +92,10 @@ class Sessions:
         before them is scored."""
         if scores is not None and len(session.scores) == len(session.ids):
             session.scores.extend(scores)
-        lang = lang or session.lang
+        langs = [lang or session.lang] * len(ids)
         session.ids.extend(ids)
-        session.langs.extend([lang] * len(ids))
-        session.keys.extend((self.lang2id[lang], token_id) for token_id in ids)
+        session.langs.extend(langs)
+        session.keys.extend(self.keys(ids, langs))
         session.pending.extend(ids)
 
     def keys(self, ids: list[int], langs: list[str]) -> list[Key]:
